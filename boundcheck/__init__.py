@@ -1,0 +1,22 @@
+"""boundcheck: Monte Carlo checks of the theory of adversarial examples in lazily trained networks.
+
+The theory is "Adversarial Robustness is at Odds with Lazy Training" (Wang, Ullah, Mianjy, Arora,
+NeurIPS 2022), which extends Bubeck et al. 2021 to every network in the lazy ball around initialization.
+boundcheck puts each bound of the paper next to what actually happens, by exact worst cases where the math
+allows, certified bounds and strong optimizers where it does not.
+"""
+
+from .lazy import FRange, WorstCase, f_range, lazy_distance, max_sign_flips, project_lazy
+from .network import PARAMETRIZATIONS, Network, init_network, lazy_radius, sample_sphere
+from .ops import (NetworkPass, activation_counts, forward, gradient_difference, input_gradient,
+                  network_pass, preactivations, sign_flips)
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Network", "init_network", "sample_sphere", "lazy_radius", "PARAMETRIZATIONS",
+    "forward", "input_gradient", "activation_counts", "sign_flips", "gradient_difference",
+    "network_pass", "NetworkPass", "preactivations",
+    "project_lazy", "f_range", "max_sign_flips", "lazy_distance", "WorstCase", "FRange",
+    "__version__",
+]

@@ -1,0 +1,274 @@
+"""The lazy ball B_{2,inf}(W0, R) = {W : max_s ||w_s - w0_s|| <= R} and worst cases over it.
+
+Wang et al. 2022, Def. 2.1: the lazy regime is the ball of radius ``R = C0 / sqrt(m)`` around the
+initialization in the (2, inf) norm, i.e. **per neuron** (rows of W). With first-layer biases (the
+authors' code) the row is ``[w_s, b_s]`` and the input becomes ``x~ = (x, 1)``.
+
+Every worst case is a :class:`WorstCase` labelled with how much it can be trusted:
+
+``"exact"``
+    the true optimum over the ball (closed form), with a witness W attaining it;
+``"certified"``
+    a proven bound that holds for every W in the ball (no witness);
+``"heuristic"``
+    the best value an optimizer found (a witness, but maybe not the optimum).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable, Literal
+
+import numpy as np
+
+from . import _kernels
+from ._validate import as_float_array, check_int, check_real
+from .network import Network
+from .ops import _augmented_norms, _check_batch, _check_net, _check_X, _chunks, _out_bias, _pre, _scale
+
+__all__ = ["project_lazy", "f_range", "max_sign_flips", "WorstCase", "FRange", "KINDS", "lazy_distance"]
+
+KINDS = ("exact", "certified", "heuristic")
+
+
+@dataclass(frozen=True, eq=False)
+class WorstCase:
+    """A worst case of a quantity over the lazy ball, per init and point.
+
+    Attributes
+    ----------
+    value : ndarray, shape (K, n)
+        The worst value (an exact optimum, a certified bound, or the best found).
+    kind : {"exact", "certified", "heuristic"}
+        How far the value can be trusted (see the module docstring).
+    quantity : str
+        What is optimized, e.g. ``"f"`` or ``"sign_flips"``.
+    sense : {"max", "min"}
+        Whether the worst case is a maximum or a minimum.
+    radius : float
+        The lazy-ball radius R.
+    """
+
+    value: np.ndarray
+    kind: Literal["exact", "certified", "heuristic"]
+    quantity: str
+    sense: Literal["max", "min"]
+    radius: float
+    _witness: Callable[[int], tuple] | None = field(default=None, repr=False)
+
+    def __post_init__(self):
+        if self.kind not in KINDS:
+            raise ValueError(f"kind must be one of {KINDS}, got {self.kind!r}")
+        if self.sense not in ("max", "min"):
+            raise ValueError(f"sense must be 'max' or 'min', got {self.sense!r}")
+
+    @property
+    def has_witness(self) -> bool:
+        """Whether a W attaining the value can be produced (exact and heuristic kinds)."""
+        return self._witness is not None
+
+    def witness(self, i: int) -> tuple[np.ndarray, np.ndarray | None]:
+        """The weights attaining ``value[:, i]`` for every init at point ``i``.
+
+        Returns
+        -------
+        W : ndarray, shape (K, m, d)
+        b : ndarray, shape (K, m), or None for networks without biases
+        """
+        if self._witness is None:
+            raise ValueError(f"a {self.kind} worst case of {self.quantity} has no witness")
+        n = self.value.shape[1]
+        i = check_int(i, "i", minimum=0, maximum=n - 1)
+        return self._witness(i)
+
+
+@dataclass(frozen=True, eq=False)
+class FRange:
+    """The exact range of f(x; W) over the lazy ball: ``lower`` (inf) and ``upper`` (sup)."""
+
+    lower: WorstCase
+    upper: WorstCase
+
+
+def project_lazy(W, W0, radius: float, *, b=None, b0=None):
+    """Exact Euclidean projection onto the lazy ball, row by row.
+
+    Each row ``w_s`` is replaced by ``w0_s + (w_s - w0_s) * min(1, R / ||w_s - w0_s||)``, which is the
+    nearest point of the ball (the ball is a product of Euclidean balls, one per row).
+
+    Parameters
+    ----------
+    W, W0 : array_like, shape (..., m, p)
+        Weights and the ball's center (same shape); rows are neurons.
+    radius : float
+        R >= 0.
+    b, b0 : array_like, shape (..., m), optional
+        First-layer biases and their centers; then the projected row is ``[w_s, b_s]``.
+
+    Returns
+    -------
+    ndarray, shape (..., m, p)
+        The projected W; or a tuple ``(W, b)`` when biases are given.
+    """
+    radius = check_real(radius, "radius", minimum=0.0)
+    W = as_float_array(W, "W", allow_nonfinite=False)
+    W0 = as_float_array(W0, "W0")
+    if W.ndim < 2:
+        raise ValueError(f"W must have at least 2 dimensions (..., m, p), got shape {W.shape}")
+    if W.shape != W0.shape:
+        raise ValueError(f"W must have the shape of W0, {W0.shape}, got {W.shape}")
+    if (b is None) != (b0 is None):
+        raise ValueError("b and b0 must be given together (or neither)")
+    if b is not None:
+        b = as_float_array(b, "b")
+        b0 = as_float_array(b0, "b0")
+        if b.shape != W.shape[:-1] or b0.shape != W.shape[:-1]:
+            raise ValueError(f"b and b0 must have shape {W.shape[:-1]} to match W, got {b.shape} and {b0.shape}")
+        rows = np.concatenate([W, b[..., None]], axis=-1)
+        centers = np.concatenate([W0, b0[..., None]], axis=-1)
+        out = _project(rows, centers, radius)
+        return np.ascontiguousarray(out[..., :-1]), np.ascontiguousarray(out[..., -1])
+    return _project(W, W0, radius)
+
+
+def _project(W, W0, radius):
+    p = W.shape[-1]
+    out = np.empty((W.size // p if p else 0, p))
+    if out.size:
+        _kernels.project_rows(W.reshape(-1, p), W0.reshape(-1, p), radius, out)
+    return out.reshape(W.shape)
+
+
+def lazy_distance(W, W0, *, b=None, b0=None) -> np.ndarray:
+    """``max_s ||[w_s, b_s] - [w0_s, b0_s]||`` over neurons, per init: the (2, inf) distance.
+
+    Parameters
+    ----------
+    W, W0 : array_like, shape (K, m, d)
+    b, b0 : array_like, shape (K, m), optional
+
+    Returns
+    -------
+    ndarray, shape (K,)
+    """
+    W = as_float_array(W, "W", ndim=3)
+    W0 = as_float_array(W0, "W0", shape=W.shape)
+    sq = ((W - W0) ** 2).sum(axis=-1)
+    if b is not None:
+        sq = sq + (as_float_array(b, "b", shape=W.shape[:2]) - as_float_array(b0, "b0", shape=W.shape[:2])) ** 2
+    return np.sqrt(sq.max(axis=-1))
+
+
+def _unit_directions(net: Network, X: np.ndarray):
+    """x~ / ||x~|| split into its weight part (n, d) and bias part (n,) (zero where x~ = 0)."""
+    norms = _augmented_norms(net, X)
+    safe = np.where(norms > 0, norms, 1.0)
+    ux = X / safe[:, None]
+    ub = (1.0 / safe) if net.has_bias else None
+    return ux, ub, norms
+
+
+def _witness_builder(net: Network, X: np.ndarray, radius: float, direction_fn):
+    """Witness W = W0 + R * direction[k, s] * x~_i / ||x~_i|| with direction in {-1, 0, +1}."""
+    ux, ub, norms = _unit_directions(net, X)
+
+    def build(i):
+        pre0 = _pre(net, X[i:i + 1], net.W0, net.b0)[0]  # (K, m)
+        direction = direction_fn(pre0, norms[i])
+        if norms[i] == 0:
+            direction = np.zeros_like(direction)
+        W = net.W0 + radius * direction[..., None] * ux[i][None, None, :]
+        b = None if net.b0 is None else net.b0 + radius * direction * ub[i]
+        return W, b
+
+    return build
+
+
+def f_range(net: Network, X, radius: float, *, batch: int | None = None) -> FRange:
+    """Exact inf and sup of f(x; W) over W in the lazy ball B_{2,inf}(W0, radius).
+
+    Each neuron moves on its own, and ``a_s relu(z_s)`` is monotone in the pre-activation ``z_s``, which
+    ranges over ``[z0_s - R||x~||, z0_s + R||x~||]``. So the sup is attained by
+    ``w_s = w0_s + sign(a_s) R x~/||x~||`` and the inf by the opposite sign (Wang et al. 2022, Lemma B.5;
+    spec section 5.1)::
+
+        sup_W f = (1/sqrt(m)) sum_s a_s relu(z0_s + sign(a_s) R ||x~||) (+ output bias)
+
+    Parameters
+    ----------
+    net : Network
+    X : array_like, shape (n, d)
+        Any inputs (the closed form does not assume the sphere).
+    radius : float
+        R >= 0, usually ``C0 / sqrt(m)``.
+    batch : int, optional
+        Points per chunk; memory O(batch * K * m).
+
+    Returns
+    -------
+    FRange
+        ``lower`` and ``upper``, both ``kind="exact"`` with witnesses.
+    """
+    net = _check_net(net)
+    X = _check_X(net, X)
+    radius = check_real(radius, "radius", minimum=0.0)
+    n = len(X)
+    batch = _check_batch(net, batch, n)
+    K = net.n_inits
+    lower, upper = np.empty((K, n)), np.empty((K, n))
+    reach = radius * _augmented_norms(net, X)
+    for lo, hi in _chunks(n, batch):
+        pre0 = _pre(net, X[lo:hi], net.W0, net.b0)
+        _kernels.f_range_from_pre(pre0, net.a, _out_bias(net), _scale(net), reach[lo:hi], lower, upper, lo)
+    sign_a = np.sign(net.a)
+    up = _witness_builder(net, X, radius, lambda pre0, rho: sign_a)
+    down = _witness_builder(net, X, radius, lambda pre0, rho: -sign_a)
+    return FRange(
+        lower=WorstCase(lower, "exact", "f", "min", radius, down),
+        upper=WorstCase(upper, "exact", "f", "max", radius, up))
+
+
+def max_sign_flips(net: Network, X, radius: float, *, batch: int | None = None) -> WorstCase:
+    """Exact maximum over the lazy ball of the number of neurons whose activation flips at x.
+
+    A neuron can be moved to the other side of its kink iff its initial pre-activation ``z0_s`` satisfies
+    ``-R||x~|| < z0_s <= R||x~||`` (Wang et al. 2022, Lemma B.4; spec section 5.2). The witness moves every
+    such neuron by ``R x~/||x~||`` towards its kink and across it: ``w_s = w0_s - R sign+(z0_s) x~/||x~||``
+    with ``sign+(z) = +1 if z > 0 else -1``.
+
+    Ties: a neuron with ``z0_s = 0`` exactly is inactive at W0 (relu'(0) = 0) and is counted, since any
+    R > 0 makes it active. A neuron with ``z0_s = R||x~||`` is counted: the witness puts it exactly at 0,
+    which is inactive. A neuron with ``z0_s = -R||x~||`` is not: it can reach 0 but not pass it. With
+    ``x~ = 0`` nothing can move and the count is 0. Witnesses attain the count up to rounding for neurons
+    within a few ulps of these boundaries.
+
+    Parameters
+    ----------
+    net : Network
+    X : array_like, shape (n, d)
+    radius : float
+        R >= 0.
+    batch : int, optional
+        Points per chunk; memory O(batch * K * m).
+
+    Returns
+    -------
+    WorstCase
+        ``kind="exact"``, ``quantity="sign_flips"``, ``sense="max"``, values int64 (K, n).
+    """
+    net = _check_net(net)
+    X = _check_X(net, X)
+    radius = check_real(radius, "radius", minimum=0.0)
+    n = len(X)
+    batch = _check_batch(net, batch, n)
+    out = np.empty((net.n_inits, n), dtype=np.int64)
+    reach = radius * _augmented_norms(net, X)
+    reach[reach == 0] = 0.0
+    for lo, hi in _chunks(n, batch):
+        _kernels.count_reachable_flips(_pre(net, X[lo:hi], net.W0, net.b0), reach[lo:hi], out, lo)
+
+    def direction(pre0, rho):
+        reachable = (pre0 > -radius * rho) & (pre0 <= radius * rho)
+        return np.where(reachable, np.where(pre0 > 0, -1.0, 1.0), 0.0)
+
+    return WorstCase(out, "exact", "sign_flips", "max", radius, _witness_builder(net, X, radius, direction))

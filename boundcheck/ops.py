@@ -1,0 +1,369 @@
+"""Operations on a :class:`~boundcheck.network.Network`, batched over K inits and n points.
+
+Each function validates its arguments, then works in chunks of points: one BLAS product
+``X_chunk @ W.reshape(K*m, d).T`` gives the pre-activations of all K inits at once, and a compiled kernel
+(:mod:`boundcheck._kernels`) does the element-wise work. The chunk size ``batch`` bounds memory: a chunk
+holds ``batch * K * m`` pre-activations (8 bytes each; twice that when W0's are needed too) and, for
+gradients, ``batch * K * m`` coefficients. The default picks ``batch`` so that one such array stays
+under 32 MiB.
+
+Conventions: ``relu'(0) = 0``, i.e. a neuron is active iff ``w_s . x + b_s > 0`` strictly; the input
+gradient is ``(1/sqrt(m)) sum_s a_s 1{w_s . x + b_s > 0} w_s``. Results are deterministic whatever the
+number of threads (each output is summed sequentially by one thread).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from . import _kernels
+from ._validate import as_float_array, check_int, check_real
+from .network import Network
+
+__all__ = ["forward", "input_gradient", "activation_counts", "sign_flips", "gradient_difference",
+           "network_pass", "NetworkPass", "preactivations"]
+
+_CHUNK_BYTES = 32 * 2**20
+
+
+# --------------------------------------------------------------------------- validation
+
+def _check_net(net) -> Network:
+    if not isinstance(net, Network):
+        raise TypeError(f"net must be a boundcheck.Network, got {type(net).__name__}")
+    return net
+
+
+def _check_X(net: Network, X, name: str = "X") -> np.ndarray:
+    if np.ndim(X) != 2:
+        raise ValueError(f"{name} must be a 2-D array of shape (n, {net.dim}), got shape {np.shape(X)}; "
+                         f"for one point use {name}[None, :]")
+    X = as_float_array(X, name, ndim=2)
+    if X.shape[1] != net.dim:
+        raise ValueError(f"{name} must have shape (n, d) with d = {net.dim} (the network's input dimension), "
+                         f"got {X.shape}")
+    return X
+
+
+def _check_W(net: Network, W, name: str = "W") -> np.ndarray:
+    if W is None:
+        return net.W0
+    W = as_float_array(W, name, ndim=3)
+    if W.shape != net.W0.shape:
+        raise ValueError(f"{name} must have the shape of the network's W0, (K, m, d) = {net.W0.shape}, "
+                         f"got {W.shape}")
+    return W
+
+
+def _check_b(net: Network, b, name: str = "b") -> np.ndarray | None:
+    if b is None:
+        return net.b0
+    if net.b0 is None:
+        raise ValueError(f"{name} was given but the network has no biases (net.b0 is None)")
+    b = as_float_array(b, name, ndim=2)
+    if b.shape != net.b0.shape:
+        raise ValueError(f"{name} must have shape (K, m) = {net.b0.shape}, got {b.shape}")
+    return b
+
+
+def _check_batch(net: Network, batch, n: int) -> int:
+    if batch is None:
+        per_point = 8 * net.n_inits * net.width
+        return max(1, min(n, _CHUNK_BYTES // per_point)) if n else 1
+    return check_int(batch, "batch", minimum=1)
+
+
+# --------------------------------------------------------------------------- shared pieces
+
+def _stack(W: np.ndarray) -> np.ndarray:
+    K, m, d = W.shape
+    return W.reshape(K * m, d)
+
+
+def preactivations(net: Network, X, W=None, b=None) -> np.ndarray:
+    """Pre-activations ``w_s . x + b_s``, shape (n, K, m), in one BLAS product.
+
+    Parameters
+    ----------
+    net : Network
+    X : array_like, shape (n, d)
+    W : array_like, shape (K, m, d), optional
+        Lazy weights (default ``net.W0``).
+    b : array_like, shape (K, m), optional
+        First-layer biases (default ``net.b0``).
+    """
+    net = _check_net(net)
+    X = _check_X(net, X)
+    return _pre(net, X, _check_W(net, W), _check_b(net, b))
+
+
+def _pre(net, X, W, b):
+    K, m, _ = W.shape
+    pre = (X @ _stack(W).T).reshape(len(X), K, m)
+    if b is not None:
+        pre += b[None]
+    return pre
+
+
+def _out_bias(net: Network) -> np.ndarray:
+    return net.output_bias if net.output_bias is not None else np.zeros(net.n_inits)
+
+
+def _scale(net: Network) -> float:
+    return 1.0 / np.sqrt(net.width)
+
+
+def _chunks(n: int, batch: int):
+    for start in range(0, n, batch):
+        yield start, min(n, start + batch)
+
+
+# --------------------------------------------------------------------------- public operations
+
+def forward(net: Network, X, W=None, b=None, *, batch: int | None = None) -> np.ndarray:
+    """The network's output f(x; W).
+
+    Parameters
+    ----------
+    net : Network
+        K inits of width m on R^d.
+    X : array_like, shape (n, d)
+        Inputs (any real vectors; nothing here assumes the sphere).
+    W : array_like, shape (K, m, d), optional
+        First-layer weights (default ``net.W0``).
+    b : array_like, shape (K, m), optional
+        First-layer biases (default ``net.b0``; only for networks with biases).
+    batch : int, optional
+        Points per chunk; memory O(batch * K * m).
+
+    Returns
+    -------
+    ndarray, shape (K, n)
+
+    Examples
+    --------
+    >>> from boundcheck import init_network, sample_sphere, forward
+    >>> net = init_network(5, 50, n_inits=2, parametrization="theory", rng=0)
+    >>> forward(net, sample_sphere(3, 5, rng=1)).shape
+    (2, 3)
+    """
+    net = _check_net(net)
+    X = _check_X(net, X)
+    W, b = _check_W(net, W), _check_b(net, b)
+    n = len(X)
+    batch = _check_batch(net, batch, n)
+    out = np.empty((net.n_inits, n))
+    for lo, hi in _chunks(n, batch):
+        _kernels.forward_from_pre(_pre(net, X[lo:hi], W, b), net.a, _out_bias(net), _scale(net), out, lo)
+    return out
+
+
+def input_gradient(net: Network, X, W=None, b=None, *, batch: int | None = None) -> np.ndarray:
+    """The input gradient grad_x f(x; W), with relu'(0) = 0.
+
+    ``grad_x f(x; W) = (1/sqrt(m)) sum_s a_s 1{w_s . x + b_s > 0} w_s``. A neuron exactly at its kink
+    (pre-activation 0) counts as inactive, as in PyTorch.
+
+    Parameters
+    ----------
+    net : Network
+    X : array_like, shape (n, d)
+    W : array_like, shape (K, m, d), optional
+    b : array_like, shape (K, m), optional
+    batch : int, optional
+        Points per chunk; memory O(batch * K * m) for the coefficients plus the (K, n, d) output.
+
+    Returns
+    -------
+    ndarray, shape (K, n, d)
+    """
+    net = _check_net(net)
+    X = _check_X(net, X)
+    W, b = _check_W(net, W), _check_b(net, b)
+    n = len(X)
+    batch = _check_batch(net, batch, n)
+    K, m, d = W.shape
+    out = np.empty((K, n, d))
+    for lo, hi in _chunks(n, batch):
+        coef = np.empty((K, hi - lo, m))
+        _kernels.gradient_coefficients(_pre(net, X[lo:hi], W, b), net.a, _scale(net), coef)
+        np.matmul(coef, W, out=out[:, lo:hi])
+    return out
+
+
+def activation_counts(net: Network, X, W=None, b=None, *, batch: int | None = None) -> np.ndarray:
+    """Number of active neurons (pre-activation > 0), shape (K, n), int64."""
+    net = _check_net(net)
+    X = _check_X(net, X)
+    W, b = _check_W(net, W), _check_b(net, b)
+    n = len(X)
+    batch = _check_batch(net, batch, n)
+    out = np.empty((net.n_inits, n), dtype=np.int64)
+    for lo, hi in _chunks(n, batch):
+        _kernels.count_active(_pre(net, X[lo:hi], W, b), out, lo)
+    return out
+
+
+def sign_flips(net: Network, X, W=None, b=None, *, batch: int | None = None) -> np.ndarray:
+    """Number of neurons s with 1{w_s . x + b_s > 0} != 1{w0_s . x + b0_s > 0}, shape (K, n), int64."""
+    net = _check_net(net)
+    X = _check_X(net, X)
+    W, b = _check_W(net, W), _check_b(net, b)
+    n = len(X)
+    batch = _check_batch(net, batch, n)
+    out = np.empty((net.n_inits, n), dtype=np.int64)
+    for lo, hi in _chunks(n, batch):
+        Xc = X[lo:hi]
+        _kernels.count_flips(_pre(net, Xc, W, b), _pre(net, Xc, net.W0, net.b0), out, lo)
+    return out
+
+
+def gradient_difference(net: Network, X, Z, W=None, W_prime=None, b=None, b_prime=None, *,
+                        batch: int | None = None) -> np.ndarray:
+    """||grad f(z_i; W') - grad f(x_i; W)|| for paired points and weights.
+
+    Parameters
+    ----------
+    net : Network
+    X, Z : array_like, shape (n, d)
+        Paired points x_i and z_i.
+    W, W_prime : array_like, shape (K, m, d), optional
+        Weights at x and at z (defaults: ``net.W0``; ``W_prime`` defaults to ``W``).
+    b, b_prime : array_like, shape (K, m), optional
+        Biases at x and at z (defaults as for the weights).
+    batch : int, optional
+        Points per chunk; memory O(batch * K * (m + d)).
+
+    Returns
+    -------
+    ndarray, shape (K, n)
+
+    Notes
+    -----
+    With the same weights at both points the difference is
+    ``(1/sqrt(m)) sum_s a_s (1{w_s.z > 0} - 1{w_s.x > 0}) w_s``: only flipped neurons contribute, and one
+    product does it.
+    """
+    net = _check_net(net)
+    X = _check_X(net, X, "X")
+    Z = _check_X(net, Z, "Z")
+    if Z.shape != X.shape:
+        raise ValueError(f"Z must have the shape of X, {X.shape}, got {Z.shape}")
+    W, b = _check_W(net, W, "W"), _check_b(net, b, "b")
+    same = W_prime is None and b_prime is None
+    Wp = W if W_prime is None else _check_W(net, W_prime, "W_prime")
+    bp = b if b_prime is None else _check_b(net, b_prime, "b_prime")
+    n = len(X)
+    batch = _check_batch(net, batch, n)
+    K, m, d = W.shape
+    out = np.empty((K, n))
+    scale = _scale(net)
+    for lo, hi in _chunks(n, batch):
+        pre_x = _pre(net, X[lo:hi], W, b)
+        pre_z = _pre(net, Z[lo:hi], Wp, bp)
+        coef = np.empty((K, hi - lo, m))
+        if same:
+            _kernels.difference_coefficients(pre_z, pre_x, net.a, scale, coef)
+            diff = coef @ W
+        else:
+            coef_z = np.empty_like(coef)
+            _kernels.gradient_coefficients(pre_x, net.a, scale, coef)
+            _kernels.gradient_coefficients(pre_z, net.a, scale, coef_z)
+            diff = coef_z @ Wp - coef @ W
+        out[:, lo:hi] = np.sqrt(np.einsum("kid,kid->ki", diff, diff))
+    return out
+
+
+@dataclass(frozen=True)
+class NetworkPass:
+    """Everything one pass over the points computes (see :func:`network_pass`).
+
+    Attributes
+    ----------
+    forward : ndarray, shape (K, n)
+    input_gradient : ndarray, shape (K, n, d)
+    activation_counts : ndarray, shape (K, n)
+    sign_flips : ndarray, shape (K, n)
+        Flips of W relative to W0 (zero when W is W0).
+    f_lower, f_upper : ndarray, shape (K, n) or None
+        Exact inf / sup of f over the lazy ball of ``radius`` around W0 (None without a radius).
+    max_sign_flips : ndarray, shape (K, n) or None
+        Exact max over the lazy ball of the number of flipped neurons (None without a radius).
+    """
+
+    forward: np.ndarray
+    input_gradient: np.ndarray
+    activation_counts: np.ndarray
+    sign_flips: np.ndarray
+    f_lower: np.ndarray | None
+    f_upper: np.ndarray | None
+    max_sign_flips: np.ndarray | None
+
+
+def network_pass(net: Network, X, W=None, b=None, *, radius: float | None = None,
+                 batch: int | None = None) -> NetworkPass:
+    """Forward, input gradient, counts and the lazy-ball worst cases, sharing the BLAS products.
+
+    Three products per chunk at most: ``X @ W.T``, ``X @ W0.T`` (only when W is not W0) and the gradient
+    ``coef @ W``; everything else is element-wise work in compiled kernels.
+
+    Parameters
+    ----------
+    net : Network
+    X : array_like, shape (n, d)
+    W : array_like, shape (K, m, d), optional
+    b : array_like, shape (K, m), optional
+    radius : float, optional
+        Lazy-ball radius R for the exact worst cases (``f_range``, ``max_sign_flips`` around W0).
+    batch : int, optional
+        Points per chunk; memory O(batch * K * m) for each of up to three work arrays.
+
+    Returns
+    -------
+    NetworkPass
+    """
+    net = _check_net(net)
+    X = _check_X(net, X)
+    at_init = W is None and b is None
+    W, b = _check_W(net, W), _check_b(net, b)
+    if radius is not None:
+        radius = check_real(radius, "radius", minimum=0.0)
+    n = len(X)
+    batch = _check_batch(net, batch, n)
+    K, m, d = W.shape
+    scale, c = _scale(net), _out_bias(net)
+    f = np.empty((K, n))
+    grad = np.empty((K, n, d))
+    active = np.empty((K, n), dtype=np.int64)
+    flips = np.zeros((K, n), dtype=np.int64)
+    lower = upper = reach_flips = None
+    if radius is not None:
+        lower, upper = np.empty((K, n)), np.empty((K, n))
+        reach_flips = np.empty((K, n), dtype=np.int64)
+        reach = radius * _augmented_norms(net, X)
+    for lo, hi in _chunks(n, batch):
+        Xc = X[lo:hi]
+        pre = _pre(net, Xc, W, b)
+        pre0 = pre if at_init else _pre(net, Xc, net.W0, net.b0)
+        _kernels.forward_from_pre(pre, net.a, c, scale, f, lo)
+        _kernels.count_active(pre, active, lo)
+        if not at_init:
+            _kernels.count_flips(pre, pre0, flips, lo)
+        if radius is not None:
+            _kernels.f_range_from_pre(pre0, net.a, c, scale, reach[lo:hi], lower, upper, lo)
+            _kernels.count_reachable_flips(pre0, reach[lo:hi], reach_flips, lo)
+        coef = np.empty((K, hi - lo, m))
+        _kernels.gradient_coefficients(pre, net.a, scale, coef)
+        np.matmul(coef, W, out=grad[:, lo:hi])
+    return NetworkPass(forward=f, input_gradient=grad, activation_counts=active, sign_flips=flips,
+                       f_lower=lower, f_upper=upper, max_sign_flips=reach_flips)
+
+
+def _augmented_norms(net: Network, X: np.ndarray) -> np.ndarray:
+    """||x~|| with x~ = (x, 1) for networks with biases (the lazy-ball row is [w_s, b_s]), else ||x||."""
+    sq = np.einsum("ij,ij->i", X, X)
+    if net.has_bias:
+        sq = sq + 1.0
+    return np.sqrt(sq)

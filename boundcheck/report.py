@@ -1,0 +1,124 @@
+"""Tables and plots: what every study writes out.
+
+A study returns a :class:`StudyResult`; :func:`write_study` writes its table as CSV and Markdown, its
+figures as PNG and SVG, and its verdict lines as ``summary.txt`` to an output folder, atomically (each file
+is written to a temporary name and renamed).
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+
+__all__ = ["StudyResult", "write_table", "save_figure", "write_study", "atomic_write_text", "verdict_line"]
+
+
+@dataclass
+class StudyResult:
+    """What a study produces.
+
+    Attributes
+    ----------
+    name : str
+        The study's name (also the stem of its files).
+    table : pandas.DataFrame
+        The tidy main table: one row per cell (and per quantity where a study compares several).
+    verdicts : list of str
+        One line per bound: "holds", "violated in k of n cells", or "vacuous", with the bound's id.
+    figures : dict of str to matplotlib.figure.Figure
+        Named figures, saved as ``<name>.png`` and ``<name>.svg``.
+    extra_tables : dict of str to pandas.DataFrame
+        Further tables (e.g. the exponent fits), saved beside the main one.
+    notes : list of str
+        Free text printed after the verdicts (settings reduced for speed, etc.).
+    """
+
+    name: str
+    table: pd.DataFrame
+    verdicts: list[str] = field(default_factory=list)
+    figures: dict = field(default_factory=dict)
+    extra_tables: dict = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` through a temporary file in the same folder and a rename."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w") as fh:
+            fh.write(text)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def write_table(df: pd.DataFrame, out_dir, name: str, *, floatfmt: str = ".4g") -> tuple[Path, Path]:
+    """Write ``df`` as ``<name>.csv`` and ``<name>.md`` in ``out_dir``; return both paths."""
+    out_dir = Path(out_dir)
+    csv_path, md_path = out_dir / f"{name}.csv", out_dir / f"{name}.md"
+    atomic_write_text(csv_path, df.to_csv(index=False))
+    atomic_write_text(md_path, df.to_markdown(index=False, floatfmt=floatfmt) + "\n")
+    return csv_path, md_path
+
+
+def save_figure(fig, out_dir, name: str) -> tuple[Path, Path]:
+    """Save a matplotlib figure as ``<name>.png`` and ``<name>.svg`` in ``out_dir``; return both paths."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for ext in ("png", "svg"):
+        path = out_dir / f"{name}.{ext}"
+        fd, tmp = tempfile.mkstemp(dir=out_dir, prefix=f".{name}.", suffix=f".{ext}")
+        os.close(fd)
+        try:
+            fig.savefig(tmp, format=ext, dpi=150 if ext == "png" else None, bbox_inches="tight")
+            os.replace(tmp, path)
+        finally:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+        paths.append(path)
+    return tuple(paths)
+
+
+def verdict_line(bound_id: str, n_cells: int, n_violated: int, n_vacuous: int = 0) -> str:
+    """One line per bound: ``holds``, ``violated in k of n cells`` or ``vacuous``.
+
+    ``vacuous`` is reported when the bound is vacuous (e.g. a lower bound <= 0) in every cell; a bound
+    vacuous in some cells says so after its main verdict.
+    """
+    if n_cells and n_vacuous == n_cells:
+        status = f"vacuous in all {n_cells} cells"
+    elif n_violated:
+        status = f"VIOLATED in {n_violated} of {n_cells} cells"
+    else:
+        status = f"holds in all {n_cells} cells"
+    if 0 < n_vacuous < n_cells:
+        status += f" (vacuous in {n_vacuous})"
+    return f"{bound_id}: {status}"
+
+
+def write_study(result: StudyResult, out_dir) -> Path:
+    """Write a study's tables, figures and summary to ``out_dir`` and return the folder."""
+    import matplotlib.pyplot as plt
+
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    write_table(result.table, out_dir, result.name)
+    for name, df in result.extra_tables.items():
+        write_table(df, out_dir, f"{result.name}_{name}")
+    for name, fig in result.figures.items():
+        save_figure(fig, out_dir, name)
+        plt.close(fig)
+    lines = [f"study {result.name}"] + result.verdicts + [f"note: {n}" for n in result.notes]
+    atomic_write_text(out_dir / "summary.txt", "\n".join(lines) + "\n")
+    return out_dir
