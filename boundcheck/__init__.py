@@ -6,6 +6,7 @@ boundcheck puts each bound of the paper next to what actually happens, by exact 
 allows, certified bounds and strong optimizers where it does not.
 """
 
+from .data import MNIST, MNISTNotFoundError, MNISTPair, load_mnist, load_mnist_pair, mnist_pair, resize_images
 from .lazy import FRange, WorstCase, f_range, lazy_distance, max_sign_flips, project_lazy
 from .network import PARAMETRIZATIONS, Network, init_network, lazy_radius, sample_sphere
 from .ops import (NetworkPass, activation_counts, forward, gradient_difference, input_gradient,
@@ -18,5 +19,6 @@ __all__ = [
     "forward", "input_gradient", "activation_counts", "sign_flips", "gradient_difference",
     "network_pass", "NetworkPass", "preactivations",
     "project_lazy", "f_range", "max_sign_flips", "lazy_distance", "WorstCase", "FRange",
+    "MNIST", "MNISTPair", "MNISTNotFoundError", "load_mnist", "load_mnist_pair", "mnist_pair", "resize_images",
     "__version__",
 ]
