@@ -7,6 +7,7 @@ allows, certified bounds and strong optimizers where it does not.
 """
 
 from .data import MNIST, MNISTNotFoundError, MNISTPair, load_mnist, load_mnist_pair, mnist_pair, resize_images
+from .fastpath import InitSample, sample_at_init
 from .lazy import FRange, WorstCase, f_range, lazy_distance, max_sign_flips, project_lazy
 from .network import PARAMETRIZATIONS, Network, init_network, lazy_radius, sample_sphere
 from .ops import (NetworkPass, activation_counts, forward, gradient_difference, input_gradient,
@@ -20,5 +21,6 @@ __all__ = [
     "network_pass", "NetworkPass", "preactivations",
     "project_lazy", "f_range", "max_sign_flips", "lazy_distance", "WorstCase", "FRange",
     "MNIST", "MNISTPair", "MNISTNotFoundError", "load_mnist", "load_mnist_pair", "mnist_pair", "resize_images",
+    "sample_at_init", "InitSample",
     "__version__",
 ]

@@ -147,3 +147,60 @@ def project_rows(W, W0, radius, out):
         else:
             for j in range(p):
                 out[r, j] = W[r, j]
+
+
+@nb.njit(parallel=True, **_OPTS)
+def fused_pass(pre, pre0, a, out_bias, scale, reach, with_flips, with_radius,
+               f, active, flips, lower, upper, reach_flips, coef, offset):
+    """All the element-wise work of one network pass, reading each pre-activation once.
+
+    Writes f, the active count, the flip count (if ``with_flips``), the exact f range and max flips over
+    the lazy ball (if ``with_radius``; from ``pre0``) and the gradient coefficients ``coef[k, i, s]``.
+    """
+    n, K, m = pre.shape
+    for i in nb.prange(n):
+        t = reach[i] if with_radius else 0.0
+        for k in range(K):
+            tot = 0.0
+            cnt = 0
+            fl = 0
+            lo = 0.0
+            hi = 0.0
+            rf = 0
+            for s in range(m):
+                z = pre[i, k, s]
+                ask = a[k, s]
+                if z > 0.0:
+                    tot += ask * z
+                    cnt += 1
+                    coef[k, i, s] = scale * ask
+                else:
+                    coef[k, i, s] = 0.0
+                if with_flips:
+                    if (z > 0.0) != (pre0[i, k, s] > 0.0):
+                        fl += 1
+                if with_radius:
+                    z0 = pre0[i, k, s]
+                    up = z0 + t
+                    dn = z0 - t
+                    vu = ask * up if up > 0.0 else 0.0
+                    vd = ask * dn if dn > 0.0 else 0.0
+                    if vu >= vd:
+                        hi += vu
+                        lo += vd
+                    else:
+                        hi += vd
+                        lo += vu
+                    if z0 > 0.0:
+                        if z0 <= t:
+                            rf += 1
+                    elif z0 > -t:
+                        rf += 1
+            f[k, offset + i] = scale * tot + out_bias[k]
+            active[k, offset + i] = cnt
+            if with_flips:
+                flips[k, offset + i] = fl
+            if with_radius:
+                lower[k, offset + i] = scale * lo + out_bias[k]
+                upper[k, offset + i] = scale * hi + out_bias[k]
+                reach_flips[k, offset + i] = rf

@@ -338,25 +338,25 @@ def network_pass(net: Network, X, W=None, b=None, *, radius: float | None = None
     grad = np.empty((K, n, d))
     active = np.empty((K, n), dtype=np.int64)
     flips = np.zeros((K, n), dtype=np.int64)
-    lower = upper = reach_flips = None
-    if radius is not None:
+    with_radius = radius is not None
+    if with_radius:
         lower, upper = np.empty((K, n)), np.empty((K, n))
         reach_flips = np.empty((K, n), dtype=np.int64)
         reach = radius * _augmented_norms(net, X)
+    else:  # placeholders the kernel never touches
+        lower = upper = np.empty((K, 0))
+        reach_flips = np.empty((K, 0), dtype=np.int64)
+        reach = np.empty(0)
     for lo, hi in _chunks(n, batch):
         Xc = X[lo:hi]
         pre = _pre(net, Xc, W, b)
         pre0 = pre if at_init else _pre(net, Xc, net.W0, net.b0)
-        _kernels.forward_from_pre(pre, net.a, c, scale, f, lo)
-        _kernels.count_active(pre, active, lo)
-        if not at_init:
-            _kernels.count_flips(pre, pre0, flips, lo)
-        if radius is not None:
-            _kernels.f_range_from_pre(pre0, net.a, c, scale, reach[lo:hi], lower, upper, lo)
-            _kernels.count_reachable_flips(pre0, reach[lo:hi], reach_flips, lo)
         coef = np.empty((K, hi - lo, m))
-        _kernels.gradient_coefficients(pre, net.a, scale, coef)
+        _kernels.fused_pass(pre, pre0, net.a, c, scale, reach[lo:hi] if with_radius else reach,
+                            not at_init, with_radius, f, active, flips, lower, upper, reach_flips, coef, lo)
         np.matmul(coef, W, out=grad[:, lo:hi])
+    if not with_radius:
+        lower = upper = reach_flips = None
     return NetworkPass(forward=f, input_gradient=grad, activation_counts=active, sign_flips=flips,
                        f_lower=lower, f_upper=upper, max_sign_flips=reach_flips)
 
