@@ -8,7 +8,7 @@ allows, certified bounds and strong optimizers where it does not.
 
 from .data import MNIST, MNISTNotFoundError, MNISTPair, load_mnist, load_mnist_pair, mnist_pair, resize_images
 from .fastpath import InitSample, sample_at_init
-from .lazy import FRange, WorstCase, f_range, lazy_distance, max_sign_flips, project_lazy
+from .lazy import FRange, WorstCase, f_range, lazy_distance, max_pair_flips, max_sign_flips, project_lazy
 from .network import PARAMETRIZATIONS, Network, init_network, lazy_radius, sample_sphere
 from .ops import (NetworkPass, activation_counts, forward, gradient_difference, input_gradient,
                   network_pass, preactivations, sign_flips)
@@ -19,7 +19,7 @@ __all__ = [
     "Network", "init_network", "sample_sphere", "lazy_radius", "PARAMETRIZATIONS",
     "forward", "input_gradient", "activation_counts", "sign_flips", "gradient_difference",
     "network_pass", "NetworkPass", "preactivations",
-    "project_lazy", "f_range", "max_sign_flips", "lazy_distance", "WorstCase", "FRange",
+    "project_lazy", "f_range", "max_sign_flips", "max_pair_flips", "lazy_distance", "WorstCase", "FRange",
     "MNIST", "MNISTPair", "MNISTNotFoundError", "load_mnist", "load_mnist_pair", "mnist_pair", "resize_images",
     "sample_at_init", "InitSample",
     "__version__",

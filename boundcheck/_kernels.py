@@ -204,3 +204,61 @@ def fused_pass(pre, pre0, a, out_bias, scale, reach, with_flips, with_radius,
                 lower[k, offset + i] = scale * lo + out_bias[k]
                 upper[k, offset + i] = scale * hi + out_bias[k]
                 reach_flips[k, offset + i] = rf
+
+
+@nb.njit(nogil=True, cache=True)
+def _dist_to_wedge(p1, p2, c11, c12, c22):
+    """Squared distance from p to the closed cone {w : w.c1 >= 0, w.c2 >= 0}.
+
+    Only inner products are needed: ``p1 = p.c1``, ``p2 = p.c2``, ``c11 = c1.c1``, ``c12 = c1.c2``,
+    ``c22 = c2.c2``. The projection onto a cone cut by two half-spaces is p itself, its projection onto one
+    face, or its projection onto the apex subspace {w.c1 = w.c2 = 0}; the distance is the least over the
+    feasible candidates.
+    """
+    if p1 >= 0.0 and p2 >= 0.0:
+        return 0.0
+    best = np.inf
+    # face c1: remove the c1 component; feasible if the result still has w.c2 >= 0
+    if p1 < 0.0:
+        r2 = p2 - p1 * c12 / c11
+        if r2 >= 0.0:
+            best = min(best, p1 * p1 / c11)
+    if p2 < 0.0:
+        r1 = p1 - p2 * c12 / c22
+        if r1 >= 0.0:
+            best = min(best, p2 * p2 / c22)
+    # apex of the wedge: remove the whole span(c1, c2) component
+    det = c11 * c22 - c12 * c12
+    if det > 0.0:
+        # squared norm of the projection onto span(c1, c2) = [p1 p2] G^{-1} [p1 p2]^T
+        apex = (c22 * p1 * p1 - 2.0 * c12 * p1 * p2 + c11 * p2 * p2) / det
+        best = min(best, apex)
+    return best
+
+
+@nb.njit(parallel=True, **_OPTS)
+def count_reachable_pair_flips(pre0_x, pre0_y, gram_xx, gram_xy, gram_yy, radius, out, offset):
+    """out[k, offset+i] = #{s : some w in B(w0_s, R) has 1{w.x > 0} != 1{w.y > 0}}.
+
+    Works in the plane of (x~, y~): with u = x~, v = y~, the neuron is flippable iff the distance from w0_s
+    to the closed wedge {w.u >= 0, w.v <= 0} or to {w.u <= 0, w.v >= 0} is <= R. The inputs must be
+    non-degenerate (u, v non-zero and not parallel); the caller treats degenerate pairs.
+    """
+    n, K, m = pre0_x.shape
+    r2 = radius * radius
+    for i in nb.prange(n):
+        uu = gram_xx[i]
+        uv = gram_xy[i]
+        vv = gram_yy[i]
+        for k in range(K):
+            c = 0
+            for s in range(m):
+                px = pre0_x[i, k, s]
+                py = pre0_y[i, k, s]
+                # wedge A: w.u >= 0 and w.(-v) >= 0
+                dA = _dist_to_wedge(px, -py, uu, -uv, vv)
+                # wedge B: w.(-u) >= 0 and w.v >= 0
+                dB = _dist_to_wedge(-px, py, uu, -uv, vv)
+                if min(dA, dB) <= r2:
+                    c += 1
+            out[k, offset + i] = c

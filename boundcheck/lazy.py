@@ -26,7 +26,7 @@ from ._validate import as_float_array, check_int, check_real
 from .network import Network
 from .ops import _augmented_norms, _check_batch, _check_net, _check_X, _chunks, _out_bias, _pre, _scale
 
-__all__ = ["project_lazy", "f_range", "max_sign_flips", "WorstCase", "FRange", "KINDS", "lazy_distance"]
+__all__ = ["project_lazy", "f_range", "max_sign_flips", "max_pair_flips", "WorstCase", "FRange", "KINDS", "lazy_distance"]
 
 KINDS = ("exact", "certified", "heuristic")
 
@@ -272,3 +272,71 @@ def max_sign_flips(net: Network, X, radius: float, *, batch: int | None = None) 
         return np.where(reachable, np.where(pre0 > 0, -1.0, 1.0), 0.0)
 
     return WorstCase(out, "exact", "sign_flips", "max", radius, _witness_builder(net, X, radius, direction))
+
+
+def max_pair_flips(net: Network, X, Y, radius: float, *, batch: int | None = None) -> WorstCase:
+    """Exact max over the lazy ball of #{s : 1{w_s . x > 0} != 1{w_s . y > 0}} for paired points.
+
+    This is the count behind Lemma B.6, eq. (4) of Wang et al. 2022: neuron s counts iff some ``w_s`` with
+    ``||w_s - w0_s|| <= R`` puts x and y on different sides of its kink. Neurons move independently, so the
+    maximum is the number of neurons whose distance to the flip set is at most R. The flip set lives in the
+    plane of ``(x~, y~)`` (two wedges), so the distance is exact from five inner products per neuron.
+
+    Parameters
+    ----------
+    net : Network
+    X, Y : array_like, shape (n, d)
+        Paired points.
+    radius : float
+        R >= 0.
+    batch : int, optional
+        Points per chunk; memory O(batch * K * m).
+
+    Returns
+    -------
+    WorstCase
+        ``kind="exact"``, ``quantity="pair_flips"``, no witness.
+
+    Notes
+    -----
+    The flip set is not closed (``w . x = 0`` counts as inactive); a neuron at distance exactly R from it
+    is counted although the infimum may not be attained. This matters only on a set of measure zero.
+    Degenerate pairs are handled exactly: ``y~`` a positive multiple of ``x~`` (never a flip), a negative
+    multiple (every neuron can flip once R > 0), and ``x~ = 0`` or ``y~ = 0``.
+    """
+    net = _check_net(net)
+    X = _check_X(net, X, "X")
+    Y = _check_X(net, Y, "Y")
+    if Y.shape != X.shape:
+        raise ValueError(f"Y must have the shape of X, {X.shape}, got {Y.shape}")
+    radius = check_real(radius, "radius", minimum=0.0)
+    n = len(X)
+    batch = _check_batch(net, batch, n)
+    extra = 1.0 if net.has_bias else 0.0
+    gxx = np.einsum("ij,ij->i", X, X) + extra
+    gyy = np.einsum("ij,ij->i", Y, Y) + extra
+    gxy = np.einsum("ij,ij->i", X, Y) + extra
+    det = gxx * gyy - gxy * gxy
+    degenerate = (gxx == 0) | (gyy == 0) | (det <= 1e-14 * gxx * gyy)
+    safe_xx, safe_yy = np.where(degenerate, 1.0, gxx), np.where(degenerate, 1.0, gyy)
+    safe_xy = np.where(degenerate, 0.0, gxy)
+    out = np.empty((net.n_inits, n), dtype=np.int64)
+    for lo, hi in _chunks(n, batch):
+        pre_x = _pre(net, X[lo:hi], net.W0, net.b0)
+        pre_y = _pre(net, Y[lo:hi], net.W0, net.b0)
+        _kernels.count_reachable_pair_flips(pre_x, pre_y, safe_xx[lo:hi], safe_xy[lo:hi], safe_yy[lo:hi],
+                                            radius, out, lo)
+        for j in np.flatnonzero(degenerate[lo:hi]):
+            i = lo + j
+            zx, zy = pre_x[j], pre_y[j]  # (K, m)
+            if gxx[i] == 0 and gyy[i] == 0:
+                out[:, i] = 0
+            elif gxx[i] == 0:  # x~ = 0: never active at x; flips iff w.y > 0 is reachable
+                out[:, i] = (zy + radius * np.sqrt(gyy[i]) > 0).sum(-1)
+            elif gyy[i] == 0:
+                out[:, i] = (zx + radius * np.sqrt(gxx[i]) > 0).sum(-1)
+            elif gxy[i] > 0:  # same direction: both sides always agree
+                out[:, i] = 0
+            else:  # opposite directions: disagree unless exactly at the kink
+                out[:, i] = net.width if radius > 0 else ((zx > 0) != (zy > 0)).sum(-1)
+    return WorstCase(out, "exact", "pair_flips", "max", radius, None)

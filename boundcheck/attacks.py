@@ -1,0 +1,702 @@
+"""Adversarial perturbations of the two-layer network: the minimal one-step flip, FGM / FGSM and PGD.
+
+Theorem 3.1 of Wang et al. 2022 (spec section 3) says that one gradient step flips the sign of the
+prediction:
+
+    x' = x - eta * sign(f(x; W)) * grad_x f(x; W),    ||x' - x|| = eta ||grad_x f(x; W)||.
+
+:func:`min_flip_step` finds the smallest such eta **exactly**. Along a ray ``x + t u`` every
+pre-activation ``z_s + t (w_s . u)`` is linear in t, so f is piecewise linear with breakpoints
+``t_s = -z_s / (w_s . u)``; sorting the positive breakpoints and walking the pieces gives the first sign
+change in closed form (spec section 5.6, "Exact search"). The authors' grid search (spec section 6.3) is
+kept as ``method="grid"`` for comparison with their numbers.
+
+The other attacks maximize the logistic loss ``l(y f) = log(1 + exp(-y f))`` over an l2 or l-inf ball
+(spec section 4 for the robust error, section 6.4 for the authors' PGD). For a binary logistic loss the
+loss gradient is ``-y sigmoid(-y f) grad_x f``: the positive factor only scales it, so every attack here
+moves along ``-y grad_x f`` (normalized or signed), which stays finite when the sigmoid underflows.
+
+Conventions: ``relu'(0) = 0`` (as in :mod:`boundcheck.ops`); ``sign(0) := +1`` in the one-step update;
+a point is correctly classified iff ``y f(x) > 0`` and adversarially misclassified iff ``y f(x') <= 0``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from . import _attack_kernels, _kernels
+from ._validate import as_float_array, check_choice, check_int, check_real, check_rng
+from .network import Network
+from .ops import _CHUNK_BYTES, _check_b, _check_net, _check_W, _check_X, _chunks, _out_bias, _pre, _scale
+
+__all__ = ["FlipStep", "min_flip_step", "fgm", "fgsm", "project_l2", "project_linf", "project_box",
+           "PGDResult", "pgd", "robust_error", "NORMS", "FLIP_METHODS"]
+
+NORMS = ("l2", "linf")
+FLIP_METHODS = ("exact", "grid")
+
+
+# --------------------------------------------------------------------------- validation helpers
+
+def _check_labels(y, n: int) -> np.ndarray:
+    y = as_float_array(y, "y", ndim=1)
+    if y.shape != (n,):
+        raise ValueError(f"y must have shape (n,) = ({n},) to match X, got {y.shape}")
+    if not np.isin(y, (-1.0, 1.0)).all():
+        bad = y[~np.isin(y, (-1.0, 1.0))][0]
+        raise ValueError(f"y must contain only the labels -1 and +1, found {bad!r}")
+    return y
+
+
+def _check_eps(eps) -> tuple[np.ndarray, bool]:
+    """eps as a 1-D array (E,) of budgets >= 0; the bool says whether a scalar was given."""
+    arr = as_float_array(eps, "eps", ndim=(0, 1))
+    if arr.size == 0:
+        raise ValueError("eps must contain at least one budget")
+    if (arr < 0).any():
+        raise ValueError(f"eps must be >= 0, got {arr[arr < 0][0]!r}")
+    return arr.reshape(-1), arr.ndim == 0
+
+
+def _check_box(box, d: int):
+    if box is None:
+        return None
+    if not isinstance(box, (tuple, list)) or len(box) != 2:
+        raise TypeError(f"box must be None or a pair (low, high), got {box!r}")
+    low = np.broadcast_to(as_float_array(box[0], "box[0]", ndim=(0, 1)), (d,))
+    high = np.broadcast_to(as_float_array(box[1], "box[1]", ndim=(0, 1)), (d,))
+    if (low > high).any():
+        raise ValueError("box must satisfy low <= high in every coordinate")
+    return low, high
+
+
+def _unit_rows(V: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Rows of V divided by their l2 norms (zero rows stay zero), and the norms."""
+    norms = np.sqrt(np.einsum("...d,...d->...", V, V))
+    safe = np.where(norms > 0, norms, 1.0)
+    return V / safe[..., None], norms
+
+
+# --------------------------------------------------------------------------- the minimal one-step flip
+
+@dataclass(frozen=True, eq=False)
+class FlipStep:
+    """The smallest one-step perturbation that flips the sign of f, per init and point.
+
+    Attributes
+    ----------
+    eta : ndarray, shape (K, n)
+        Minimal step size eta* of ``x' = x - eta sign(f) grad f`` (= ``delta / grad_norm``); with a
+        user-given direction, the perturbation norm itself (= ``delta``). +inf where no step flips.
+    delta : ndarray, shape (K, n)
+        Minimal perturbation norm ``||x' - x||`` (+inf where no step flips; for ``method="grid"``, the
+        first flipping grid point, or ``max_steps * grid_step`` where none flips).
+    grad_norm : ndarray, shape (K, n)
+        ``||grad_x f(x; W)||``.
+    f : ndarray, shape (K, n)
+        ``f(x; W)``.
+    flipped : ndarray of bool, shape (K, n)
+        Whether some step flips the sign (False for points that were not searched).
+    direction : ndarray, shape (K, n, d)
+        The unit direction u of the ray ``x + t u`` (zero where the gradient, or the given direction,
+        vanishes).
+    method : {"exact", "grid"}
+    searched : ndarray of bool, shape (K, n)
+        False for the points skipped under the authors' convention (misclassified points, which record 0).
+    correct : ndarray of bool, shape (K, n), or None
+        ``y f(x) > 0`` when labels were given.
+    grid_step : float or None
+        The grid spacing in perturbation norm (``method="grid"`` only).
+    max_steps : int or None
+        The number of grid points (``method="grid"`` only).
+    """
+
+    eta: np.ndarray
+    delta: np.ndarray
+    grad_norm: np.ndarray
+    f: np.ndarray
+    flipped: np.ndarray
+    direction: np.ndarray
+    method: str
+    searched: np.ndarray
+    correct: np.ndarray | None = None
+    grid_step: float | None = None
+    max_steps: int | None = None
+
+
+def min_flip_step(net: Network, X, W=None, b=None, *, direction=None, method: str = "exact",
+                  grid_step: float = 1e-3, max_steps: int = 5000, y=None,
+                  authors_convention: bool | None = None, batch: int | None = None) -> FlipStep:
+    """Smallest step eta* of ``x' = x - eta sign(f(x;W)) grad_x f(x;W)`` that flips the sign of f.
+
+    The ray is ``x + t u`` with the unit direction ``u = -sign(f(x)) grad f / ||grad f||`` and
+    ``t = eta ||grad f||`` the perturbation norm. **Sign convention:** ``sign(0) := +1`` in the update and in
+    the test, so a point with ``f(x) >= 0`` flips when ``f(x') < 0`` and a point with ``f(x) < 0`` flips
+    when ``f(x') >= 0``. For ``f(x) < 0`` the minimal flip is where f reaches 0; for ``f(x) >= 0`` it is the
+    infimum of the (open) set of flipping steps, where f reaches 0 and goes below (0 when f(x) = 0 and f
+    decreases at once).
+
+    Parameters
+    ----------
+    net : Network
+    X : array_like, shape (n, d)
+    W : array_like, shape (K, m, d), optional
+        Lazy weights (default ``net.W0``).
+    b : array_like, shape (K, m), optional
+        First-layer biases (default ``net.b0``).
+    direction : array_like, shape (K, n, d) or (n, d), optional
+        Search along ``x + t u`` with ``u`` this direction normalized, instead of the gradient step. Then
+        ``eta`` is the perturbation norm itself (``eta == delta``); ``grad_norm`` is still reported. A zero
+        direction never flips (+inf).
+    method : {"exact", "grid"}
+        ``"exact"``: scan of the ray's breakpoints (a Numba kernel after three BLAS products per chunk).
+        ``"grid"``: the authors' search (spec section 6.3): evaluate f by a forward pass at
+        ``x + j * grid_step * u`` for ``j = 1..max_steps`` and record the first j that flips,
+        ``delta = j * grid_step``; points that never flip record ``max_steps * grid_step`` with
+        ``flipped = False``. (The authors accumulate ``x += grid_step * u``; here ``x + (j grid_step) u``
+        is formed directly, which differs by rounding only. Their ``torch.sign`` also counts
+        ``f(x') = 0`` as a flip of a positive f; that is a measure-zero difference.)
+    grid_step : float
+        Grid spacing in perturbation norm (authors: 0.001).
+    max_steps : int
+        Number of grid points (authors: 5000, so the cap is 5.0).
+    y : array_like, shape (n,), optional
+        Labels in {-1, +1}. Under the authors' convention, only correctly classified points
+        (``y f(x) > 0``) are searched and the others record ``eta = delta = 0`` (``searched = False``).
+    authors_convention : bool, optional
+        Whether to zero the misclassified points when ``y`` is given. Default: True for ``"grid"``, False
+        for ``"exact"`` (exact semantics: every point is searched; ``correct`` still reports ``y f > 0``).
+        The exact method never caps: +inf stays +inf.
+    batch : int, optional
+        Points per chunk; memory O(batch * K * (m + d)).
+
+    Returns
+    -------
+    FlipStep
+        ``eta``, ``delta``, ``grad_norm``, ``f``, ``flipped``, ``searched`` of shape (K, n), ``direction``
+        (K, n, d).
+
+    Notes
+    -----
+    Exact method: with ``z_s = w_s . x + b_s`` and ``c_s = w_s . u``, f along the ray is
+    ``f(t) = (1/sqrt m) sum_s a_s relu(z_s + t c_s) + c``; between consecutive positive breakpoints
+    ``t_s = -z_s / c_s`` it is linear, beyond the last one too, so whether and where it first changes sign
+    is decided exactly (+inf when it never does; never a silent cap). A zero gradient gives a zero
+    direction, along which f is constant: ``eta = delta = +inf``, no NaN. Cost per chunk: the products
+    ``X W^T``, ``coef W`` (gradient) and ``U W^T`` (slopes), then O(m log m) per init and point.
+
+    Examples
+    --------
+    >>> from boundcheck import init_network, sample_sphere
+    >>> net = init_network(20, 200, parametrization="theory", rng=0)
+    >>> res = min_flip_step(net, sample_sphere(5, 20, rng=1))
+    >>> res.eta.shape, bool(res.flipped.all())
+    ((1, 5), True)
+    """
+    net = _check_net(net)
+    X = _check_X(net, X)
+    W, b = _check_W(net, W), _check_b(net, b)
+    method = check_choice(method, "method", FLIP_METHODS)
+    grid_step = check_real(grid_step, "grid_step", minimum=0.0, closed_min=False)
+    max_steps = check_int(max_steps, "max_steps", minimum=1)
+    K, m, d = W.shape
+    n = len(X)
+    labels = None if y is None else _check_labels(y, n)
+    if authors_convention is None:
+        authors_convention = method == "grid"
+    elif not isinstance(authors_convention, (bool, np.bool_)):
+        raise TypeError(f"authors_convention must be a bool or None, got {authors_convention!r}")
+    user_dir = None
+    if direction is not None:
+        user_dir = as_float_array(direction, "direction", ndim=(2, 3))
+        if user_dir.ndim == 2:
+            if user_dir.shape != (n, d):
+                raise ValueError(f"direction must have shape (n, d) = ({n}, {d}) or (K, n, d), got {user_dir.shape}")
+            user_dir = np.broadcast_to(user_dir, (K, n, d))
+        elif user_dir.shape != (K, n, d):
+            raise ValueError(f"direction must have shape (K, n, d) = ({K}, {n}, {d}) or (n, d), "
+                             f"got {user_dir.shape}")
+        user_dir, _ = _unit_rows(user_dir)
+    if batch is None:
+        batch = max(1, min(n, _CHUNK_BYTES // (8 * K * (2 * m + 2 * d))))
+    else:
+        batch = check_int(batch, "batch", minimum=1)
+
+    scale, c = _scale(net), _out_bias(net)
+    f = np.empty((K, n))
+    t = np.empty((K, n))
+    gnorm = np.empty((K, n))
+    U = np.empty((K, n, d))
+    Wt = W.transpose(0, 2, 1)
+    f_again = np.empty((K, n))  # the scan recomputes f(x) (bitwise equal to f)
+    for lo, hi in _chunks(n, batch):
+        pre = _pre(net, X[lo:hi], W, b)
+        _kernels.forward_from_pre(pre, net.a, c, scale, f, lo)
+        coef = np.empty((K, hi - lo, m))
+        _kernels.gradient_coefficients(pre, net.a, scale, coef)
+        g = coef @ W
+        unit, gnorm[:, lo:hi] = _unit_rows(g)
+        if user_dir is None:
+            sgn = np.where(f[:, lo:hi] >= 0, -1.0, 1.0)
+            U[:, lo:hi] = sgn[..., None] * unit
+        else:
+            U[:, lo:hi] = user_dir[:, lo:hi]
+        if method == "exact":
+            slope = np.matmul(U[:, lo:hi], Wt)
+            _attack_kernels.ray_first_flip(pre, slope, net.a, c, scale, t, f_again, lo)
+
+    correct = None if labels is None else (labels[None, :] * f > 0)
+    searched = np.ones((K, n), dtype=bool)
+    if labels is not None and authors_convention:
+        searched = correct.copy()
+
+    if method == "exact":
+        delta = t
+        flipped = np.isfinite(t)
+    else:
+        counts, flipped = _grid_search(net, X, W, b, U, f, searched, grid_step, max_steps)
+        delta = counts * grid_step
+    delta = np.where(searched, delta, 0.0)
+    flipped = flipped & searched
+    if user_dir is None:
+        with np.errstate(divide="ignore", invalid="ignore"):
+            eta = np.where(delta == 0, 0.0, np.where(gnorm > 0, delta / np.where(gnorm > 0, gnorm, 1.0), np.inf))
+    else:
+        eta = delta.copy()
+    return FlipStep(eta=eta, delta=delta, grad_norm=gnorm, f=f, flipped=flipped, direction=U, method=method,
+                    searched=searched, correct=correct,
+                    grid_step=grid_step if method == "grid" else None,
+                    max_steps=max_steps if method == "grid" else None)
+
+
+def _grid_search(net, X, W, b, U, f0, searched, h, max_steps):
+    """The authors' grid: forward passes at x + j h u, j = 1..max_steps, with early exit per point.
+
+    Points still searching are evaluated together; when few remain, several grid points per point go into
+    one product (at most ~32 MiB of pre-activations), which only wastes evaluations past the first flip.
+
+    Returns
+    -------
+    counts : ndarray of int64, shape (K, n)
+        First flipping j, or ``max_steps`` where none flips (0 where not searched).
+    flipped : ndarray of bool, shape (K, n)
+    """
+    K, m, d = W.shape
+    n = len(X)
+    scale, c = _scale(net), _out_bias(net)
+    counts = np.zeros((K, n), dtype=np.int64)
+    flipped = np.zeros((K, n), dtype=bool)
+    rows_target = max(1, _CHUNK_BYTES // (8 * max(m, d)))
+    for k in range(K):
+        todo = np.flatnonzero(searched[k])
+        counts[k, todo] = max_steps
+        # a zero direction never moves x, so f(x') = f(x) at every grid point: no flip
+        moving = np.einsum("id,id->i", U[k, todo], U[k, todo]) > 0
+        remaining = todo[moving]
+        Wk_t = W[k].T
+        ak, ck = net.a[k:k + 1], c[k:k + 1]
+        j0 = 1
+        while remaining.size and j0 <= max_steps:
+            r = remaining.size
+            B = int(min(max(1, rows_target // r), max_steps - j0 + 1))
+            steps = h * np.arange(j0, j0 + B, dtype=float)
+            Xp = X[remaining][:, None, :] + steps[None, :, None] * U[k, remaining][:, None, :]
+            pre = Xp.reshape(r * B, d) @ Wk_t
+            if b is not None:
+                pre += b[k][None, :]
+            fp = np.empty((1, r * B))
+            _attack_kernels.forward_per_init(pre[None], ak, ck, scale, fp)
+            fp = fp.reshape(r, B)
+            positive = f0[k, remaining] >= 0
+            hit = np.where(positive[:, None], fp < 0, fp >= 0)
+            any_hit = hit.any(axis=1)
+            first = np.argmax(hit, axis=1)
+            done = remaining[any_hit]
+            counts[k, done] = j0 + first[any_hit]
+            flipped[k, done] = True
+            remaining = remaining[~any_hit]
+            j0 += B
+    return counts, flipped
+
+
+# --------------------------------------------------------------------------- projections
+
+def _eps_for(eps, lead_shape, name="eps") -> np.ndarray:
+    eps = as_float_array(eps, name)
+    if (eps < 0).any():
+        raise ValueError(f"{name} must be >= 0")
+    try:
+        return np.broadcast_to(eps, lead_shape)
+    except ValueError:
+        raise ValueError(f"{name} of shape {eps.shape} does not broadcast against the leading shape "
+                         f"{lead_shape} of delta (one budget per vector)") from None
+
+
+def project_l2(delta, eps) -> np.ndarray:
+    """Euclidean projection of each vector ``delta[..., :]`` onto the l2 ball of radius eps.
+
+    ``delta * min(1, eps / ||delta||)`` (the authors' ``delta * eps / max(eps, ||delta||)``), exact up to
+    rounding; zero vectors stay zero.
+
+    Parameters
+    ----------
+    delta : array_like, shape (..., d)
+    eps : float or array_like
+        Radii >= 0, broadcast against ``delta.shape[:-1]`` (one radius per vector).
+
+    Returns
+    -------
+    ndarray, shape (..., d)
+    """
+    delta = as_float_array(delta, "delta")
+    if delta.ndim < 1:
+        raise ValueError("delta must have at least one dimension (..., d)")
+    eps = _eps_for(eps, delta.shape[:-1])
+    return _project_l2(delta, eps)
+
+
+def _project_l2(delta, eps):
+    norms = np.sqrt(np.einsum("...d,...d->...", delta, delta))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        factor = np.where(norms > eps, eps / np.where(norms > 0, norms, 1.0), 1.0)
+    return delta * factor[..., None]
+
+
+def project_linf(delta, eps) -> np.ndarray:
+    """Projection onto the l-inf ball of radius eps: clip every coordinate to ``[-eps, eps]``.
+
+    Parameters
+    ----------
+    delta : array_like, shape (..., d)
+    eps : float or array_like
+        Radii >= 0, broadcast against ``delta.shape[:-1]``.
+
+    Returns
+    -------
+    ndarray, shape (..., d)
+    """
+    delta = as_float_array(delta, "delta")
+    if delta.ndim < 1:
+        raise ValueError("delta must have at least one dimension (..., d)")
+    eps = _eps_for(eps, delta.shape[:-1])[..., None]
+    return np.clip(delta, -eps, eps)
+
+
+def project_box(x_plus_delta, low, high) -> np.ndarray:
+    """Projection onto the box ``[low, high]`` (coordinate-wise clip), e.g. pixels in [0, 1].
+
+    Parameters
+    ----------
+    x_plus_delta : array_like, shape (..., d)
+    low, high : float or array_like
+        Bounds broadcast against ``x_plus_delta``, with ``low <= high``.
+
+    Returns
+    -------
+    ndarray, shape (..., d)
+    """
+    z = as_float_array(x_plus_delta, "x_plus_delta")
+    low = as_float_array(low, "low")
+    high = as_float_array(high, "high")
+    if (np.broadcast_to(low, np.broadcast_shapes(low.shape, high.shape))
+            > np.broadcast_to(high, np.broadcast_shapes(low.shape, high.shape))).any():
+        raise ValueError("low must be <= high everywhere")
+    return np.clip(z, low, high)
+
+
+# --------------------------------------------------------------------------- one-step attacks
+
+def _gradient(net, X, W, b, batch):
+    from .ops import input_gradient
+    return input_gradient(net, X, W, b, batch=batch)
+
+
+def fgm(net: Network, X, y, eps: float, W=None, b=None, *, batch: int | None = None) -> np.ndarray:
+    """Fast gradient method in l2: ``delta = -eps * y * grad_x f / ||grad_x f||``.
+
+    For the binary logistic loss the loss gradient is a positive multiple of ``-y grad_x f``, so the loss
+    drops out. A zero gradient gives a zero delta.
+
+    Parameters
+    ----------
+    net : Network
+    X : array_like, shape (n, d)
+    y : array_like, shape (n,)
+        Labels in {-1, +1}.
+    eps : float
+        Budget >= 0.
+    W, b : optional
+        Lazy weights (K, m, d) and biases (K, m).
+
+    Returns
+    -------
+    ndarray, shape (K, n, d)
+    """
+    net = _check_net(net)
+    X = _check_X(net, X)
+    y = _check_labels(y, len(X))
+    eps = check_real(eps, "eps", minimum=0.0)
+    unit, _ = _unit_rows(_gradient(net, X, W, b, batch))
+    return -eps * y[None, :, None] * unit
+
+
+def fgsm(net: Network, X, y, eps: float, W=None, b=None, *, batch: int | None = None) -> np.ndarray:
+    """Fast gradient sign method in l-inf: ``delta = -eps * y * sign(grad_x f)`` (sign(0) = 0).
+
+    Parameters
+    ----------
+    net : Network
+    X : array_like, shape (n, d)
+    y : array_like, shape (n,)
+        Labels in {-1, +1}.
+    eps : float
+        Budget >= 0.
+    W, b : optional
+        Lazy weights (K, m, d) and biases (K, m).
+
+    Returns
+    -------
+    ndarray, shape (K, n, d)
+    """
+    net = _check_net(net)
+    X = _check_X(net, X)
+    y = _check_labels(y, len(X))
+    eps = check_real(eps, "eps", minimum=0.0)
+    return -eps * y[None, :, None] * np.sign(_gradient(net, X, W, b, batch))
+
+
+# --------------------------------------------------------------------------- PGD
+
+@dataclass(frozen=True, eq=False)
+class PGDResult:
+    """Projected gradient ascent on the logistic loss, per budget, init and point.
+
+    Attributes
+    ----------
+    delta : ndarray, shape (E, K, n, d)
+        The best perturbation found (highest loss, i.e. lowest margin ``y f``).
+    X_adv : ndarray, shape (E, K, n, d)
+        ``X + delta``.
+    f_adv : ndarray, shape (E, K, n)
+        ``f(X_adv; W)``.
+    loss : ndarray, shape (E, K, n)
+        ``log(1 + exp(-y f_adv))``.
+    success : ndarray of bool, shape (E, K, n)
+        ``y f_adv <= 0``.
+    eps : ndarray, shape (E,)
+        Budgets (a scalar eps gives E = 1).
+    norm : {"l2", "linf"}
+    steps : int
+    step_size : ndarray, shape (E,)
+    random_start : bool
+    """
+
+    delta: np.ndarray
+    X_adv: np.ndarray
+    f_adv: np.ndarray
+    loss: np.ndarray
+    success: np.ndarray
+    eps: np.ndarray
+    norm: str
+    steps: int
+    step_size: np.ndarray
+    random_start: bool
+
+
+def _per_init_pass(net, Xq, W, b, need_grad):
+    """f (K, N) and optionally grad_x f (K, N, d) at per-init points Xq (K, N, d): one batched product."""
+    K, N, _ = Xq.shape
+    pre = np.matmul(Xq, W.transpose(0, 2, 1))
+    if b is not None:
+        pre += b[:, None, :]
+    f = np.empty((K, N))
+    if not need_grad:
+        _attack_kernels.forward_per_init(pre, net.a, _out_bias(net), _scale(net), f)
+        return f, None
+    coef = np.empty_like(pre)
+    _attack_kernels.forward_and_coefficients_per_init(pre, net.a, _out_bias(net), _scale(net), f, coef)
+    return f, coef @ W
+
+
+def pgd(net: Network, X, y, eps, *, norm: str = "l2", steps: int = 100, step_size=None,
+        random_start: bool = False, box=None, W=None, b=None, rng=None,
+        batch: int | None = None) -> PGDResult:
+    """Projected gradient ascent on ``log(1 + exp(-y f(x + delta)))`` over ``||delta|| <= eps``.
+
+    Each step (the order of the authors' code, spec section 6.4):
+
+    - l2: ``delta += alpha * g / ||g||``; linf: ``delta += alpha * sign(g)``, with ``g = -y grad_x f(x +
+      delta)`` (the loss gradient up to the positive factor ``sigmoid(-y f)``; a zero gradient does not
+      move);
+    - clip ``x + delta`` to the box (if any);
+    - project delta onto the eps ball (l2: rescale; linf: clip).
+
+    The best iterate (highest loss, i.e. lowest margin ``y f``; the start counts) is returned, so PGD never
+    does worse than its own start. If x lies in the box, so does every iterate (the ball projection moves
+    ``x + delta`` towards x).
+
+    Parameters
+    ----------
+    net : Network
+    X : array_like, shape (n, d)
+    y : array_like, shape (n,)
+        Labels in {-1, +1}.
+    eps : float or array_like, shape (E,)
+        One or several budgets >= 0 (attacked independently, in one vectorized run).
+    norm : {"l2", "linf"}
+    steps : int
+        Number of ascent steps (authors: 100); 0 returns the start.
+    step_size : float or array_like, shape (E,), optional
+        alpha; default ``2.5 * eps / steps`` (Madry et al.; the authors' choice).
+    random_start : bool
+        Start uniformly in the ball (l2: a direction uniform on the sphere and radius ``eps U^(1/d)``;
+        linf: uniform in the cube) instead of at 0. The start is drawn once per init and point, as a point
+        of the unit ball, and scaled by each eps, so several budgets in one call equal separate calls
+        with the same ``rng``.
+    box : tuple (low, high), optional
+        Bounds for ``x + delta``, scalars or arrays of shape (d,), e.g. ``(0, 1)`` for pixels.
+    W, b : optional
+        Lazy weights (K, m, d) and biases (K, m).
+    rng : None, int, SeedSequence or numpy.random.Generator
+        For the random start only.
+    batch : int, optional
+        Points per chunk; memory O(batch * E * K * (m + d)).
+
+    Returns
+    -------
+    PGDResult
+        Arrays with a leading budget axis E (E = 1 for a scalar eps).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from boundcheck import init_network, sample_sphere
+    >>> net = init_network(10, 100, parametrization="theory", rng=0)
+    >>> X = sample_sphere(4, 10, rng=1)
+    >>> res = pgd(net, X, np.ones(4), [0.1, 0.5], steps=20)
+    >>> res.delta.shape
+    (2, 1, 4, 10)
+    """
+    net = _check_net(net)
+    X = _check_X(net, X)
+    n = len(X)
+    y = _check_labels(y, n)
+    eps, _ = _check_eps(eps)
+    E = eps.size
+    norm = check_choice(norm, "norm", NORMS)
+    steps = check_int(steps, "steps", minimum=0)
+    if step_size is None:
+        alpha = 2.5 * eps / steps if steps else np.zeros(E)
+    else:
+        alpha = as_float_array(step_size, "step_size", ndim=(0, 1)).reshape(-1)
+        if alpha.size == 1:
+            alpha = np.repeat(alpha, E)
+        if alpha.shape != (E,):
+            raise ValueError(f"step_size must be a scalar or have shape (E,) = ({E},) like eps, got {alpha.shape}")
+        if (alpha < 0).any():
+            raise ValueError("step_size must be >= 0")
+    if not isinstance(random_start, (bool, np.bool_)):
+        raise TypeError(f"random_start must be a bool, got {random_start!r}")
+    W, b = _check_W(net, W), _check_b(net, b)
+    K, m, d = W.shape
+    bounds = _check_box(box, d)
+    if batch is None:
+        batch = max(1, min(n, _CHUNK_BYTES // (8 * K * E * (m + 2 * d))))
+    else:
+        batch = check_int(batch, "batch", minimum=1)
+
+    start = None
+    if random_start:
+        gen = check_rng(rng)
+        if norm == "l2":
+            G = gen.standard_normal((K, n, d))
+            unit, _ = _unit_rows(G)
+            radius = gen.random((K, n)) ** (1.0 / d)
+            start = unit * radius[..., None]
+        else:
+            start = gen.uniform(-1.0, 1.0, (K, n, d))
+
+    delta_out = np.empty((E, K, n, d))
+    f_out = np.empty((E, K, n))
+    eps_b = eps[None, :, None]          # (1, E, 1) against (K, E, nc)
+    alpha_b = alpha[None, :, None]
+    for lo, hi in _chunks(n, batch):
+        nc = hi - lo
+        Xc = X[lo:hi]
+        yc = y[lo:hi][None, None, :]    # (1, 1, nc)
+        if start is None:
+            D = np.zeros((K, E, nc, d))
+        else:
+            D = eps[None, :, None, None] * start[:, None, lo:hi, :]
+        D = _constrain(D, Xc, eps_b, norm, bounds)
+
+        def evaluate(D, need_grad):
+            Xq = (Xc[None, None] + D).reshape(K, E * nc, d)
+            fq, gq = _per_init_pass(net, Xq, W, b, need_grad)
+            return fq.reshape(K, E, nc), (None if gq is None else gq.reshape(K, E, nc, d))
+
+        f, g = evaluate(D, steps > 0)
+        best_margin = yc * f
+        best_D = D.copy()
+        best_f = f.copy()
+        for it in range(steps):
+            if norm == "l2":
+                gn = np.sqrt(np.einsum("keid,keid->kei", g, g))
+                factor = np.where(gn > 0, -yc * alpha_b / np.where(gn > 0, gn, 1.0), 0.0)
+                D = D + factor[..., None] * g
+            else:
+                D = D + (-yc * alpha_b)[..., None] * np.sign(g)
+            D = _constrain(D, Xc, eps_b, norm, bounds)
+            f, g = evaluate(D, it < steps - 1)
+            margin = yc * f
+            better = margin < best_margin
+            if better.any():
+                best_margin = np.where(better, margin, best_margin)
+                best_f = np.where(better, f, best_f)
+                best_D = np.where(better[..., None], D, best_D)
+        delta_out[:, :, lo:hi] = best_D.transpose(1, 0, 2, 3)
+        f_out[:, :, lo:hi] = best_f.transpose(1, 0, 2)
+
+    X_adv = X[None, None] + delta_out
+    margin = y[None, None, :] * f_out
+    return PGDResult(delta=delta_out, X_adv=X_adv, f_adv=f_out, loss=np.logaddexp(0.0, -margin),
+                     success=margin <= 0, eps=eps, norm=norm, steps=steps, step_size=alpha,
+                     random_start=bool(random_start))
+
+
+def _constrain(D, Xc, eps_b, norm, bounds):
+    """Clip x + delta to the box, then project delta onto the eps ball (authors' order)."""
+    if bounds is not None:
+        D = np.clip(Xc[None, None] + D, bounds[0], bounds[1]) - Xc[None, None]
+    if norm == "l2":
+        return _project_l2(D, eps_b)
+    return np.clip(D, -eps_b[..., None], eps_b[..., None])
+
+
+def robust_error(net: Network, X, y, eps, **pgd_options) -> np.ndarray:
+    """Fraction of points misclassified under the PGD attack, per budget and init.
+
+    A point counts as an error if ``y f(x) <= 0`` or ``y f(x + delta) <= 0`` for the PGD delta (the sup
+    over the ball includes delta = 0, even when PGD starts at random).
+
+    Parameters
+    ----------
+    net : Network
+    X : array_like, shape (n, d)
+    y : array_like, shape (n,)
+    eps : float or array_like, shape (E,)
+    **pgd_options
+        Keyword arguments of :func:`pgd` (norm, steps, step_size, random_start, box, W, b, rng, batch).
+
+    Returns
+    -------
+    ndarray, shape (E, K)
+    """
+    res = pgd(net, X, y, eps, **pgd_options)
+    from .ops import forward
+    y = _check_labels(y, len(np.asarray(X)))
+    clean = y[None, :] * forward(net, X, pgd_options.get("W"), pgd_options.get("b"),
+                                  batch=pgd_options.get("batch")) <= 0
+    return (res.success | clean[None]).mean(axis=-1)
