@@ -52,7 +52,7 @@ def as_float_array(value, name: str, *, ndim: int | tuple[int, ...] | None = Non
         if arr.ndim != len(shape) or any(s is not None and s != t for s, t in zip(shape, arr.shape)):
             pretty = "(" + ", ".join("*" if s is None else str(s) for s in shape) + ")"
             raise ValueError(f"{name} must have shape {pretty}, got {arr.shape}")
-    arr = np.ascontiguousarray(arr, dtype=np.float64)
+    arr = np.asarray(arr, dtype=np.float64, order="C")  # keeps 0-d arrays 0-d
     if not allow_nonfinite and arr.size and not np.isfinite(arr).all():
         raise ValueError(f"{name} must contain only finite values (found NaN or inf)")
     return arr
