@@ -313,6 +313,9 @@ def max_pair_flips(net: Network, X, Y, radius: float, *, batch: int | None = Non
     n = len(X)
     batch = _check_batch(net, batch, n)
     extra = 1.0 if net.has_bias else 0.0
+    if not net.has_bias:  # without biases the flip set is invariant to rescaling x and y: avoid underflow
+        X = X / np.where(np.abs(X).max(1) > 0, np.abs(X).max(1), 1.0)[:, None]
+        Y = Y / np.where(np.abs(Y).max(1) > 0, np.abs(Y).max(1), 1.0)[:, None]
     gxx = np.einsum("ij,ij->i", X, X) + extra
     gyy = np.einsum("ij,ij->i", Y, Y) + extra
     gxy = np.einsum("ij,ij->i", X, Y) + extra

@@ -362,8 +362,13 @@ def network_pass(net: Network, X, W=None, b=None, *, radius: float | None = None
 
 
 def _augmented_norms(net: Network, X: np.ndarray) -> np.ndarray:
-    """||x~|| with x~ = (x, 1) for networks with biases (the lazy-ball row is [w_s, b_s]), else ||x||."""
-    sq = np.einsum("ij,ij->i", X, X)
-    if net.has_bias:
-        sq = sq + 1.0
-    return np.sqrt(sq)
+    """||x~|| with x~ = (x, 1) for networks with biases (the lazy-ball row is [w_s, b_s]), else ||x||.
+
+    Rows are scaled by their largest entry first, so tiny (subnormal) inputs do not underflow to 0.
+    """
+    cols = [X] if not net.has_bias else [X, np.ones((len(X), 1))]
+    Xa = np.concatenate(cols, axis=1) if len(cols) > 1 else X
+    top = np.abs(Xa).max(axis=1) if Xa.shape[1] else np.zeros(len(Xa))
+    safe = np.where(top > 0, top, 1.0)
+    scaled = Xa / safe[:, None]
+    return top * np.sqrt(np.einsum("ij,ij->i", scaled, scaled))

@@ -107,7 +107,7 @@ def f_range(net, X, radius):
     upper = np.zeros((K, len(X)))
     for k in range(K):
         for i, x in enumerate(X):
-            rho = math.sqrt(float(np.dot(x, x)) + (1.0 if net.b0 is not None else 0.0))
+            rho = math.hypot(*x, *([1.0] if net.b0 is not None else []))
             lo = hi = 0.0
             for s in range(m):
                 z0 = _pre(net, net.W0, net.b0, k, s, x)
@@ -126,7 +126,7 @@ def max_sign_flips(net, X, radius):
     out = np.zeros((K, len(X)), dtype=np.int64)
     for k in range(K):
         for i, x in enumerate(X):
-            rho = math.sqrt(float(np.dot(x, x)) + (1.0 if net.b0 is not None else 0.0))
+            rho = math.hypot(*x, *([1.0] if net.b0 is not None else []))
             for s in range(m):
                 z0 = _pre(net, net.W0, net.b0, k, s, x)
                 if z0 > 0:
