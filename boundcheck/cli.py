@@ -42,18 +42,28 @@ def list_studies() -> list[str]:
 
 
 def load_study(name: str):
-    """Import ``studies/<name>.py`` as a module."""
+    """Import ``studies/<name>.py`` as the module ``name``.
+
+    The studies folder is put on ``sys.path`` so that worker processes (which inherit it) can import the
+    study's module-level cell functions; with Dask, the module is registered with cloudpickle to travel by
+    value.
+    """
     available = list_studies()
     if name not in available:
-        raise SystemExit(f"boundcheck: unknown study {name!r}; available: {', '.join(available) or '(none found in ' + str(studies_dir()) + ')'}")
-    path = studies_dir() / f"{name}.py"
-    mod_name = f"boundcheck_study_{name}"
-    if mod_name in sys.modules:
-        return sys.modules[mod_name]
-    spec = importlib.util.spec_from_file_location(mod_name, path)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[mod_name] = module
-    spec.loader.exec_module(module)
+        where = ", ".join(available) or f"(none found in {studies_dir()})"
+        raise SystemExit(f"boundcheck: unknown study {name!r}; available: {where}")
+    folder = str(studies_dir())
+    if folder not in sys.path:
+        sys.path.insert(0, folder)
+    module = importlib.import_module(name)
+    if Path(getattr(module, "__file__", "")).resolve().parent != Path(folder).resolve():
+        raise SystemExit(f"boundcheck: study {name!r} clashes with an installed module of the same name "
+                         f"({module.__file__}); rename the study")
+    try:
+        import cloudpickle
+        cloudpickle.register_pickle_by_value(module)
+    except ImportError:  # Dask absent: nothing to register
+        pass
     return module
 
 

@@ -1,0 +1,153 @@
+"""Lemma 4.1 / B.5 (Wang et al. 2022): f stays O(1) over the whole lazy ball.
+
+Statement (RECON, spec section 5.1): for any x on the unit sphere, with probability >= 1 - gamma over the
+init, for all W in B_{2,inf}(W0, C0/sqrt(m)),
+
+    |f(x; W)| <= |f(x; W0)| + C0 ||x|| <= sqrt(2 log(2/gamma)) + C0            (lemma_B5_f_range)
+
+and, surely, |f(x; W) - f(x; W0)| <= C0 ||x||                                   (lemma_B5_deterministic).
+
+What is measured: the exact sup over the ball of |f(x; W)| and of |f(x; W) - f(x; W0)|, from the closed
+form of :func:`boundcheck.f_range` (each neuron moves on its own), on independent (init, x) draws. The
+default engine is the exact-in-distribution fast path (:func:`boundcheck.sample_at_init`, O(m) per draw),
+so widths up to 10^5 cost seconds; ``engine = "full"`` runs the full kernels instead. Across C0, the mean
+increment sup_W f - f(x; W0) is C0/2 exactly (spec 5.1): its fitted exponent in C0 must be 1, and the
+deterministic bound C0 is loose by a factor of about 2.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+import boundcheck as bc
+from boundcheck.bounds import get as get_bound
+from boundcheck.checks import compare_to_bound, verdicts
+from boundcheck.montecarlo import Grid, fit_exponents, run_sweep
+from boundcheck.report import StudyResult
+from boundcheck.store import ResultStore
+
+NAME = "lemma_f_range"
+DESCRIPTION = "Lemma 4.1/B.5: exact sup of |f| over the lazy ball vs sqrt(2 log(2/gamma)) + C0"
+
+
+@dataclass(frozen=True)
+class Config:
+    widths: tuple = (100, 1000, 10000, 100000)
+    C0s: tuple = (0.25, 0.5, 1.0, 2.0, 5.0, 10.0)
+    gammas: tuple = (0.1, 0.01)
+    d: int = 100
+    n_samples: int = 4000
+    engine: str = "fast"
+    seed: int = 0
+
+    @classmethod
+    def quick(cls):
+        return cls(widths=(100, 1000), C0s=(0.5, 1.0, 5.0), n_samples=400)
+
+    @classmethod
+    def paper(cls):
+        return cls(widths=(100, 1000, 10000, 100000, 1000000), n_samples=20000)
+
+
+def sample_cell(m: int, C0: float, d: int, n_samples: int, engine: str, rng) -> dict:
+    """Independent draws of f(x;W0) and its exact range over the lazy ball."""
+    R = bc.lazy_radius(C0, m)
+    if engine == "fast":
+        s = bc.sample_at_init(n_samples, d, m, radius=R, rng=rng)
+        return dict(f=s.f, lower=s.f_lower, upper=s.f_upper)
+    if engine != "full":
+        raise ValueError(f"engine must be 'fast' or 'full', got {engine!r}")
+    net = bc.init_network(d, m, n_inits=n_samples, parametrization="theory", rng=rng)
+    x = bc.sample_sphere(1, d, rng=rng)  # one x, independent inits: i.i.d. draws (the law is rotation invariant)
+    p = bc.network_pass(net, x, radius=R)
+    return dict(f=p.forward[:, 0], lower=p.f_lower[:, 0], upper=p.f_upper[:, 0])
+
+
+def cell(coords: dict, rng) -> pd.DataFrame:
+    m, C0 = int(coords["m"]), float(coords["C0"])
+    draws = sample_cell(m, C0, int(coords["d"]), int(coords["n_samples"]), coords["engine"], rng)
+    sup_abs = np.maximum(np.abs(draws["lower"]), np.abs(draws["upper"]))
+    sup_move = np.maximum(draws["upper"] - draws["f"], draws["f"] - draws["lower"])
+    rows = []
+    b5 = get_bound("lemma_B5_f_range")
+    det = get_bound("lemma_B5_deterministic")
+    for gamma in map(float, coords["gammas"].split(",")):
+        value = float(b5.evaluate(C0=C0, gamma=gamma))
+        rows.append(compare_to_bound(sup_abs, value, bound_id=b5.id, direction="upper", gamma=gamma,
+                                     failure_probability=float(b5.failure(C0=C0, gamma=gamma))))
+    rows.append(compare_to_bound(sup_move, float(det.evaluate(C0=C0)), bound_id=det.id, direction="upper",
+                                 failure_probability=0.0))
+    table = pd.DataFrame(rows)
+    table["increment_mean"] = float(np.mean(draws["upper"] - draws["f"]))
+    table["increment_sem"] = float(np.std(draws["upper"] - draws["f"], ddof=1) / np.sqrt(len(sup_abs)))
+    table["f_W0_var"] = float(np.var(draws["f"], ddof=1))
+    return table
+
+
+def grid_for(config: Config) -> Grid:
+    return Grid({"m": list(config.widths), "C0": list(config.C0s), "d": [config.d],
+                 "n_samples": [config.n_samples], "engine": [config.engine], "gammas": [",".join(map(repr, config.gammas))]})
+
+
+def run(config: Config, *, out_dir, workers: int = 1, scheduler=None, progress: bool = True) -> StudyResult:
+    table = run_sweep(cell, grid_for(config), seed=config.seed, store=ResultStore(Path(out_dir) / "cells"),
+                      workers=workers, scheduler=scheduler, progress=progress, config=asdict(config))
+    return build(table, config)
+
+
+def report(out_dir) -> StudyResult:
+    store = ResultStore(Path(out_dir) / "cells")
+    manifest = store.manifest()
+    if manifest is None:
+        raise SystemExit(f"no stored results in {out_dir}")
+    config = Config(**{k: tuple(v) if isinstance(v, list) else v for k, v in manifest["config"].items()})
+    return build(store.table(grid_for(config)), config)
+
+
+def build(table: pd.DataFrame, config: Config) -> StudyResult:
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    table = table.drop(columns=["gammas"], errors="ignore")
+    inc = table[table.bound_id == "lemma_B5_deterministic"][["m", "C0", "increment_mean"]]
+    fits = fit_exponents(inc, "C0", "increment_mean", by="m", predicted=1.0)
+    fits.insert(0, "quantity", "E[sup_W f - f(W0)] vs C0 (= C0/2 exactly)")
+    lines = verdicts(table)
+    for _, row in fits.iterrows():
+        lines.append(f"exponent of E[sup f - f(W0)] in C0 at m={int(row.m)}: {row.exponent:.3f} "
+                     f"[{row.ci_low:.3f}, {row.ci_high:.3f}] vs theory 1: "
+                     f"{'consistent' if row.consistent else 'INCONSISTENT'}")
+
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4.2))
+    main = table[table.bound_id == "lemma_B5_f_range"]
+    for m, grp in main[main.gamma == min(config.gammas)].groupby("m"):
+        axes[0].errorbar(grp.C0, grp.q50, yerr=[grp.q50 - grp.q05, grp.q95 - grp.q50], marker="o", capsize=3,
+                         label=f"sup |f| (median, 5-95%), m={m}")
+    C0 = np.array(sorted(config.C0s))
+    for gamma in config.gammas:
+        axes[0].plot(C0, get_bound("lemma_B5_f_range").evaluate(C0=C0, gamma=gamma), "--",
+                     label=f"bound, gamma={gamma}")
+    axes[0].set(xscale="log", yscale="log", xlabel="C0", ylabel="sup over the lazy ball of |f(x;W)|",
+                title="Lemma B.5: |f| over the lazy ball")
+    axes[0].legend(fontsize=7)
+    for m, grp in inc.groupby("m"):
+        axes[1].plot(grp.C0, grp.increment_mean, "o-", label=f"E[sup f - f(W0)], m={m}")
+    axes[1].plot(C0, C0 / 2, "k:", label="C0/2 (exact mean)")
+    axes[1].plot(C0, C0, "k--", label="C0 (deterministic bound)")
+    axes[1].set(xscale="log", yscale="log", xlabel="C0", ylabel="increment", title="Deterministic part")
+    axes[1].legend(fontsize=7)
+    fig.tight_layout()
+    notes = [f"engine={config.engine}; {config.n_samples} independent (init, x) draws per cell; d={config.d} "
+             "(the quantities do not depend on d at ||x|| = 1)"]
+    return StudyResult(name=NAME, table=table, verdicts=lines, figures={NAME: fig},
+                       extra_tables={"exponents": fits}, notes=notes)
+
+
+if __name__ == "__main__":
+    from boundcheck.cli import main
+    raise SystemExit(main(["study", NAME]))

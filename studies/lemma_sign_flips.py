@@ -1,0 +1,140 @@
+"""Lemma 4.3 / B.4 (Wang et al. 2022): only O(sqrt(m)) neurons can change sign in the lazy ball.
+
+Statement (RECON, spec section 5.2): for x on the unit sphere, a neuron can flip its activation for some
+W in B_{2,inf}(W0, R), R = C0/sqrt(m), only if it lies in S_x = {s : |w0_s . x| <= R}; with probability
+>= 1 - gamma,
+
+    |S_x| <= m erf(C0/sqrt(2m)) + sqrt((m/2) log(1/gamma))                      (lemma_B4_sign_flips_hoeffding)
+    |S_x| <= mu + L/2 + sqrt(L^2/4 + 2 mu L),  mu = m erf(C0/sqrt(2m)), L = log(1/gamma)
+                                                                                 (lemma_B4_sign_flips_chernoff)
+    |S_x| <= C0 sqrt(m) + sqrt((m/2) log(2/gamma))                              (lemma_B4_sign_flips_paper)
+
+What is measured: the exact maximum over the lazy ball of the number of flipped neurons
+(:func:`boundcheck.max_sign_flips`, attained by W_flip), on independent (init, x) draws, by the
+exact-in-distribution fast path (or the full kernels with ``engine = "full"``). Across m at fixed C0, the
+mean count grows like sqrt(m) (E|S_x| = m erf(C0/sqrt(2m)) ~ C0 sqrt(2m/pi)): predicted exponent 1/2.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from scipy.special import erf
+
+import boundcheck as bc
+from boundcheck.bounds import get as get_bound
+from boundcheck.checks import compare_to_bound, verdicts
+from boundcheck.montecarlo import Grid, fit_exponents, run_sweep
+from boundcheck.report import StudyResult
+from boundcheck.store import ResultStore
+
+NAME = "lemma_sign_flips"
+DESCRIPTION = "Lemma 4.3/B.4: exact max number of flipped neurons over the lazy ball vs the O(sqrt m) bounds"
+BOUNDS = ("lemma_B4_sign_flips_chernoff", "lemma_B4_sign_flips_hoeffding", "lemma_B4_sign_flips_paper")
+
+
+@dataclass(frozen=True)
+class Config:
+    widths: tuple = (100, 300, 1000, 3000, 10000, 30000, 100000)
+    C0s: tuple = (0.5, 1.0, 5.0, 10.0)
+    gammas: tuple = (0.1, 0.01)
+    d: int = 100
+    n_samples: int = 4000
+    engine: str = "fast"
+    seed: int = 0
+
+    @classmethod
+    def quick(cls):
+        return cls(widths=(100, 300, 1000), C0s=(1.0, 5.0), n_samples=400)
+
+    @classmethod
+    def paper(cls):
+        return cls(widths=(100, 300, 1000, 3000, 10000, 30000, 100000, 1000000), n_samples=20000)
+
+
+def cell(coords: dict, rng) -> pd.DataFrame:
+    m, C0, d, n = int(coords["m"]), float(coords["C0"]), int(coords["d"]), int(coords["n_samples"])
+    R = bc.lazy_radius(C0, m)
+    if coords["engine"] == "fast":
+        counts = bc.sample_at_init(n, d, m, radius=R, rng=rng).max_sign_flips
+    elif coords["engine"] == "full":
+        net = bc.init_network(d, m, n_inits=n, parametrization="theory", rng=rng)
+        counts = bc.max_sign_flips(net, bc.sample_sphere(1, d, rng=rng), R).value[:, 0]
+    else:
+        raise ValueError(f"engine must be 'fast' or 'full', got {coords['engine']!r}")
+    rows = []
+    for gamma in map(float, coords["gammas"].split(",")):
+        for bound_id in BOUNDS:
+            bound = get_bound(bound_id)
+            value = float(bound.evaluate(m=m, C0=C0, gamma=gamma))
+            rows.append(compare_to_bound(counts, value, bound_id=bound_id, direction="upper", gamma=gamma,
+                                         failure_probability=float(bound.failure(m=m, C0=C0, gamma=gamma)),
+                                         vacuous=value >= m))
+    table = pd.DataFrame(rows)
+    table["expected"] = float(m * erf(C0 / np.sqrt(2 * m)))
+    return table
+
+
+def grid_for(config: Config) -> Grid:
+    return Grid({"m": list(config.widths), "C0": list(config.C0s), "d": [config.d],
+                 "n_samples": [config.n_samples], "engine": [config.engine],
+                 "gammas": [",".join(map(repr, config.gammas))]})
+
+
+def run(config: Config, *, out_dir, workers: int = 1, scheduler=None, progress: bool = True) -> StudyResult:
+    table = run_sweep(cell, grid_for(config), seed=config.seed, store=ResultStore(Path(out_dir) / "cells"),
+                      workers=workers, scheduler=scheduler, progress=progress, config=asdict(config))
+    return build(table, config)
+
+
+def report(out_dir) -> StudyResult:
+    store = ResultStore(Path(out_dir) / "cells")
+    manifest = store.manifest()
+    if manifest is None:
+        raise SystemExit(f"no stored results in {out_dir}")
+    config = Config(**{k: tuple(v) if isinstance(v, list) else v for k, v in manifest["config"].items()})
+    return build(store.table(grid_for(config)), config)
+
+
+def build(table: pd.DataFrame, config: Config) -> StudyResult:
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    table = table.drop(columns=["gammas"], errors="ignore")
+    means = table[(table.bound_id == BOUNDS[0]) & (table.gamma == config.gammas[0])][["m", "C0", "mean"]]
+    fits = fit_exponents(means[means["mean"] > 0], "m", "mean", by="C0", predicted=0.5)
+    fits.insert(0, "quantity", "E max_W #flips vs m")
+    lines = verdicts(table)
+    for _, row in fits.iterrows():
+        lines.append(f"exponent of E|S_x| in m at C0={row.C0:g}: {row.exponent:.3f} [{row.ci_low:.3f}, "
+                     f"{row.ci_high:.3f}] vs theory 1/2 (asymptotic, m >> C0^2): "
+                     f"{'consistent' if row.consistent else 'not inside the CI'}")
+
+    C0s = sorted(config.C0s)
+    fig, axes = plt.subplots(1, len(C0s), figsize=(3.6 * len(C0s), 3.6), sharey=False, squeeze=False)
+    gamma = min(config.gammas)
+    for ax, C0 in zip(axes[0], C0s):
+        sub = table[(table.C0 == C0) & (table.gamma == gamma)]
+        emp = sub[sub.bound_id == BOUNDS[0]].sort_values("m")
+        ax.fill_between(emp.m, emp.q05, emp.q95, alpha=0.3, label="max_W #flips, 5-95%")
+        ax.plot(emp.m, emp["mean"], "o-", label="mean")
+        ax.plot(emp.m, emp.expected, "k:", label="m erf(C0/sqrt(2m))")
+        for bound_id, style in zip(BOUNDS, ("--", "-.", ":")):
+            b = sub[sub.bound_id == bound_id].sort_values("m")
+            ax.plot(b.m, b.bound, style, label=bound_id.replace("lemma_B4_sign_flips_", "bound: "))
+        ax.set(xscale="log", yscale="log", xlabel="m", title=f"C0 = {C0:g}, gamma = {gamma}")
+    axes[0][0].set_ylabel("neurons that can flip")
+    axes[0][0].legend(fontsize=7)
+    fig.tight_layout()
+    notes = [f"engine={config.engine}; {config.n_samples} independent (init, x) draws per cell"]
+    return StudyResult(name=NAME, table=table, verdicts=lines, figures={NAME: fig},
+                       extra_tables={"exponents": fits}, notes=notes)
+
+
+if __name__ == "__main__":
+    from boundcheck.cli import main
+    raise SystemExit(main(["study", NAME]))
