@@ -17,6 +17,7 @@ import argparse
 import dataclasses
 import importlib.util
 import inspect
+import math
 import os
 import sys
 import time
@@ -41,24 +42,39 @@ def list_studies() -> list[str]:
     return sorted(p.stem for p in folder.glob("*.py") if not p.name.startswith("_"))
 
 
+_STUDIES_ON_PATH: list[str] = []  # the studies folder this process put on sys.path (at most one)
+
+
 def load_study(name: str):
     """Import ``studies/<name>.py`` as the module ``name``.
 
     The studies folder is put on ``sys.path`` so that worker processes (which inherit it) can import the
     study's module-level cell functions; with Dask, the module is registered with cloudpickle to travel by
-    value.
+    value. The folder is appended, so a study never shadows an installed module; a study whose name an
+    installed module already takes is refused. When ``BOUNDCHECK_STUDIES`` changes within a process, the
+    new folder replaces the old one, and a study loaded from the old folder is loaded again.
     """
     available = list_studies()
     if name not in available:
         where = ", ".join(available) or f"(none found in {studies_dir()})"
         raise SystemExit(f"boundcheck: unknown study {name!r}; available: {where}")
     folder = str(studies_dir())
+    for old in _STUDIES_ON_PATH:
+        if old != folder and old in sys.path:
+            sys.path.remove(old)
+    _STUDIES_ON_PATH[:] = [folder]
     if folder not in sys.path:
-        sys.path.insert(0, folder)
+        sys.path.append(folder)
+    loaded = sys.modules.get(name)
+    if loaded is not None and getattr(loaded, "__boundcheck_studies__", folder) != folder:
+        del sys.modules[name]  # the same study name in another studies folder
+    importlib.invalidate_caches()  # study files written since the last import (tests, notebooks)
     module = importlib.import_module(name)
-    if Path(getattr(module, "__file__", "")).resolve().parent != Path(folder).resolve():
+    # the folder is resolved, not the file: a study may be a symbolic link to a file elsewhere
+    if Path(getattr(module, "__file__", None) or "").absolute().parent.resolve() != Path(folder).resolve():
         raise SystemExit(f"boundcheck: study {name!r} clashes with an installed module of the same name "
-                         f"({module.__file__}); rename the study")
+                         f"({getattr(module, '__file__', None) or 'built-in'}); rename the study")
+    module.__boundcheck_studies__ = folder
     try:
         import cloudpickle
         cloudpickle.register_pickle_by_value(module)
@@ -85,7 +101,10 @@ def config_from_toml(config_cls, base, path) -> object:
     path = Path(path)
     if not path.is_file():
         raise SystemExit(f"boundcheck: --config {path}: no such file")
-    data = _load_toml(path)
+    try:
+        data = _load_toml(path)
+    except (ValueError, UnicodeDecodeError) as exc:  # tomllib.TOMLDecodeError is a ValueError
+        raise SystemExit(f"boundcheck: --config {path}: not valid TOML: {exc}") from None
     fields = {f.name: f for f in dataclasses.fields(config_cls)}
     updates = {}
     for key, value in data.items():
@@ -94,13 +113,18 @@ def config_from_toml(config_cls, base, path) -> object:
                              f"expected one of: {', '.join(sorted(fields))}")
         current = getattr(base, key)
         updates[key] = _coerce(key, value, current)
-    return dataclasses.replace(base, **updates)
+    try:
+        return dataclasses.replace(base, **updates)
+    except (TypeError, ValueError) as exc:  # the study's own checks of its settings
+        raise SystemExit(f"boundcheck: --config {path}: {exc}") from None
 
 
 def _coerce(key, value, current):
     def bad(expected):
         return SystemExit(f"boundcheck: config key {key!r} has value {value!r}; expected {expected}")
 
+    if isinstance(value, float) and not math.isfinite(value):
+        raise bad("a finite number")
     if isinstance(current, bool):
         if not isinstance(value, bool):
             raise bad("true or false")
@@ -153,6 +177,8 @@ def run_study(name: str, *, quick: bool = False, paper: bool = False, config_fil
         config = dataclasses.replace(config, seed=seed)
     mode = "paper" if paper else "quick" if quick else "default"
     out_dir = Path(out) if out is not None else Path("results") / (name if mode == "default" else f"{name}_{mode}")
+    if out_dir.exists() and not out_dir.is_dir():
+        raise SystemExit(f"boundcheck: --out {out_dir} exists and is not a folder")
     kwargs = dict(out_dir=out_dir)
     params = inspect.signature(module.run).parameters
     for key, value in (("workers", workers), ("scheduler", scheduler), ("progress", not quiet)):
@@ -210,7 +236,10 @@ def _cmd_report(args) -> int:
     if not hasattr(module, "report"):
         raise SystemExit(f"boundcheck: study {name!r} cannot rebuild its report from stored results")
     from .report import write_study
-    result = module.report(folder)
+    try:
+        result = module.report(folder)
+    except FileNotFoundError as exc:
+        raise SystemExit(f"boundcheck: report: {folder} holds no stored results of study {name!r} ({exc})") from None
     write_study(result, folder)
     if not args.quiet:
         print(f"rebuilt {name} in {folder}")

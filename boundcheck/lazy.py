@@ -151,6 +151,8 @@ def lazy_distance(W, W0, *, b=None, b0=None) -> np.ndarray:
     -------
     ndarray, shape (K,)
     """
+    if (b is None) != (b0 is None):
+        raise ValueError("b and b0 must be given together (or neither)")
     W = as_float_array(W, "W", ndim=3)
     W0 = as_float_array(W0, "W0", shape=W.shape)
     sq = ((W - W0) ** 2).sum(axis=-1)

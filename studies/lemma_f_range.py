@@ -1,13 +1,13 @@
 """Lemma 4.1 / B.5 (Wang et al. 2022): f stays O(1) over the whole lazy ball.
 
 Statement (RECON, spec section 5.1): for any x on the unit sphere, with probability >= 1 - gamma over the
-init, for all W in B_{2,inf}(W0, C0/sqrt(m)),
+init, for all W in B_{2,inf}(W0, C0/sqrt(m))::
 
     |f(x; W)| <= |f(x; W0)| + C0 ||x|| <= sqrt(2 log(2/gamma)) + C0            (lemma_B5_f_range)
 
-and, surely, |f(x; W) - f(x; W0)| <= C0 ||x||                                   (lemma_B5_deterministic).
+and, surely, ``|f(x; W) - f(x; W0)| <= C0 ||x||``                                   (lemma_B5_deterministic).
 
-What is measured: the exact sup over the ball of |f(x; W)| and of |f(x; W) - f(x; W0)|, from the closed
+What is measured: the exact sup over the ball of ``|f(x; W)|`` and of ``|f(x; W) - f(x; W0)|``, from the closed
 form of :func:`boundcheck.f_range` (each neuron moves on its own), on independent (init, x) draws. The
 default engine is the exact-in-distribution fast path (:func:`boundcheck.sample_at_init`, O(m) per draw),
 so widths up to 10^5 cost seconds; ``engine = "full"`` runs the full kernels instead. Across C0, the mean

@@ -1,8 +1,8 @@
 """Lemma 4.3 / B.4 (Wang et al. 2022): only O(sqrt(m)) neurons can change sign in the lazy ball.
 
 Statement (RECON, spec section 5.2): for x on the unit sphere, a neuron can flip its activation for some
-W in B_{2,inf}(W0, R), R = C0/sqrt(m), only if it lies in S_x = {s : |w0_s . x| <= R}; with probability
->= 1 - gamma,
+W in B_{2,inf}(W0, R), R = C0/sqrt(m), only if it lies in ``S_x = {s : |w0_s . x| <= R}``; with probability
+>= 1 - gamma::
 
     |S_x| <= m erf(C0/sqrt(2m)) + sqrt((m/2) log(1/gamma))                      (lemma_B4_sign_flips_hoeffding)
     |S_x| <= mu + L/2 + sqrt(L^2/4 + 2 mu L),  mu = m erf(C0/sqrt(2m)), L = log(1/gamma)

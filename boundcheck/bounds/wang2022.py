@@ -255,9 +255,9 @@ class B7Terms:
     T1 : ndarray
         Bound on ||T1|| (= C0, sure).
     S_x_bound : ndarray
-        Chernoff bound on |S_x| (probability >= 1 - gamma).
+        Chernoff bound on ``|S_x|`` (probability >= 1 - gamma).
     T2_crude, T2_sharp : ndarray
-        Bounds on ||T2|| (each: probability >= 1 - gamma given the |S_x| event).
+        Bounds on ||T2|| (each: probability >= 1 - gamma given the ``|S_x|`` event).
     lower_crude, lower_sharp : ndarray
         ``main - T1 - T2_*``: lower bounds on ||grad f(x; W)|| for all lazy W (probability >= 1 - 4 gamma).
     upper : ndarray
@@ -279,7 +279,7 @@ class B7Terms:
 
 
 def lemma_B7_terms(d, m, C0, gamma) -> B7Terms:
-    """The pieces (main, T1, T2 crude and sharp, |S_x| bound) of the Lemma B.7 gradient bounds.
+    """The pieces (main, T1, T2 crude and sharp, ``|S_x|`` bound) of the Lemma B.7 gradient bounds.
 
     Parameters
     ----------
@@ -367,7 +367,7 @@ def grad_norm_lower_certified(P_grad_norm_W0, S_x_count, m, C0, *, op_norm=None,
     C0 : array_like of float, >= 0
         The lazy ball is ``max_s ||w_s - w_{s,0}|| <= R = C0 / sqrt(m)``.
     op_norm : array_like of float, optional
-        ``||[P w_{s,0}]_{s in S_x}||_op`` (the d x |S_x| matrix of projected initial rows), or any upper
+        ``||[P w_{s,0}]_{s in S_x}||_op`` (the ``d x |S_x|`` matrix of projected initial rows), or any upper
         bound on it (e.g. the same without P).
     max_P_w_norm : array_like of float, optional
         ``max_{s in S_x} ||P w_{s,0}||`` (or any upper bound, e.g. the max over all neurons).
