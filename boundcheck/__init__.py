@@ -6,6 +6,8 @@ boundcheck puts each bound of the paper next to what actually happens, by exact 
 allows, certified bounds and strong optimizers where it does not.
 """
 
+from .attacks import (FlipStep, PGDResult, fgm, fgsm, min_flip_step, pgd, project_box, project_l2,
+                      project_linf, robust_error)
 from .data import MNIST, MNISTNotFoundError, MNISTPair, load_mnist, load_mnist_pair, mnist_pair, resize_images
 from .fastpath import InitSample, sample_at_init
 from .lazy import FRange, WorstCase, f_range, lazy_distance, max_pair_flips, max_sign_flips, project_lazy
@@ -22,5 +24,7 @@ __all__ = [
     "project_lazy", "f_range", "max_sign_flips", "max_pair_flips", "lazy_distance", "WorstCase", "FRange",
     "MNIST", "MNISTPair", "MNISTNotFoundError", "load_mnist", "load_mnist_pair", "mnist_pair", "resize_images",
     "sample_at_init", "InitSample",
+    "min_flip_step", "FlipStep", "fgm", "fgsm", "pgd", "PGDResult", "robust_error",
+    "project_l2", "project_linf", "project_box",
     "__version__",
 ]

@@ -29,7 +29,8 @@ import numpy as np
 from . import _attack_kernels, _kernels
 from ._validate import as_float_array, check_choice, check_int, check_real, check_rng
 from .network import Network
-from .ops import _CHUNK_BYTES, _check_b, _check_net, _check_W, _check_X, _chunks, _out_bias, _pre, _scale
+from .ops import (_CHUNK_BYTES, _check_b, _check_net, _check_W, _check_X, _chunks, _out_bias, _pre, _scale,
+                  forward, input_gradient)
 
 __all__ = ["FlipStep", "min_flip_step", "fgm", "fgsm", "project_l2", "project_linf", "project_box",
            "PGDResult", "pgd", "robust_error", "NORMS", "FLIP_METHODS"]
@@ -50,14 +51,14 @@ def _check_labels(y, n: int) -> np.ndarray:
     return y
 
 
-def _check_eps(eps) -> tuple[np.ndarray, bool]:
-    """eps as a 1-D array (E,) of budgets >= 0; the bool says whether a scalar was given."""
+def _check_eps(eps) -> np.ndarray:
+    """eps as a 1-D array (E,) of budgets >= 0."""
     arr = as_float_array(eps, "eps", ndim=(0, 1))
     if arr.size == 0:
         raise ValueError("eps must contain at least one budget")
     if (arr < 0).any():
         raise ValueError(f"eps must be >= 0, got {arr[arr < 0][0]!r}")
-    return arr.reshape(-1), arr.ndim == 0
+    return arr.reshape(-1)
 
 
 def _check_box(box, d: int):
@@ -65,16 +66,30 @@ def _check_box(box, d: int):
         return None
     if not isinstance(box, (tuple, list)) or len(box) != 2:
         raise TypeError(f"box must be None or a pair (low, high), got {box!r}")
-    low = np.broadcast_to(as_float_array(box[0], "box[0]", ndim=(0, 1)), (d,))
-    high = np.broadcast_to(as_float_array(box[1], "box[1]", ndim=(0, 1)), (d,))
+    low, high = (as_float_array(v, f"box[{j}]", ndim=(0, 1)) for j, v in enumerate(box))
+    for j, v in enumerate((low, high)):
+        if v.ndim == 1 and v.shape != (d,):
+            raise ValueError(f"box[{j}] must be a scalar or have shape (d,) = ({d},), got {v.shape}")
+    low, high = np.broadcast_to(low, (d,)), np.broadcast_to(high, (d,))
     if (low > high).any():
         raise ValueError("box must satisfy low <= high in every coordinate")
     return low, high
 
 
+def _row_norms(V: np.ndarray) -> np.ndarray:
+    """l2 norms over the last axis, scaled by the largest entry so that squares neither under- nor
+    overflow (tiny or huge vectors keep full relative precision)."""
+    if V.shape[-1] == 0:
+        return np.zeros(V.shape[:-1])
+    big = np.abs(V).max(axis=-1)
+    safe = np.where(big > 0, big, 1.0)
+    W = V / safe[..., None]
+    return big * np.sqrt(np.einsum("...d,...d->...", W, W))
+
+
 def _unit_rows(V: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Rows of V divided by their l2 norms (zero rows stay zero), and the norms."""
-    norms = np.sqrt(np.einsum("...d,...d->...", V, V))
+    norms = _row_norms(V)
     safe = np.where(norms > 0, norms, 1.0)
     return V / safe[..., None], norms
 
@@ -213,7 +228,8 @@ def min_flip_step(net: Network, X, W=None, b=None, *, direction=None, method: st
         user_dir = as_float_array(direction, "direction", ndim=(2, 3))
         if user_dir.ndim == 2:
             if user_dir.shape != (n, d):
-                raise ValueError(f"direction must have shape (n, d) = ({n}, {d}) or (K, n, d), got {user_dir.shape}")
+                raise ValueError(f"direction must have shape (n, d) = ({n}, {d}) or (K, n, d), "
+                                 f"got {user_dir.shape}")
             user_dir = np.broadcast_to(user_dir, (K, n, d))
         elif user_dir.shape != (K, n, d):
             raise ValueError(f"direction must have shape (K, n, d) = ({K}, {n}, {d}) or (n, d), "
@@ -261,8 +277,9 @@ def min_flip_step(net: Network, X, W=None, b=None, *, direction=None, method: st
     delta = np.where(searched, delta, 0.0)
     flipped = flipped & searched
     if user_dir is None:
-        with np.errstate(divide="ignore", invalid="ignore"):
-            eta = np.where(delta == 0, 0.0, np.where(gnorm > 0, delta / np.where(gnorm > 0, gnorm, 1.0), np.inf))
+        # eta = delta / ||grad f||: 0 where delta = 0, +inf where the gradient vanishes (never flips)
+        safe = np.where(gnorm > 0, gnorm, 1.0)
+        eta = np.where(delta == 0, 0.0, np.where(gnorm > 0, delta / safe, np.inf))
     else:
         eta = delta.copy()
     return FlipStep(eta=eta, delta=delta, grad_norm=gnorm, f=f, flipped=flipped, direction=U, method=method,
@@ -358,9 +375,9 @@ def project_l2(delta, eps) -> np.ndarray:
 
 
 def _project_l2(delta, eps):
-    norms = np.sqrt(np.einsum("...d,...d->...", delta, delta))
-    with np.errstate(divide="ignore", invalid="ignore"):
-        factor = np.where(norms > eps, eps / np.where(norms > 0, norms, 1.0), 1.0)
+    norms = _row_norms(delta)
+    outside = norms > eps
+    factor = np.divide(eps, norms, out=np.ones_like(norms), where=outside)
     return delta * factor[..., None]
 
 
@@ -408,11 +425,6 @@ def project_box(x_plus_delta, low, high) -> np.ndarray:
 
 # --------------------------------------------------------------------------- one-step attacks
 
-def _gradient(net, X, W, b, batch):
-    from .ops import input_gradient
-    return input_gradient(net, X, W, b, batch=batch)
-
-
 def fgm(net: Network, X, y, eps: float, W=None, b=None, *, batch: int | None = None) -> np.ndarray:
     """Fast gradient method in l2: ``delta = -eps * y * grad_x f / ||grad_x f||``.
 
@@ -438,7 +450,7 @@ def fgm(net: Network, X, y, eps: float, W=None, b=None, *, batch: int | None = N
     X = _check_X(net, X)
     y = _check_labels(y, len(X))
     eps = check_real(eps, "eps", minimum=0.0)
-    unit, _ = _unit_rows(_gradient(net, X, W, b, batch))
+    unit, _ = _unit_rows(input_gradient(net, X, W, b, batch=batch))
     return -eps * y[None, :, None] * unit
 
 
@@ -464,7 +476,7 @@ def fgsm(net: Network, X, y, eps: float, W=None, b=None, *, batch: int | None = 
     X = _check_X(net, X)
     y = _check_labels(y, len(X))
     eps = check_real(eps, "eps", minimum=0.0)
-    return -eps * y[None, :, None] * np.sign(_gradient(net, X, W, b, batch))
+    return -eps * y[None, :, None] * np.sign(input_gradient(net, X, W, b, batch=batch))
 
 
 # --------------------------------------------------------------------------- PGD
@@ -583,7 +595,7 @@ def pgd(net: Network, X, y, eps, *, norm: str = "l2", steps: int = 100, step_siz
     X = _check_X(net, X)
     n = len(X)
     y = _check_labels(y, n)
-    eps, _ = _check_eps(eps)
+    eps = _check_eps(eps)
     E = eps.size
     norm = check_choice(norm, "norm", NORMS)
     steps = check_int(steps, "steps", minimum=0)
@@ -695,7 +707,6 @@ def robust_error(net: Network, X, y, eps, **pgd_options) -> np.ndarray:
     ndarray, shape (E, K)
     """
     res = pgd(net, X, y, eps, **pgd_options)
-    from .ops import forward
     y = _check_labels(y, len(np.asarray(X)))
     clean = y[None, :] * forward(net, X, pgd_options.get("W"), pgd_options.get("b"),
                                   batch=pgd_options.get("batch")) <= 0

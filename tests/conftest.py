@@ -22,4 +22,6 @@ def warm_kernels():
     bc.gradient_difference(net, X, X + 0.1, W_prime=net.W0 + 0.1)
     bc.sign_flips(net, X, net.W0 + 0.1)
     bc.project_lazy(net.W0 + 1, net.W0, 0.5)
+    bc.min_flip_step(net, X)
+    bc.pgd(net, X, np.ones(2), 0.1, steps=2)
     yield
