@@ -12,6 +12,8 @@ from .data import MNIST, MNISTNotFoundError, MNISTPair, load_mnist, load_mnist_p
 from .fastpath import InitSample, sample_at_init
 from .lazy import FRange, WorstCase, f_range, lazy_distance, max_pair_flips, max_sign_flips, project_lazy
 from .network import PARAMETRIZATIONS, Network, init_network, lazy_radius, sample_sphere
+from .train import (Checkpoint, LossGradient, TrainResult, evaluate, loss_and_gradient, train_adversarial,
+                    train_lazy_sgd)
 from .ops import (NetworkPass, activation_counts, forward, gradient_difference, input_gradient,
                   network_pass, preactivations, sign_flips)
 
@@ -26,5 +28,7 @@ __all__ = [
     "sample_at_init", "InitSample",
     "min_flip_step", "FlipStep", "fgm", "fgsm", "pgd", "PGDResult", "robust_error",
     "project_l2", "project_linf", "project_box",
+    "train_lazy_sgd", "train_adversarial", "loss_and_gradient", "evaluate", "TrainResult", "Checkpoint",
+    "LossGradient",
     "__version__",
 ]

@@ -1,0 +1,937 @@
+"""Training in the lazy regime, in plain numpy: lazy SGD and projected adversarial training.
+
+Wang et al. 2022, section 5: the first layer ``W`` (and the first-layer biases ``b``, in the authors'
+code) is trained by minibatch SGD on the logistic loss while the top layer ``a`` and the output bias stay
+fixed at their initial values. The lazy regime is the ball ``B_{2,inf}(W0, R)``, ``R = C0 / sqrt(m)``,
+of rows ``[w_s, b_s]`` (spec section 2).
+
+Two trainers work on **one** init (a :class:`~boundcheck.network.Network` with ``K = 1``; pick one with
+``net.select(k)``):
+
+:func:`train_lazy_sgd`
+    Section 5.1. Minibatch SGD (lr 0.1, batch 64, at most 1000 epochs in the paper) that either **stops**
+    the moment an update would leave the lazy ball (checked before every step; the offending update is
+    not applied, so the returned weights are inside the ball) or **projects** onto the ball after every
+    step. The authors' code checks once per epoch and keeps the first model outside the ball (spec
+    6.3); checking every step is the stricter rule the toolkit uses.
+:func:`train_adversarial`
+    Section 5.2, Algorithm 1 (spec 6.4). Every epoch: PGD-l2 examples for all training points against
+    the current model (:func:`boundcheck.attacks.pgd`), one SGD epoch on them, a projection onto the
+    ball after every step (or once per epoch, as in the authors' code), clean and robust test accuracy;
+    early stopping when the robust training accuracy has not risen by more than ``min_improvement``
+    for more than ``patience`` consecutive epochs.
+
+Conventions
+-----------
+* Loss: ``mean_i log(1 + exp(-y_i f(x_i)))``, computed as ``logaddexp(0, -y f)`` (no overflow), with
+  labels ``y`` in {-1, +1}. Its derivative in ``f_i`` is ``-y_i sigmoid(-y_i f_i) / n``.
+* ``d f / d w_s = (1/sqrt m) a_s 1{w_s . x + b_s > 0} x`` and ``d f / d b_s`` the same without ``x``
+  (``relu'(0) = 0``, as everywhere in boundcheck).
+* Order: the training set is shuffled **once** with ``rng`` and then visited in that fixed order every
+  epoch (the authors' code, spec 6.3); ``shuffle="every_epoch"`` reshuffles each epoch. The last
+  minibatch of an epoch may be smaller (no sample is dropped).
+* Every product is a BLAS matrix product over the whole minibatch (``X_B @ W.T``, ``G.T @ X_B``); memory
+  is O(batch_size * m) per step and O(chunk * m) per evaluation. ``dtype=np.float32`` halves memory and
+  roughly doubles speed; the returned weights are float64 either way.
+
+Float32 and the ball
+--------------------
+In float64 the stop and project rules hold exactly: after every applied step
+``max_s ||[w_s, b_s] - [w0_s, b0_s]|| <= R`` (checked in the tests after every step). In float32 the
+deviation is computed in float32 from the float32-rounded W0, and the projection shrinks to
+``R (1 - 1e-5)`` so that rounding cannot push a row outside; measured against the float64 W0 the
+deviation can still exceed R by the rounding of W0 to float32 (about ``6e-8 * ||w0_s||``).
+
+Timings (2026, 2 shared cores under load, one BLAS thread, OpenBLAS 0.3.31, numpy 2.4): one SGD epoch over
+the 12665 MNIST 0/1 training images (198 steps of batch 64), m = 1000, d = 784, without evaluation:
+
+==========  =========  ===========
+dtype       stop mode  project mode
+==========  =========  ===========
+float64     2.0-2.6 s  2.7-3.1 s
+float32     1.3-1.6 s  1.3-1.6 s
+==========  =========  ===========
+
+Adversarial training is dominated by PGD (float64, :mod:`boundcheck.attacks`): 1000 training images, 10
+PGD steps, m = 1000, d = 784 take 2-3 s per epoch, 90% of it in PGD. The studies record the seconds per
+epoch of every run.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from dataclasses import dataclass, field
+from typing import Callable
+
+import numpy as np
+import pandas as pd
+
+from ._validate import as_float_array, check_choice, check_int, check_real, check_rng
+from .network import Network, lazy_radius
+
+__all__ = [
+    "LossGradient",
+    "Checkpoint",
+    "TrainResult",
+    "loss_and_gradient",
+    "logistic_loss",
+    "evaluate",
+    "train_lazy_sgd",
+    "train_adversarial",
+    "STOP_REASONS",
+]
+
+#: Why a training run ended.
+#: ``"left_ball"`` -- stop mode: the next update would have left the lazy ball (not applied);
+#: ``"epochs"`` -- the epoch budget was used up;
+#: ``"target_loss"`` -- the training loss reached ``target_loss``;
+#: ``"patience"`` -- adversarial training: the robust training accuracy stopped rising.
+STOP_REASONS = ("left_ball", "epochs", "target_loss", "patience")
+
+MODES = ("stop", "project")
+PROJECTIONS = ("step", "epoch")
+SHUFFLES = ("once", "every_epoch")
+
+_EVAL_ELEMENTS = 2**22  # pre-activations per evaluation chunk (32 MiB in float64)
+
+
+# --------------------------------------------------------------------------------------------------------
+# Records
+# --------------------------------------------------------------------------------------------------------
+
+@dataclass(frozen=True, eq=False)
+class LossGradient:
+    """The logistic loss of one network on a batch and its gradient in the first layer.
+
+    Attributes
+    ----------
+    loss : float
+        ``mean_i log(1 + exp(-y_i f(x_i)))``.
+    grad_W : ndarray, shape (m, d)
+        d loss / d W.
+    grad_b : ndarray, shape (m,), or None
+        d loss / d b (None for networks without biases).
+    f : ndarray, shape (n,)
+        The outputs f(x_i).
+    """
+
+    loss: float
+    grad_W: np.ndarray
+    grad_b: np.ndarray | None
+    f: np.ndarray
+
+
+@dataclass(frozen=True, eq=False)
+class Checkpoint:
+    """The state a stop-mode run with a smaller ``C0`` would have returned.
+
+    In stop mode the trajectory does not depend on ``C0`` until the run stops, so one run with the largest
+    ``C0`` passes through the final state of every run with a smaller one (same init, same ``rng``); a
+    checkpoint is that state, bit for bit.
+
+    Attributes
+    ----------
+    C0 : float
+    radius : float
+        ``C0 / sqrt(m)``.
+    W : ndarray, shape (m, d)
+    b : ndarray, shape (m,), or None
+    steps : int
+        Updates applied before the stop.
+    epochs_trained : float
+        ``steps / steps_per_epoch``.
+    max_deviation : float
+        ``max_s ||[w_s, b_s] - [w0_s, b0_s]||`` of the checkpointed state (<= radius).
+    stopped_reason : str
+        ``"left_ball"``, or the whole run's reason when the run ended before leaving this smaller ball.
+    """
+
+    C0: float
+    radius: float
+    W: np.ndarray
+    b: np.ndarray | None
+    steps: int
+    epochs_trained: float
+    max_deviation: float
+    stopped_reason: str
+
+    def stacked(self) -> tuple[np.ndarray, np.ndarray | None]:
+        """``(W[None], b[None])``: the weights in the (K=1, m, d) layout of :mod:`boundcheck.ops`."""
+        return self.W[None], None if self.b is None else self.b[None]
+
+
+@dataclass(frozen=True, eq=False)
+class TrainResult:
+    """A finished training run of one init.
+
+    Attributes
+    ----------
+    W : ndarray, shape (m, d)
+        The trained first layer (float64).
+    b : ndarray, shape (m,), or None
+        The trained first-layer biases (None for networks without biases).
+    history : pandas.DataFrame
+        One row per evaluation: ``epoch`` (0 = at initialization; the epoch during which a stop-mode run
+        ended gets its own row), ``steps`` (updates applied so far), ``epochs_trained`` (steps over steps
+        per epoch), ``loss``, ``train_acc`` (on the clean training set; NaN when not evaluated),
+        ``test_acc`` (NaN without a test set), ``max_deviation`` (``max_s ||[w_s,b_s] - [w0_s,b0_s]||``),
+        ``deviation_over_radius`` and ``seconds`` (wall time of that epoch's training, evaluation
+        excluded). Adversarial training adds ``robust_train_acc``, ``robust_test_acc``,
+        ``attack_seconds`` (PGD on the training set, included in ``seconds``) and ``eval_seconds`` (the
+        test set's clean and robust evaluation, not included).
+    stopped_reason : str
+        One of :data:`STOP_REASONS`.
+    steps : int
+        Number of updates applied.
+    epochs_completed : int
+        Number of full epochs.
+    steps_per_epoch : int
+        ``ceil(n_train / batch_size)``.
+    radius : float
+        The lazy-ball radius R.
+    mode : str
+        ``"stop"`` or ``"project"`` (lazy SGD), or ``"adversarial-step"`` / ``"adversarial-epoch"``.
+    seconds : float
+        Total wall time of the run.
+    checkpoints : dict of float to Checkpoint
+        Stop mode with ``checkpoints=``: the final state of the run for each smaller ``C0`` (empty
+        otherwise).
+    """
+
+    W: np.ndarray
+    b: np.ndarray | None
+    history: pd.DataFrame
+    stopped_reason: str
+    steps: int
+    epochs_completed: int
+    steps_per_epoch: int
+    radius: float
+    mode: str
+    seconds: float
+    checkpoints: dict = field(default_factory=dict)
+
+    @property
+    def epochs_trained(self) -> float:
+        """Steps applied over steps per epoch (fractional when a run stopped mid-epoch)."""
+        return self.steps / self.steps_per_epoch
+
+    @property
+    def final(self) -> dict:
+        """The last row of the history, as a dict."""
+        return self.history.iloc[-1].to_dict()
+
+    @property
+    def seconds_per_epoch(self) -> float:
+        """Mean wall time of one full epoch of training (evaluation excluded); NaN before any step."""
+        rows = self.history[self.history["epoch"] > 0]
+        if not len(rows) or self.steps == 0:
+            return float("nan")
+        return float(rows["seconds"].sum() / self.epochs_trained)
+
+    def stacked(self) -> tuple[np.ndarray, np.ndarray | None]:
+        """``(W[None], b[None])``: the trained weights in the (K=1, m, d) layout of :mod:`boundcheck.ops`."""
+        return self.W[None], None if self.b is None else self.b[None]
+
+
+# --------------------------------------------------------------------------------------------------------
+# The model in a given dtype
+# --------------------------------------------------------------------------------------------------------
+
+@dataclass
+class _Model:
+    """The fixed parts of one init, cast to the working dtype."""
+
+    a_scaled: np.ndarray  # (m,) a_s / sqrt(m)
+    c: float  # output bias (0.0 without)
+    W0: np.ndarray  # (m, d)
+    b0: np.ndarray | None  # (m,)
+    dtype: np.dtype
+
+
+def _check_single(net) -> Network:
+    if not isinstance(net, Network):
+        raise TypeError(f"net must be a boundcheck.Network, got {type(net).__name__}")
+    if net.n_inits != 1:
+        raise ValueError(f"the trainers work on one init at a time, but net has K = {net.n_inits} inits; "
+                         "pick one with net.select(k)")
+    return net
+
+
+def _check_dtype(dtype) -> np.dtype:
+    try:
+        dt = np.dtype(dtype)
+    except TypeError:
+        raise TypeError(f"dtype must be numpy.float32 or numpy.float64, got {dtype!r}") from None
+    if dt not in (np.dtype(np.float32), np.dtype(np.float64)):
+        raise ValueError(f"dtype must be numpy.float32 or numpy.float64, got {dt}")
+    return dt
+
+
+def _model(net: Network, dtype: np.dtype) -> _Model:
+    m = net.width
+    c = 0.0 if net.output_bias is None else float(net.output_bias[0])
+    return _Model(a_scaled=(net.a[0] / np.sqrt(m)).astype(dtype), c=c, W0=net.W0[0].astype(dtype),
+                  b0=None if net.b0 is None else net.b0[0].astype(dtype), dtype=dtype)
+
+
+def _check_data(net: Network, X, y, xname: str = "X", yname: str = "y") -> tuple[np.ndarray, np.ndarray]:
+    if np.ndim(X) != 2:
+        raise ValueError(f"{xname} must be a 2-D array of shape (n, {net.dim}), got shape {np.shape(X)}")
+    X = as_float_array(X, xname, ndim=2)
+    if X.shape[1] != net.dim:
+        raise ValueError(f"{xname} must have shape (n, d) with d = {net.dim} (the network's input dimension), "
+                         f"got {X.shape}")
+    if X.shape[0] == 0:
+        raise ValueError(f"{xname} must hold at least one point")
+    y = as_float_array(y, yname, ndim=1)
+    if y.shape[0] != X.shape[0]:
+        raise ValueError(f"{yname} must have one label per row of {xname} ({X.shape[0]}), got {y.shape[0]}")
+    if not np.all((y == 1.0) | (y == -1.0)):
+        bad = y[(y != 1.0) & (y != -1.0)][0]
+        raise ValueError(f"{yname} must hold labels in {{-1, +1}}, found {bad:g}")
+    return X, y
+
+
+def _check_weights(net: Network, W, b) -> tuple[np.ndarray, np.ndarray | None]:
+    m, d = net.width, net.dim
+    if W is None:
+        W = net.W0[0]
+    else:
+        W = as_float_array(W, "W", ndim=(2, 3))
+        if W.ndim == 3:
+            if W.shape[0] != 1:
+                raise ValueError(f"W must have shape (m, d) = ({m}, {d}) or (1, m, d), got {W.shape}")
+            W = W[0]
+        if W.shape != (m, d):
+            raise ValueError(f"W must have shape (m, d) = ({m}, {d}), got {W.shape}")
+    if b is None:
+        b = None if net.b0 is None else net.b0[0]
+    else:
+        if net.b0 is None:
+            raise ValueError("b was given but the network has no biases (net.b0 is None)")
+        b = as_float_array(b, "b", ndim=(1, 2))
+        if b.ndim == 2:
+            if b.shape[0] != 1:
+                raise ValueError(f"b must have shape (m,) = ({m},) or (1, m), got {b.shape}")
+            b = b[0]
+        if b.shape != (m,):
+            raise ValueError(f"b must have shape (m,) = ({m},), got {b.shape}")
+    return W, b
+
+
+# --------------------------------------------------------------------------------------------------------
+# Loss, gradient and evaluation (private kernels: no validation)
+# --------------------------------------------------------------------------------------------------------
+
+def _outputs(X, W, b, a_scaled, c) -> np.ndarray:
+    Z = X @ W.T
+    if b is not None:
+        Z += b
+    np.maximum(Z, 0, out=Z)
+    return Z @ a_scaled + c
+
+
+def _loss_grad(X, y, W, b, a_scaled, c):
+    """Logistic loss, its gradient in (W, b) and the outputs, for one minibatch (all BLAS)."""
+    n = X.shape[0]
+    Z = X @ W.T  # (n, m) pre-activations
+    if b is not None:
+        Z += b
+    active = Z > 0
+    np.maximum(Z, 0, out=Z)
+    f = Z @ a_scaled + c
+    margin = y * f
+    loss = float(np.mean(np.logaddexp(0, -margin)))
+    # d loss / d f_i = -y_i sigmoid(-margin_i) / n, with sigmoid(-t) = exp(-logaddexp(0, t)) (stable)
+    g = (-y * np.exp(-np.logaddexp(0, margin)) / n).astype(Z.dtype, copy=False)
+    G = np.multiply(active, g[:, None], out=Z)  # reuse Z's memory: G_is = g_i 1{z_is > 0}
+    G *= a_scaled
+    grad_W = G.T @ X
+    grad_b = G.sum(axis=0) if b is not None else None
+    return loss, grad_W, grad_b, f
+
+
+def _evaluate(X, y, W, b, a_scaled, c) -> tuple[float, float]:
+    """(mean logistic loss, accuracy) on a data set, in chunks bounding memory."""
+    n, m = X.shape[0], W.shape[0]
+    chunk = max(1, _EVAL_ELEMENTS // max(m, 1))
+    loss = 0.0
+    correct = 0
+    for lo in range(0, n, chunk):
+        f = _outputs(X[lo:lo + chunk], W, b, a_scaled, c)
+        margin = y[lo:lo + chunk] * f
+        loss += float(np.sum(np.logaddexp(0, -margin), dtype=np.float64))
+        correct += int(np.count_nonzero(margin > 0))
+    return loss / n, correct / n
+
+
+def _row_deviation(W, W0, b, b0, buf) -> np.ndarray:
+    """``||[w_s, b_s] - [w0_s, b0_s]||`` for every row s, using ``buf`` (m, d) as scratch."""
+    np.subtract(W, W0, out=buf)
+    sq = np.einsum("ij,ij->i", buf, buf)
+    if b is not None:
+        sq = sq + (b - b0) ** 2
+    return np.sqrt(sq)
+
+
+def _project_inplace(W, W0, b, b0, radius: float, buf) -> None:
+    """Project the rows ``[w_s, b_s]`` onto the ball of radius R around ``[w0_s, b0_s]``, in place.
+
+    The same map as :func:`boundcheck.lazy.project_lazy` (tested against it), without validation and in
+    the working dtype.
+    """
+    dev = _row_deviation(W, W0, b, b0, buf)
+    outside = dev > radius
+    if not outside.any():
+        return
+    scale = np.ones_like(dev)
+    scale[outside] = radius / dev[outside]
+    # buf holds W - W0; W <- W0 + (W - W0) * scale
+    np.multiply(buf, scale[:, None], out=buf)
+    np.add(W0, buf, out=W)
+    if b is not None:
+        b[...] = b0 + (b - b0) * scale
+
+
+# --------------------------------------------------------------------------------------------------------
+# Public loss and evaluation
+# --------------------------------------------------------------------------------------------------------
+
+def loss_and_gradient(net: Network, W, b, X, y) -> LossGradient:
+    """The logistic loss of one init on ``(X, y)`` and its exact gradient in the first layer.
+
+    Parameters
+    ----------
+    net : Network
+        One init (``K = 1``); its top layer ``a`` and output bias are fixed.
+    W : array_like, shape (m, d) or (1, m, d), or None
+        First-layer weights (None: ``net.W0``).
+    b : array_like, shape (m,) or (1, m), or None
+        First-layer biases (None: ``net.b0``; must be None for networks without biases).
+    X : array_like, shape (n, d)
+        Inputs.
+    y : array_like, shape (n,)
+        Labels in {-1, +1}.
+
+    Returns
+    -------
+    LossGradient
+        ``loss`` (mean over the batch), ``grad_W`` (m, d), ``grad_b`` (m,) or None, ``f`` (n,).
+
+    Notes
+    -----
+    ``d loss / d w_s = sum_i g_i (1/sqrt m) a_s 1{w_s . x_i + b_s > 0} x_i`` with
+    ``g_i = -y_i sigmoid(-y_i f(x_i)) / n``: two BLAS products, O(n m d). At a kink (``w_s . x_i + b_s =
+    0`` exactly) this is the one-sided derivative with ``relu'(0) = 0``.
+
+    Examples
+    --------
+    >>> from boundcheck import init_network
+    >>> net = init_network(4, 8, parametrization="paper_code", rng=0)
+    >>> X = np.eye(4); y = np.array([1, -1, 1, -1])
+    >>> lg = loss_and_gradient(net, None, None, X, y)
+    >>> lg.grad_W.shape, lg.grad_b.shape
+    ((8, 4), (8,))
+    """
+    net = _check_single(net)
+    X, y = _check_data(net, X, y)
+    W, b = _check_weights(net, W, b)
+    model = _model(net, np.dtype(np.float64))
+    loss, gW, gb, f = _loss_grad(X, y, W, b, model.a_scaled, model.c)
+    return LossGradient(loss=loss, grad_W=gW, grad_b=gb, f=f)
+
+
+def logistic_loss(net: Network, W, b, X, y) -> float:
+    """The mean logistic loss of one init on ``(X, y)`` (see :func:`loss_and_gradient`)."""
+    return evaluate(net, W, b, X, y)[0]
+
+
+def evaluate(net: Network, W, b, X, y) -> tuple[float, float]:
+    """``(mean logistic loss, accuracy)`` of one init on ``(X, y)``; a point counts as correct iff
+    ``y f(x) > 0``. Memory O(chunk * m), chunks of at most 2^22 pre-activations."""
+    net = _check_single(net)
+    X, y = _check_data(net, X, y)
+    W, b = _check_weights(net, W, b)
+    model = _model(net, np.dtype(np.float64))
+    return _evaluate(X, y, W, b, model.a_scaled, model.c)
+
+
+# --------------------------------------------------------------------------------------------------------
+# Shared training machinery
+# --------------------------------------------------------------------------------------------------------
+
+def _check_common(net, X, y, X_test, y_test, lr, batch_size, epochs, dtype, shuffle, log_every):
+    net = _check_single(net)
+    X, y = _check_data(net, X, y)
+    if (X_test is None) != (y_test is None):
+        raise ValueError("X_test and y_test must be given together (or neither)")
+    if X_test is not None:
+        X_test, y_test = _check_data(net, X_test, y_test, "X_test", "y_test")
+    lr = check_real(lr, "lr", minimum=0.0, closed_min=False)
+    batch_size = check_int(batch_size, "batch_size", minimum=1)
+    epochs = check_int(epochs, "epochs", minimum=0)
+    dt = _check_dtype(dtype)
+    check_choice(shuffle, "shuffle", SHUFFLES)
+    log_every = check_int(log_every, "log_every", minimum=1)
+    return net, X, y, X_test, y_test, lr, batch_size, epochs, dt, log_every
+
+
+def _check_on_step(on_step):
+    if on_step is not None and not callable(on_step):
+        raise TypeError(f"on_step must be callable or None, got {type(on_step).__name__}")
+    return on_step
+
+
+def _batches(n: int, batch_size: int):
+    return [(lo, min(n, lo + batch_size)) for lo in range(0, n, batch_size)]
+
+
+def _log(progress: bool, text: str) -> None:
+    if progress:
+        print(text, file=sys.stderr, flush=True)
+
+
+def _history_frame(rows: list[dict], columns: list[str]) -> pd.DataFrame:
+    return pd.DataFrame(rows, columns=columns)
+
+
+_LAZY_COLUMNS = ["epoch", "steps", "epochs_trained", "loss", "train_acc", "test_acc", "max_deviation",
+                 "deviation_over_radius", "seconds"]
+
+
+# --------------------------------------------------------------------------------------------------------
+# Lazy SGD
+# --------------------------------------------------------------------------------------------------------
+
+def train_lazy_sgd(net: Network, X, y, *, C0: float, lr: float = 0.1, batch_size: int = 64,
+                   epochs: int = 1000, mode: str = "stop", X_test=None, y_test=None, rng=None,
+                   dtype=np.float64, shuffle: str = "once", target_loss: float | None = None,
+                   eval_train: bool = True, checkpoints=(), progress: bool = False, log_every: int = 1,
+                   on_step: Callable | None = None) -> TrainResult:
+    """Minibatch SGD on the logistic loss inside the lazy ball ``B_{2,inf}(W0, C0/sqrt(m))``.
+
+    Wang et al. 2022, section 5.1 (spec 6.3): plain SGD (no momentum, no weight decay) of the first
+    layer and its biases; the top layer and the output bias stay fixed.
+
+    Parameters
+    ----------
+    net : Network
+        One init (``K = 1``), e.g. ``init_network(d, m, parametrization="paper_code", rng=...)`` or
+        ``net.select(k)``. Training starts at ``(net.W0, net.b0)``.
+    X : array_like, shape (n, d)
+        Training inputs.
+    y : array_like, shape (n,)
+        Training labels in {-1, +1}.
+    C0 : float
+        The lazy-ball constant, >= 0; the radius is ``R = C0 / sqrt(m)``.
+    lr : float
+        Learning rate (the paper: 0.1).
+    batch_size : int
+        Minibatch size (the paper: 64).
+    epochs : int
+        At most this many epochs (the paper: 1000).
+    mode : {"stop", "project"}
+        ``"stop"``: before each update, check whether ``max_s ||[w_s,b_s] - [w0_s,b0_s]||`` after it would
+        exceed R; if so, stop without applying it (``stopped_reason="left_ball"``). ``"project"``: apply
+        every update, then project each row back onto its ball (:func:`boundcheck.lazy.project_lazy`'s
+        map).
+    X_test, y_test : array_like, optional
+        A test set, evaluated at the end of every epoch.
+    rng : None, int, SeedSequence or Generator
+        Source of the training order.
+    dtype : {numpy.float64, numpy.float32}
+        Working precision (see the module notes on float32 and the ball).
+    shuffle : {"once", "every_epoch"}
+        ``"once"``: one permutation drawn from ``rng``, kept for every epoch (the authors' code).
+    target_loss : float, optional
+        Stop (``"target_loss"``) once the training loss at the end of an epoch is at most this.
+    eval_train : bool
+        Evaluate loss and accuracy on the whole training set at every epoch end (one forward pass). When
+        False, ``loss`` is the mean minibatch loss of the epoch (before each update) and ``train_acc`` is
+        NaN; the row at epoch 0 is still evaluated on the training set.
+    checkpoints : sequence of float
+        Stop mode only: smaller constants ``C0' <= C0``. For each, the state at which a stop-mode run with
+        ``C0'`` (same init and ``rng``) would have stopped is kept in ``result.checkpoints[C0']``: one run
+        with the largest ``C0`` gives a whole grid of them (see :class:`Checkpoint`).
+    progress : bool
+        Print one line per ``log_every`` epochs to stderr (loss, accuracies, deviation, seconds).
+    log_every : int
+        See ``progress``.
+    on_step : callable, optional
+        ``on_step(step, W, b)`` after every applied update, with the current weights in the working
+        dtype (read-only views of the trainer's state; copy to keep). For tests and monitoring.
+
+    Returns
+    -------
+    TrainResult
+
+    Notes
+    -----
+    Cost per step: two BLAS products of ``batch_size x m x d`` and one pass over ``W`` (the deviation).
+    The history gets one row at initialization (epoch 0), one per full epoch, and one for a stop-mode
+    run's last, partial epoch.
+
+    Examples
+    --------
+    >>> from boundcheck import init_network
+    >>> gen = np.random.default_rng(0)
+    >>> X = gen.standard_normal((200, 5)); y = np.sign(X[:, 0])
+    >>> net = init_network(5, 100, parametrization="theory", rng=1)
+    >>> res = train_lazy_sgd(net, X, y, C0=5.0, epochs=20, rng=2)
+    >>> bool(res.history["max_deviation"].iloc[-1] <= 5.0 / np.sqrt(100))
+    True
+    """
+    net, X, y, X_test, y_test, lr, batch_size, epochs, dt, log_every = _check_common(
+        net, X, y, X_test, y_test, lr, batch_size, epochs, dtype, shuffle, log_every)
+    C0 = check_real(C0, "C0", minimum=0.0)
+    check_choice(mode, "mode", MODES)
+    if target_loss is not None:
+        target_loss = check_real(target_loss, "target_loss", minimum=0.0)
+    on_step = _check_on_step(on_step)
+    gen = check_rng(rng)
+    radius = lazy_radius(C0, net.width)
+    pending = _check_checkpoints(checkpoints, C0, mode, net.width)
+    saved: dict[float, Checkpoint] = {}
+    start_time = time.perf_counter()
+
+    model = _model(net, dt)
+    Xw, yw = X.astype(dt), y.astype(dt)
+    Xt, yt = (X_test.astype(dt), y_test.astype(dt)) if X_test is not None else (None, None)
+    W = model.W0.copy()
+    b = None if model.b0 is None else model.b0.copy()
+    W_new = np.empty_like(W)
+    b_new = None if b is None else np.empty_like(b)
+    buf = np.empty_like(W)
+    proj_radius = radius * (1.0 - 1e-5) if dt == np.float32 else radius
+    n = X.shape[0]
+    batches = _batches(n, batch_size)
+    order = gen.permutation(n)
+
+    rows: list[dict] = []
+
+    def record(epoch, steps, seconds, batch_losses=None, evaluate_train=True):
+        if evaluate_train:
+            loss, acc = _evaluate(Xw, yw, W, b, model.a_scaled, model.c)
+        else:
+            loss = float(np.mean(batch_losses)) if batch_losses else float("nan")
+            acc = float("nan")
+        test_acc = _evaluate(Xt, yt, W, b, model.a_scaled, model.c)[1] if Xt is not None else float("nan")
+        dev = float(_row_deviation(W, model.W0, b, model.b0, buf).max())
+        rows.append(dict(epoch=epoch, steps=steps, epochs_trained=steps / len(batches), loss=loss,
+                         train_acc=acc, test_acc=test_acc, max_deviation=dev,
+                         deviation_over_radius=dev / radius if radius > 0 else (0.0 if dev == 0 else np.inf),
+                         seconds=seconds))
+        if epoch % log_every == 0 or epoch == epochs:
+            _log(progress, f"epoch {epoch:4d}  steps {steps:6d}  loss {loss:.4g}  train_acc {acc:.4f}  "
+                           f"test_acc {test_acc:.4f}  dev/R {rows[-1]['deviation_over_radius']:.3f}  "
+                           f"{seconds:.2f} s")
+
+    record(0, 0, 0.0)
+    steps = 0
+    reason = "epochs"
+    epochs_completed = 0
+    Xs, ys = Xw[order], yw[order]
+    for epoch in range(1, epochs + 1):
+        if shuffle == "every_epoch" and epoch > 1:
+            order = gen.permutation(n)
+            Xs, ys = Xw[order], yw[order]
+        t0 = time.perf_counter()
+        batch_losses = []
+        stopped = False
+        for lo, hi in batches:
+            loss, gW, gb, _ = _loss_grad(Xs[lo:hi], ys[lo:hi], W, b, model.a_scaled, model.c)
+            batch_losses.append(loss)
+            if mode == "stop":
+                np.multiply(gW, -lr, out=W_new)
+                W_new += W
+                if b is not None:
+                    np.multiply(gb, -lr, out=b_new)
+                    b_new += b
+                dmax = float(_row_deviation(W_new, model.W0, b_new, model.b0, buf).max())
+                while pending and dmax > pending[0][1]:
+                    c0j, rj = pending.pop(0)
+                    saved[c0j] = _checkpoint(c0j, rj, W, b, model, buf, steps, len(batches), "left_ball")
+                if dmax > radius:
+                    stopped = True
+                    break
+                W, W_new = W_new, W
+                if b is not None:
+                    b, b_new = b_new, b
+            else:
+                W -= lr * gW
+                if b is not None:
+                    b -= lr * gb
+                _project_inplace(W, model.W0, b, model.b0, proj_radius, buf)
+            steps += 1
+            if on_step is not None:
+                on_step(steps, _readonly(W), None if b is None else _readonly(b))
+        seconds = time.perf_counter() - t0
+        if stopped:
+            reason = "left_ball"
+            record(epoch, steps, seconds, batch_losses, evaluate_train=True)
+            break
+        epochs_completed = epoch
+        record(epoch, steps, seconds, batch_losses, evaluate_train=eval_train)
+        if target_loss is not None and eval_train and rows[-1]["loss"] <= target_loss:
+            reason = "target_loss"
+            break
+
+    for c0j, rj in pending:
+        saved[c0j] = _checkpoint(c0j, rj, W, b, model, buf, steps, len(batches), reason)
+    history = _history_frame(rows, _LAZY_COLUMNS)
+    return TrainResult(W=W.astype(np.float64), b=None if b is None else b.astype(np.float64), history=history,
+                       stopped_reason=reason, steps=steps, epochs_completed=epochs_completed,
+                       steps_per_epoch=len(batches), radius=float(radius), mode=mode,
+                       seconds=time.perf_counter() - start_time,
+                       checkpoints={c: saved[c] for c in sorted(saved)})
+
+
+def _check_checkpoints(checkpoints, C0: float, mode: str, m: int) -> list[tuple[float, float]]:
+    try:
+        values = [check_real(c, "checkpoints[i]", minimum=0.0, maximum=C0) for c in checkpoints]
+    except TypeError as exc:
+        if isinstance(checkpoints, (int, float)):
+            raise TypeError("checkpoints must be a sequence of C0 values, e.g. (1.0, 2.0)") from None
+        raise exc
+    if values and mode != "stop":
+        raise ValueError("checkpoints are only defined in stop mode (the trajectory of project mode depends on C0)")
+    return [(c, c / np.sqrt(m)) for c in sorted(set(values))]
+
+
+def _checkpoint(C0, radius, W, b, model, buf, steps, steps_per_epoch, reason) -> Checkpoint:
+    dev = float(_row_deviation(W, model.W0, b, model.b0, buf).max())
+    return Checkpoint(C0=float(C0), radius=float(radius), W=W.astype(np.float64),
+                      b=None if b is None else b.astype(np.float64), steps=steps,
+                      epochs_trained=steps / steps_per_epoch, max_deviation=dev, stopped_reason=reason)
+
+
+def _readonly(arr: np.ndarray) -> np.ndarray:
+    view = arr.view()
+    view.setflags(write=False)
+    return view
+
+
+# --------------------------------------------------------------------------------------------------------
+# Projected adversarial training (Algorithm 1)
+# --------------------------------------------------------------------------------------------------------
+
+_ADV_COLUMNS = ["epoch", "steps", "epochs_trained", "loss", "train_acc", "robust_train_acc", "test_acc",
+                "robust_test_acc", "max_deviation", "deviation_over_radius", "seconds", "attack_seconds",
+                "eval_seconds"]
+
+
+def _default_attack(net, X, y, eps, *, steps, step_size, random_start, box, W, b, rng):
+    """PGD-l2 from :mod:`boundcheck.attacks`; returns the adversarial inputs, shape (n, d)."""
+    from .attacks import pgd
+
+    res = pgd(net, X, y, eps, norm="l2", steps=steps, step_size=step_size, random_start=random_start,
+              box=box, W=W, b=b, rng=rng)
+    return np.asarray(res.X_adv).reshape(X.shape)
+
+
+def train_adversarial(net: Network, X, y, *, radius: float, eps: float, pgd_steps: int = 100,
+                      pgd_step_size: float | None = None, lr: float = 0.01, batch_size: int = 32,
+                      epochs: int = 1000, patience: int = 20, min_improvement: float = 1e-4,
+                      projection: str = "step", box=(0.0, 1.0), random_start: bool = False,
+                      X_test=None, y_test=None, test_every: int = 1, rng=None, dtype=np.float64,
+                      shuffle: str = "once", eval_train: bool = False, progress: bool = False,
+                      log_every: int = 1, on_step: Callable | None = None,
+                      attack: Callable | None = None) -> TrainResult:
+    """Projected adversarial training of one init inside the lazy ball (Algorithm 1, spec 6.4).
+
+    Every epoch: PGD-l2 examples ``x_i + delta_i`` (``||delta_i|| <= eps``) for all training points against
+    the current model; one SGD epoch on them (logistic loss); a projection of every row ``[w_s, b_s]``
+    onto its ball of radius ``radius`` around the init, after every step (``projection="step"``, the
+    paper's text) or once per epoch (``"epoch"``, the authors' code); then clean and robust (same PGD)
+    test accuracy. Training stops when the robust training accuracy has not risen by more than
+    ``min_improvement`` over its best value for more than ``patience`` consecutive epochs.
+
+    Parameters
+    ----------
+    net : Network
+        One init (``K = 1``). The paper: width 1000, ``paper_code`` parametrization, inputs on the unit
+        sphere.
+    X, y : array_like, shapes (n, d) and (n,)
+        Training set, labels in {-1, +1}.
+    radius : float
+        The lazy-ball radius V >= 0 (``C0 / sqrt(m)``, or the "gap" of ``advtraingap.py``).
+    eps : float
+        The l2 budget of the attack, >= 0.
+    pgd_steps : int
+        PGD iterations K (the paper: 100).
+    pgd_step_size : float, optional
+        PGD step alpha (default ``2.5 * eps / pgd_steps``, Madry et al., as in the paper).
+    lr, batch_size, epochs : float, int, int
+        SGD settings (the paper: 0.01, 32, 1000).
+    patience : int
+        Early stopping (the paper: 20); see above.
+    min_improvement : float
+        The rise that counts as an improvement (the paper: 1e-4).
+    projection : {"step", "epoch"}
+        When to project (see above).
+    box : pair of float, or None
+        PGD clips ``x + delta`` to this box (the authors clip to [0, 1], although the inputs lie on the
+        unit sphere). None: no clipping.
+    random_start : bool
+        Start PGD from a random point of the eps-ball (the paper: no, it starts at 0).
+    X_test, y_test : array_like, optional
+        Test set for clean and robust accuracy.
+    test_every : int
+        Evaluate the test set every this many epochs (and always after the last epoch). The robust test
+        accuracy costs a PGD run on the test set.
+    rng : None, int, SeedSequence or Generator
+        Source of the training order and of PGD's random starts.
+    dtype : {numpy.float64, numpy.float32}
+        Working precision of the SGD steps (PGD runs in :mod:`boundcheck.attacks`' precision).
+    shuffle : {"once", "every_epoch"}
+        As in :func:`train_lazy_sgd`.
+    eval_train : bool
+        Also evaluate the clean training loss and accuracy every epoch (one forward pass). When False,
+        ``loss`` is the mean minibatch loss on the adversarial examples and ``train_acc`` is NaN.
+    progress, log_every, on_step
+        As in :func:`train_lazy_sgd`.
+    attack : callable, optional
+        Replace PGD: ``attack(net, X, y, eps, *, steps, step_size, random_start, box, W, b, rng) -> X_adv``
+        with ``W`` (1, m, d) and ``b`` (1, m) or None, returning (n, d). Default:
+        :func:`boundcheck.attacks.pgd` with ``norm="l2"``.
+
+    Returns
+    -------
+    TrainResult
+        ``history`` has, per epoch, ``robust_train_acc`` (the accuracy on the epoch's PGD examples of the
+        model they were made against, i.e. the model at the start of the epoch), ``robust_test_acc`` (PGD
+        against the model at the end of the epoch), ``test_acc``, ``loss`` and the deviation,
+        ``seconds`` (the epoch's PGD on the training set and its SGD steps), ``attack_seconds`` (that PGD
+        alone) and ``eval_seconds`` (clean and robust test evaluation). The reported robust test
+        accuracy is that of the last row.
+    """
+    net, X, y, X_test, y_test, lr, batch_size, epochs, dt, log_every = _check_common(
+        net, X, y, X_test, y_test, lr, batch_size, epochs, dtype, shuffle, log_every)
+    radius = check_real(radius, "radius", minimum=0.0)
+    eps = check_real(eps, "eps", minimum=0.0)
+    pgd_steps = check_int(pgd_steps, "pgd_steps", minimum=1)
+    step_size = 2.5 * eps / pgd_steps if pgd_step_size is None else check_real(pgd_step_size, "pgd_step_size",
+                                                                              minimum=0.0)
+    patience = check_int(patience, "patience", minimum=0)
+    min_improvement = check_real(min_improvement, "min_improvement", minimum=0.0)
+    check_choice(projection, "projection", PROJECTIONS)
+    if box is not None:
+        try:
+            lo_box, hi_box = (check_real(v, f"box[{i}]") for i, v in enumerate(box))
+        except TypeError:
+            raise TypeError(f"box must be a pair (low, high) or None, got {box!r}") from None
+        if lo_box >= hi_box:
+            raise ValueError(f"box must satisfy low < high, got {box!r}")
+        box = (lo_box, hi_box)
+    test_every = check_int(test_every, "test_every", minimum=1)
+    on_step = _check_on_step(on_step)
+    if attack is None:
+        attack = _default_attack
+    elif not callable(attack):
+        raise TypeError(f"attack must be callable or None, got {type(attack).__name__}")
+    gen = check_rng(rng)
+    start_time = time.perf_counter()
+
+    model = _model(net, dt)
+    W = model.W0.copy()
+    b = None if model.b0 is None else model.b0.copy()
+    buf = np.empty_like(W)
+    proj_radius = radius * (1.0 - 1e-5) if dt == np.float32 else radius
+    n = X.shape[0]
+    batches = _batches(n, batch_size)
+    order = gen.permutation(n)
+    Xs, ys = X[order], y[order]
+    Xw, yw = Xs.astype(dt), ys.astype(dt)
+    Xt, yt = (X_test.astype(dt), y_test.astype(dt)) if X_test is not None else (None, None)
+
+    def run_attack(Xa, ya):
+        if eps == 0.0:  # the ball {0}: nothing to attack
+            return Xa
+        Wk = W.astype(np.float64)[None]
+        bk = None if b is None else b.astype(np.float64)[None]
+        X_adv = attack(net, Xa, ya, eps, steps=pgd_steps, step_size=step_size, random_start=random_start,
+                       box=box, W=Wk, b=bk, rng=gen)
+        X_adv = np.asarray(X_adv, dtype=np.float64)
+        if X_adv.shape != Xa.shape:
+            raise ValueError(f"attack returned shape {X_adv.shape}, expected {Xa.shape}")
+        return X_adv
+
+    rows: list[dict] = []
+
+    def record(epoch, steps, seconds, attack_seconds, loss, robust_train_acc, evaluate_test):
+        if eval_train or epoch == 0:
+            tr_loss, tr_acc = _evaluate(Xw, yw, W, b, model.a_scaled, model.c)
+            if epoch == 0 or not np.isfinite(loss):
+                loss = tr_loss
+        else:
+            tr_acc = float("nan")
+        test_acc = rob_test = float("nan")
+        t0 = time.perf_counter()
+        if evaluate_test and Xt is not None:
+            test_acc = _evaluate(Xt, yt, W, b, model.a_scaled, model.c)[1]
+            X_adv_t = run_attack(X_test, y_test)
+            rob_test = _evaluate(X_adv_t.astype(dt), yt, W, b, model.a_scaled, model.c)[1]
+        eval_seconds = time.perf_counter() - t0
+        dev = float(_row_deviation(W, model.W0, b, model.b0, buf).max())
+        rows.append(dict(
+            epoch=epoch, steps=steps, epochs_trained=steps / len(batches), loss=loss, train_acc=tr_acc,
+            robust_train_acc=robust_train_acc, test_acc=test_acc, robust_test_acc=rob_test,
+            max_deviation=dev,
+            deviation_over_radius=dev / radius if radius > 0 else (0.0 if dev == 0 else np.inf),
+            seconds=seconds, attack_seconds=attack_seconds, eval_seconds=eval_seconds))
+        if epoch % log_every == 0:
+            _log(progress, f"epoch {epoch:4d}  loss {loss:.4g}  robust_train_acc {robust_train_acc:.4f}  "
+                           f"test_acc {test_acc:.4f}  robust_test_acc {rob_test:.4f}  "
+                           f"dev/R {rows[-1]['deviation_over_radius']:.3f}  {seconds:.2f} s "
+                           f"(attack {attack_seconds:.2f} s, evaluation {eval_seconds:.2f} s)")
+
+    record(0, 0, 0.0, 0.0, float("nan"), float("nan"), evaluate_test=True)
+    steps = 0
+    reason = "epochs"
+    epochs_completed = 0
+    best = -np.inf
+    stale = 0
+    for epoch in range(1, epochs + 1):
+        if shuffle == "every_epoch" and epoch > 1:
+            perm = gen.permutation(n)
+            Xs, ys, order = Xs[perm], ys[perm], order[perm]
+            Xw, yw = Xs.astype(dt), ys.astype(dt)
+        t0 = time.perf_counter()
+        X_adv = run_attack(Xs, ys)
+        attack_seconds = time.perf_counter() - t0
+        Xa = X_adv.astype(dt)
+        robust_train_acc = _evaluate(Xa, yw, W, b, model.a_scaled, model.c)[1]
+        batch_losses = []
+        for lo, hi in batches:
+            loss, gW, gb, _ = _loss_grad(Xa[lo:hi], yw[lo:hi], W, b, model.a_scaled, model.c)
+            batch_losses.append(loss)
+            W -= lr * gW
+            if b is not None:
+                b -= lr * gb
+            if projection == "step":
+                _project_inplace(W, model.W0, b, model.b0, proj_radius, buf)
+            steps += 1
+            if on_step is not None:
+                on_step(steps, _readonly(W), None if b is None else _readonly(b))
+        if projection == "epoch":
+            _project_inplace(W, model.W0, b, model.b0, proj_radius, buf)
+        seconds = time.perf_counter() - t0
+        epochs_completed = epoch
+        if robust_train_acc > best + min_improvement:
+            best, stale = robust_train_acc, 0
+        else:
+            stale += 1
+        done = stale > patience
+        last = done or epoch == epochs
+        record(epoch, steps, seconds, attack_seconds, float(np.mean(batch_losses)), robust_train_acc,
+               evaluate_test=last or epoch % test_every == 0)
+        if done:
+            reason = "patience"
+            break
+
+    history = _history_frame(rows, _ADV_COLUMNS)
+    return TrainResult(W=W.astype(np.float64), b=None if b is None else b.astype(np.float64), history=history,
+                       stopped_reason=reason, steps=steps, epochs_completed=epochs_completed,
+                       steps_per_epoch=len(batches), radius=float(radius), mode=f"adversarial-{projection}",
+                       seconds=time.perf_counter() - start_time)

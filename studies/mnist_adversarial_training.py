@@ -1,0 +1,395 @@
+"""Projected adversarial training on MNIST 0 vs 1: robust accuracy against eps and against the lazy radius.
+
+Wang et al. 2022, section 5.2, Figure 4 (spec sections 6.4-6.5): Algorithm 1, i.e. PGD-l2 examples for the
+whole training set every epoch, one SGD epoch on them, a projection onto the lazy ball
+``B_{2,inf}(W0, radius)`` after every step, and early stopping on the robust training accuracy
+(:func:`boundcheck.train.train_adversarial`). Inputs on the unit sphere, first-layer and output biases
+(the authors' network).
+
+* **Left panel**: robust test accuracy (PGD) against the budget eps, one curve per d, at fixed width m and
+  radius ``C0/sqrt(m)``. The paper sees a sharp drop near ``eps = 1/sqrt(d)`` (marked). We locate the
+  drop as the eps where the robust accuracy crosses 50% (linear interpolation) and compare
+  ``eps_50 * sqrt(d)`` across d, and fit ``eps_50 ~ d^p`` next to the theory's ``p = -1/2``.
+* **Right panel**: robust test accuracy against the radius, one curve per width m, at d = 784 and a fixed
+  eps. The paper sees a transition near ``radius = C0/sqrt(m)`` with C0 of order 1 (marked, C0 =
+  ``C0_mark``). We locate the radius where the robust accuracy crosses 50% (interpolated in log radius),
+  report ``r_50 * sqrt(m)`` (the transition's C0) and fit ``r_50 ~ m^p`` next to ``p = -1/2``.
+
+Cells: (d, eps, seed) on the left and (m, radius, seed) on the right, each one full adversarial training run.
+Runs that differ only in eps (left) or radius (right) share the init, the training subset and the order
+(common random numbers; drawn from the sweep seed and the other coordinates), so each curve is one
+network family seen at several budgets.
+
+Run: ``boundcheck study mnist_adversarial_training [--quick | --paper]``; ``boundcheck report DIR`` rebuilds
+the tables and the figure from the stored cells (``DIR/sweep_eps``, ``DIR/sweep_radius``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import json
+import math
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+import boundcheck as bc
+from boundcheck.montecarlo import Grid, cell_seed, fit_exponent, run_sweep
+from boundcheck.report import StudyResult, atomic_write_text
+from boundcheck.store import ResultStore
+from boundcheck.train import train_adversarial
+
+NAME = "mnist_adversarial_training"
+DESCRIPTION = ("Fig 4: projected adversarial training on MNIST 0/1; robust accuracy vs eps (drop near "
+               "1/sqrt(d)?) and vs the lazy radius (transition near C0/sqrt(m)?)")
+COLORS = ("tab:red", "tab:orange", "tab:blue", "tab:green", "tab:purple", "tab:brown", "tab:gray")
+
+
+@dataclass
+class Config:
+    """Settings (defaults: a reduced run that finishes in well under 30 minutes on 2 cores).
+
+    Left panel: image sides ``sizes_left`` (d = size^2), budgets ``eps_left``, width ``width_left`` and
+    radius ``C0_left / sqrt(width_left)``. Right panel: side ``size_right``, budget ``eps_right``,
+    widths ``widths_right`` and radii ``radii_right`` (all > 0; the x-axis is logarithmic); the mark
+    is at ``C0_mark / sqrt(m)``. Training: ``n_train`` images (0: all 12665), ``n_test`` test images
+    for the clean and robust accuracy (0: all 2115), PGD with ``pgd_steps`` steps of size
+    ``2.5 eps / pgd_steps`` clipped to the box [0, 1], SGD with ``lr`` and ``batch_size``, at most
+    ``epochs`` epochs, early stopping after ``patience`` stale epochs, projection after every ``step``
+    (or once per ``epoch``, the authors' code).
+    """
+
+    sizes_left: tuple = (5, 10, 20, 28)
+    eps_left: tuple = (0.0, 0.025, 0.05, 0.1, 0.2, 0.3, 0.4, 0.5)
+    width_left: int = 1000
+    C0_left: float = 10.0
+    size_right: int = 28
+    eps_right: float = 0.2
+    widths_right: tuple = (100, 400, 1600)
+    radii_right: tuple = (0.01, 0.03, 0.1, 0.2, 0.3, 0.5, 1.0, 2.0, 3.0)
+    C0_mark: float = 1.0
+    seeds: int = 1
+    n_train: int = 1000
+    n_test: int = 500
+    pgd_steps: int = 10
+    lr: float = 1.0
+    batch_size: int = 32
+    epochs: int = 10
+    patience: int = 3
+    projection: str = "step"
+    resize: str = "area"
+    dtype: str = "float32"
+    seed: int = 0
+
+    @classmethod
+    def quick(cls) -> "Config":
+        """Seconds: three small d, two small widths, 300 training and 200 test images, 5 PGD steps."""
+        return cls(sizes_left=(5, 7, 10), eps_left=(0.0, 0.1, 0.3, 0.6), width_left=200, size_right=10,
+                   widths_right=(50, 200), radii_right=(0.03, 0.3, 3.0), n_train=300, n_test=200, pgd_steps=5,
+                   epochs=4, patience=1)
+
+    @classmethod
+    def paper(cls) -> "Config":
+        """The paper's settings as far as they are known (spec 6.4): all data, PGD with 100 steps, lr 0.01,
+        batch 32, at most 1000 epochs, patience 20, eps in [0, 0.3] by 0.02 (and 0.4, 0.5), m = 1000 and
+        C0 = 10 on the left, eps = 0.2 and radii covering [0.01, 3] on the right (the paper's grids are not
+        known: spec 6.4)."""
+        return cls(sizes_left=(5, 7, 10, 14, 20, 28),
+                   eps_left=tuple(round(0.02 * i, 2) for i in range(16)) + (0.4, 0.5),
+                   widths_right=(250, 1000, 4000),
+                   radii_right=(0.01, 0.02, 0.04, 0.06, 0.08, 0.1, 0.15, 0.2, 0.3, 0.5, 1.0, 2.0, 3.0),
+                   seeds=3, n_train=0, n_test=0, pgd_steps=100, lr=0.01, epochs=1000, patience=20,
+                   resize="bilinear", dtype="float64")
+
+
+# --------------------------------------------------------------------------------------------------------
+# Cells
+# --------------------------------------------------------------------------------------------------------
+
+@functools.lru_cache(maxsize=8)
+def _pair(size: int, resize: str):
+    return bc.load_mnist_pair((0, 1), size=size, normalize="sphere", resize=resize)
+
+
+def cell(coords: dict, rng: np.random.Generator, settings: dict) -> dict:
+    """One adversarial training run; returns the final clean and robust accuracies and the timings."""
+    s = settings
+    panel = s["panel"]
+    d = int(coords.get("d", s.get("d", 0)))
+    m = int(coords.get("m", s.get("m", 0)))
+    eps = float(coords.get("eps", s.get("eps", 0.0)))
+    radius = float(coords["radius"]) if "radius" in coords else float(s["C0"]) / math.sqrt(m)
+    pair = _pair(math.isqrt(d), s["resize"])
+    # common random numbers: the init, subset and order depend on the panel, d, m and seed only
+    shared = np.random.default_rng(cell_seed(s["sweep_seed"], {"panel": panel, "d": d, "m": m,
+                                                              "seed": int(coords["seed"])}))
+    gen_init, gen_data, gen_order = shared.spawn(3)
+    net = bc.init_network(pair.d, m, parametrization="paper_code", rng=gen_init)
+    n = pair.n_train
+    idx = np.arange(n) if not s["n_train"] or s["n_train"] >= n else np.sort(gen_data.permutation(n)[:s["n_train"]])
+    n_test = pair.n_test
+    tidx = np.arange(n_test)
+    if s["n_test"] and s["n_test"] < n_test:
+        tidx = np.sort(np.random.default_rng([s["sweep_seed"], 2115]).permutation(n_test)[:s["n_test"]])
+    t0 = time.perf_counter()
+    res = train_adversarial(net, pair.X_train[idx], pair.y_train[idx], radius=radius, eps=eps,
+                            pgd_steps=s["pgd_steps"], lr=s["lr"], batch_size=s["batch_size"], epochs=s["epochs"],
+                            patience=s["patience"], projection=s["projection"], box=(0.0, 1.0),
+                            X_test=pair.X_test[tidx], y_test=pair.y_test[tidx], test_every=s["epochs"],
+                            rng=gen_order, dtype=np.dtype(s["dtype"]))
+    h = res.history
+    last = h.iloc[-1]
+    trained = h[h["epoch"] > 0]
+    return dict(radius_used=radius, C0_equiv=radius * math.sqrt(m), test_acc=float(last["test_acc"]),
+                robust_test_acc=float(last["robust_test_acc"]),
+                robust_train_acc=float(last["robust_train_acc"]) if len(trained) else math.nan,
+                init_test_acc=float(h["test_acc"].iloc[0]), init_robust_test_acc=float(h["robust_test_acc"].iloc[0]),
+                epochs=res.epochs_completed, stopped_reason=res.stopped_reason,
+                deviation_over_radius=float(last["deviation_over_radius"]),
+                seconds_per_epoch=float(trained["seconds"].mean()) if len(trained) else math.nan,
+                attack_seconds_per_epoch=float(trained["attack_seconds"].mean()) if len(trained) else math.nan,
+                eval_seconds=float(h["eval_seconds"].sum()), total_seconds=time.perf_counter() - t0,
+                n_train=int(len(idx)), n_test=int(len(tidx)))
+
+
+class _StudyModule:
+    """Pickles as ``boundcheck.cli.load_study(NAME)``: the study module, found again in a worker process."""
+
+    def __reduce__(self):
+        from boundcheck.cli import load_study
+        return (load_study, (NAME,))
+
+
+class _StudyFunction:
+    """This study's function ``name`` as a ``run_sweep`` cell function that worker processes can unpickle
+    (a study is loaded under a synthetic module name that a spawned worker cannot import)."""
+
+    def __init__(self, name: str):
+        self.name = name
+        self.__module__ = f"studies.{NAME}"
+        self.__qualname__ = name
+
+    def __call__(self, *args, **kwargs):
+        return globals()[self.name](*args, **kwargs)
+
+    def __reduce__(self):
+        return (getattr, (_StudyModule(), self.name))
+
+
+# --------------------------------------------------------------------------------------------------------
+# Running and reporting
+# --------------------------------------------------------------------------------------------------------
+
+def _check_config(config: Config) -> None:
+    if any(r <= 0 for r in config.radii_right):
+        raise ValueError(f"radii_right must be > 0 (logarithmic axis), got {list(config.radii_right)}")
+    if any(e < 0 for e in config.eps_left) or config.eps_right < 0:
+        raise ValueError("eps values must be >= 0")
+    if config.projection not in ("step", "epoch"):
+        raise ValueError(f"projection must be 'step' or 'epoch', got {config.projection!r}")
+    if config.dtype not in ("float32", "float64"):
+        raise ValueError(f"dtype must be 'float32' or 'float64', got {config.dtype!r}")
+
+
+def _common(config: Config) -> dict:
+    return dict(n_train=config.n_train, n_test=config.n_test, pgd_steps=config.pgd_steps, lr=config.lr,
+                batch_size=config.batch_size, epochs=config.epochs, patience=config.patience,
+                projection=config.projection, resize=config.resize, dtype=config.dtype, sweep_seed=config.seed)
+
+
+def _plan(config: Config):
+    left_grid = Grid({"d": [int(s) ** 2 for s in config.sizes_left], "eps": [float(e) for e in config.eps_left],
+                      "seed": list(range(config.seeds))})
+    right_grid = Grid({"m": [int(m) for m in config.widths_right], "radius": [float(r) for r in config.radii_right],
+                       "seed": list(range(config.seeds))})
+    left = dict(_common(config), panel="eps", m=int(config.width_left), C0=float(config.C0_left))
+    right = dict(_common(config), panel="radius", d=int(config.size_right) ** 2, eps=float(config.eps_right))
+    return left_grid, left, right_grid, right
+
+
+def run(config: Config, *, out_dir, workers: int = 1, scheduler=None, progress: bool = True) -> StudyResult:
+    """Run (or resume) both panels' sweeps, store every cell under ``out_dir``, build the tables and figure."""
+    _check_config(config)
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(out_dir / "config.json", json.dumps(dataclasses.asdict(config), indent=2) + "\n")
+    left_grid, left, right_grid, right = _plan(config)
+    t0 = time.perf_counter()
+    left_table = run_sweep(functools.partial(_StudyFunction("cell"), settings=left), left_grid, seed=config.seed,
+                           store=ResultStore(out_dir / "sweep_eps"), workers=workers, scheduler=scheduler,
+                           progress=progress, config=left)
+    right_table = run_sweep(functools.partial(_StudyFunction("cell"), settings=right), right_grid, seed=config.seed,
+                            store=ResultStore(out_dir / "sweep_radius"), workers=workers, scheduler=scheduler,
+                            progress=progress, config=right)
+    return _build(config, left_table, right_table, wall=time.perf_counter() - t0)
+
+
+def report(out_dir) -> StudyResult:
+    """Rebuild the tables and the figure from the cells stored under ``out_dir`` (nothing is recomputed)."""
+    out_dir = Path(out_dir)
+    config = Config(**{k: tuple(v) if isinstance(v, list) else v
+                       for k, v in json.loads((out_dir / "config.json").read_text()).items()})
+    left_grid, _, right_grid, _ = _plan(config)
+    return _build(config, ResultStore(out_dir / "sweep_eps").table(left_grid),
+                  ResultStore(out_dir / "sweep_radius").table(right_grid), wall=None)
+
+
+# --------------------------------------------------------------------------------------------------------
+# Analysis
+# --------------------------------------------------------------------------------------------------------
+
+def crossing(x, y, level: float = 0.5, *, log_x: bool = False, falling: bool = True) -> float:
+    """The first x where the curve y(x) crosses ``level`` (falling: from above to below), by linear
+    interpolation (in log x if ``log_x``); NaN if it never does within the grid."""
+    x = np.asarray(x, float)
+    y = np.asarray(y, float)
+    order = np.argsort(x)
+    x, y = x[order], y[order]
+    t = np.log(x) if log_x else x
+    above = y >= level if falling else y < level
+    for i in range(len(x) - 1):
+        if above[i] and not above[i + 1]:
+            y0, y1 = y[i], y[i + 1]
+            frac = 0.0 if y1 == y0 else (y0 - level) / (y0 - y1)
+            ti = t[i] + frac * (t[i + 1] - t[i])
+            return float(np.exp(ti) if log_x else ti)
+    return math.nan
+
+
+def _fit(x, y, theory: float) -> dict:
+    ok = np.isfinite(y) & (y > 0)
+    try:
+        fit = fit_exponent(np.asarray(x, float)[ok], np.asarray(y, float)[ok])
+    except ValueError as exc:
+        return dict(exponent=math.nan, ci_low=math.nan, ci_high=math.nan, theory=theory, theory_inside_ci=False,
+                    n_points=int(ok.sum()), note=str(exc))
+    return dict(exponent=fit.exponent, ci_low=fit.ci_low, ci_high=fit.ci_high, theory=theory,
+                theory_inside_ci=fit.contains(theory), n_points=fit.n_points, note="")
+
+
+def _build(config: Config, left: pd.DataFrame, right: pd.DataFrame, wall: float | None) -> StudyResult:
+    left = left.copy()
+    right = right.copy()
+    left.insert(0, "panel", "eps")
+    right.insert(0, "panel", "radius")
+    if len(left):  # the panel's fixed settings, so that every row is complete
+        left["m"] = int(config.width_left)
+        left["radius"] = left["radius_used"]
+    if len(right):
+        right["d"] = int(config.size_right) ** 2
+        right["eps"] = float(config.eps_right)
+    table = pd.concat([left, right], ignore_index=True, sort=False)
+    first = ["panel", "d", "m", "eps", "radius", "seed"]
+    if len(table):
+        table = table[[c for c in first if c in table.columns] + [c for c in table.columns if c not in first]]
+
+    # left: where robust accuracy drops below 50%, per d and seed
+    drops = []
+    for (d, seed), grp in left.groupby(["d", "seed"], sort=True):
+        e50 = crossing(grp["eps"], grp["robust_test_acc"], 0.5)
+        drops.append(dict(d=d, seed=seed, eps_50=e50, inv_sqrt_d=1 / math.sqrt(d),
+                          eps_50_times_sqrt_d=e50 * math.sqrt(d),
+                          clean_acc=float(grp["test_acc"].mean())))
+    drops = pd.DataFrame(drops)
+    # right: where robust accuracy rises above 50%, per m and seed
+    trans = []
+    for (m, seed), grp in right.groupby(["m", "seed"], sort=True):
+        r50 = crossing(grp["radius"], grp["robust_test_acc"], 0.5, log_x=True, falling=False)
+        trans.append(dict(m=m, seed=seed, radius_50=r50, mark=config.C0_mark / math.sqrt(m),
+                          C0_at_transition=r50 * math.sqrt(m)))
+    trans = pd.DataFrame(trans)
+
+    fits = [dict(panel="eps", relation="eps_50 ~ d^p", **_fit(drops["d"] if len(drops) else [],
+                                                                drops["eps_50"] if len(drops) else [], -0.5)),
+            dict(panel="radius", relation="radius_50 ~ m^p", **_fit(trans["m"] if len(trans) else [],
+                                                                    trans["radius_50"] if len(trans) else [], -0.5))]
+    fits = pd.DataFrame(fits)
+
+    verdicts = []
+    for _, r in drops.groupby("d").mean(numeric_only=True).reset_index().iterrows():
+        where = (f"eps_50 = {r['eps_50']:.3g}, eps_50 * sqrt(d) = {r['eps_50_times_sqrt_d']:.3g}"
+                 if np.isfinite(r["eps_50"]) else "robust accuracy never crosses 50% in the eps grid")
+        verdicts.append(f"fig4_left d={int(r['d'])}: {where} (paper: drop near 1/sqrt(d) = {r['inv_sqrt_d']:.3g}); "
+                        f"clean accuracy {r['clean_acc']:.3f}")
+    for _, r in trans.groupby("m").mean(numeric_only=True).reset_index().iterrows():
+        where = (f"radius_50 = {r['radius_50']:.3g}, i.e. C0 = radius_50 * sqrt(m) = {r['C0_at_transition']:.3g}"
+                 if np.isfinite(r["radius_50"]) else "robust accuracy never crosses 50% in the radius grid")
+        verdicts.append(f"fig4_right m={int(r['m'])}, eps={config.eps_right:g}, d={config.size_right ** 2}: {where} "
+                        f"(paper: transition near C0/sqrt(m) with C0 = O(1); mark at {r['mark']:.3g})")
+    for _, r in fits.iterrows():
+        if np.isfinite(r["exponent"]):
+            verdicts.append(f"exponent {r['relation']}: {r['exponent']:.3f} [{r['ci_low']:.3f}, {r['ci_high']:.3f}] "
+                            f"(95% CI, {r['n_points']} points); theory {r['theory']:g} "
+                            f"{'inside' if r['theory_inside_ci'] else 'OUTSIDE'} the CI")
+        else:
+            verdicts.append(f"exponent {r['relation']}: not fitted ({r['note']})")
+    if len(table):
+        worst = float(np.nanmax(table["deviation_over_radius"]))
+        verdicts.append(f"lazy ball: max deviation / radius at the end of all runs = {worst:.6f} "
+                        f"({'inside' if worst <= 1 + 1e-5 else 'OUTSIDE'})")
+        bad = int((table["robust_test_acc"] > table["test_acc"] + 1e-12).sum())
+        verdicts.append(f"robust accuracy <= clean accuracy: holds in {len(table) - bad} of {len(table)} runs")
+
+    notes = []
+    paper = Config.paper()
+    reduced = [f"{f.name}={getattr(config, f.name)!r} (paper {getattr(paper, f.name)!r})"
+               for f in dataclasses.fields(Config)
+               if f.name in ("sizes_left", "eps_left", "widths_right", "radii_right", "seeds", "n_train", "n_test",
+                             "pgd_steps", "lr", "epochs", "patience", "resize", "dtype")
+               and getattr(config, f.name) != getattr(paper, f.name)]
+    if reduced:
+        notes.append("reduced against the paper's settings for speed: " + "; ".join(reduced) +
+                     ". The larger learning rate stands in for the paper's many epochs (lr 0.01 for up to 1000 "
+                     "epochs); with fewer PGD steps the attack is weaker, so robust accuracies are upper estimates")
+    notes.append(f"PGD-l2 (boundcheck.attacks.pgd, best iterate, step 2.5 eps / {config.pgd_steps}, x + delta clipped "
+                 f"to [0, 1]); projection onto the lazy ball after every {config.projection}; robust accuracy "
+                 "reported at the last epoch")
+    notes.append("runs that differ only in eps (left) or radius (right) share init, training subset and order")
+    if len(table):
+        for panel, grp in table.groupby("panel"):
+            notes.append(f"time per epoch ({panel} panel): mean {grp['seconds_per_epoch'].mean():.3g} s, max "
+                         f"{grp['seconds_per_epoch'].max():.3g} s, of which PGD on the training set "
+                         f"{grp['attack_seconds_per_epoch'].mean():.3g} s; epochs run: "
+                         f"{grp['epochs'].min()}-{grp['epochs'].max()}")
+    if wall is not None:
+        notes.append(f"wall time of this run (cells already stored are not recomputed): {wall:.0f} s")
+
+    return StudyResult(name=NAME, table=table, verdicts=verdicts,
+                       figures={"fig4_robust_accuracy": _figure(config, left, right)},
+                       extra_tables={"eps_drop": drops, "radius_transition": trans, "exponents": fits},
+                       notes=notes)
+
+
+def _figure(config: Config, left: pd.DataFrame, right: pd.DataFrame):
+    import matplotlib.pyplot as plt
+
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(13, 4.5))
+    for color, (d, grp) in zip(COLORS, left.groupby("d", sort=True)):
+        g = grp.groupby("eps")["robust_test_acc"].agg(["mean", "min", "max"]).reset_index()
+        ax1.plot(g["eps"], g["mean"], "o-", color=color, label=f"d = {d}")
+        if config.seeds > 1:
+            ax1.fill_between(g["eps"], g["min"], g["max"], color=color, alpha=0.15)
+        ax1.axvline(1 / math.sqrt(d), color=color, ls=":", lw=1.5)
+    ax1.set_xlabel("eps (l2 budget)")
+    ax1.set_ylabel("robust test accuracy (PGD)")
+    ax1.set_ylim(-0.03, 1.03)
+    ax1.set_title(f"m = {config.width_left}, radius = {config.C0_left:g}/sqrt(m); dotted: 1/sqrt(d)")
+    ax1.legend(fontsize=8)
+    for color, (m, grp) in zip(COLORS, right.groupby("m", sort=True)):
+        g = grp.groupby("radius")["robust_test_acc"].agg(["mean", "min", "max"]).reset_index()
+        ax2.plot(g["radius"], g["mean"], "o-", color=color, label=f"m = {m}")
+        if config.seeds > 1:
+            ax2.fill_between(g["radius"], g["min"], g["max"], color=color, alpha=0.15)
+        ax2.axvline(config.C0_mark / math.sqrt(m), color=color, ls=":", lw=1.5)
+    ax2.set_xscale("log")
+    ax2.set_xlabel("lazy radius")
+    ax2.set_ylim(-0.03, 1.03)
+    ax2.set_title(f"d = {config.size_right ** 2}, eps = {config.eps_right:g}; dotted: {config.C0_mark:g}/sqrt(m)")
+    ax2.legend(fontsize=8)
+    fig.suptitle("Fig. 4: projected adversarial training (inputs on the unit sphere, biases)")
+    fig.tight_layout()
+    return fig
