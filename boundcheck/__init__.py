@@ -12,6 +12,8 @@ from .data import MNIST, MNISTNotFoundError, MNISTPair, load_mnist, load_mnist_p
 from .fastpath import InitSample, sample_at_init
 from .lazy import FRange, WorstCase, f_range, lazy_distance, max_pair_flips, max_sign_flips, project_lazy
 from .network import PARAMETRIZATIONS, Network, init_network, lazy_radius, sample_sphere
+from .separability import (MulticlassNetwork, init_multiclass_network, logistic_probe, lp_separable,
+                           margin_prediction, one_step_noise, one_step_noises, train_gd, zero_shot_directions)
 from .train import (Checkpoint, LossGradient, TrainResult, evaluate, loss_and_gradient, train_adversarial,
                     train_lazy_sgd)
 from .ops import (NetworkPass, activation_counts, forward, gradient_difference, input_gradient,
@@ -30,5 +32,7 @@ __all__ = [
     "project_l2", "project_linf", "project_box",
     "train_lazy_sgd", "train_adversarial", "loss_and_gradient", "evaluate", "TrainResult", "Checkpoint",
     "LossGradient",
+    "MulticlassNetwork", "init_multiclass_network", "one_step_noise", "one_step_noises", "logistic_probe",
+    "lp_separable", "zero_shot_directions", "margin_prediction", "train_gd",
     "__version__",
 ]
