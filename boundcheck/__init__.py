@@ -14,6 +14,8 @@ from .lazy import FRange, WorstCase, f_range, lazy_distance, max_pair_flips, max
 from .network import PARAMETRIZATIONS, Network, init_network, lazy_radius, sample_sphere
 from .separability import (MulticlassNetwork, init_multiclass_network, logistic_probe, lp_separable,
                            margin_prediction, one_step_noise, one_step_noises, train_gd, zero_shot_directions)
+from .worst_cases import (GradDiffWorstCase, GradNormWorstCase, expected_crossings, grad_difference_per_sample_bound,
+                          grad_difference_upper, grad_norm_lower, grad_norm_upper)
 from .train import (Checkpoint, LossGradient, TrainResult, evaluate, loss_and_gradient, train_adversarial,
                     train_lazy_sgd)
 from .ops import (NetworkPass, activation_counts, forward, gradient_difference, input_gradient,
@@ -33,6 +35,8 @@ __all__ = [
     "train_lazy_sgd", "train_adversarial", "loss_and_gradient", "evaluate", "TrainResult", "Checkpoint",
     "LossGradient",
     "MulticlassNetwork", "init_multiclass_network", "one_step_noise", "one_step_noises", "logistic_probe",
+    "grad_norm_lower", "grad_norm_upper", "grad_difference_upper", "GradNormWorstCase", "GradDiffWorstCase",
+    "expected_crossings", "grad_difference_per_sample_bound",
     "lp_separable", "zero_shot_directions", "margin_prediction", "train_gd",
     "__version__",
 ]

@@ -14,7 +14,8 @@ from pathlib import Path
 
 import pandas as pd
 
-__all__ = ["StudyResult", "write_table", "save_figure", "write_study", "atomic_write_text", "verdict_line"]
+__all__ = ["StudyResult", "write_table", "save_figure", "write_study", "atomic_write_text", "verdict_line",
+           "stored_config"]
 
 
 @dataclass
@@ -122,3 +123,24 @@ def write_study(result: StudyResult, out_dir) -> Path:
     lines = [f"study {result.name}"] + result.verdicts + [f"note: {n}" for n in result.notes]
     atomic_write_text(out_dir / "summary.txt", "\n".join(lines) + "\n")
     return out_dir
+
+
+def stored_config(out_dir, config_cls):
+    """The study config stored with a sweep under ``out_dir/cells`` (for a study's ``report()``).
+
+    Returns
+    -------
+    config : config_cls
+        Rebuilt from the manifest (lists become tuples, as the config dataclasses hold them).
+    store : boundcheck.store.ResultStore
+        The store, whose ``table(grid)`` gives the stored cells without recomputing.
+    """
+    from .store import ResultStore
+
+    store = ResultStore(Path(out_dir) / "cells")
+    manifest = store.manifest
+    if manifest is None:
+        raise FileNotFoundError(f"no stored sweep in {store.directory}")
+    stored = manifest["config"].get("config", manifest["config"])
+    fields = {k: tuple(v) if isinstance(v, list) else v for k, v in stored.items()}
+    return config_cls(**fields), store

@@ -27,7 +27,7 @@ import boundcheck as bc
 from boundcheck.bounds import get as get_bound
 from boundcheck.checks import compare_to_bound, verdicts
 from boundcheck.montecarlo import Grid, fit_exponents, run_sweep
-from boundcheck.report import StudyResult
+from boundcheck.report import StudyResult, stored_config
 from boundcheck.store import ResultStore
 
 NAME = "lemma_f_range"
@@ -100,11 +100,8 @@ def run(config: Config, *, out_dir, workers: int = 1, scheduler=None, progress: 
 
 
 def report(out_dir) -> StudyResult:
-    store = ResultStore(Path(out_dir) / "cells")
-    manifest = store.manifest()
-    if manifest is None:
-        raise SystemExit(f"no stored results in {out_dir}")
-    config = Config(**{k: tuple(v) if isinstance(v, list) else v for k, v in manifest["config"].items()})
+    """Rebuild the tables and plots from the cells stored under ``out_dir/cells`` (nothing is recomputed)."""
+    config, store = stored_config(out_dir, Config)
     return build(store.table(grid_for(config)), config)
 
 

@@ -27,6 +27,11 @@ def test_study_quick_end_to_end(name, tmp_path):
     # a second run resumes from the store: same table, nothing recomputed
     again, _ = run_study(name, quick=True, out=tmp_path / name, quiet=True)
     pd.testing.assert_frame_equal(again.table, result.table)
+    # report() rebuilds the same table from the stored cells, without recomputing
+    from boundcheck.cli import load_study
+    rebuilt = load_study(name).report(out)
+    pd.testing.assert_frame_equal(rebuilt.table, result.table)
+    assert rebuilt.verdicts == result.verdicts
 
 
 def test_compare_to_bound_counts_and_verdicts():

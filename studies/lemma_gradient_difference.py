@@ -1,0 +1,395 @@
+"""Lemmas 4.4 / B.8 / B.9: the input gradient barely changes over a ball of radius r ~ 1/sqrt(d).
+
+Statement (Wang et al. 2022, Lemma 4.4 / B.9, reconstructed in spec section 5.5): for a fixed x on the unit
+sphere, with probability at least 1 - gamma over (a, W0), for every W in the lazy ball
+``max_s ||w_s - w0_s|| <= R = C0 / sqrt(m)`` and every z with ``||z - x|| <= r``,
+``||grad f(z; W) - grad f(x; W)|| <= c sqrt(d) / 2``, provided ``r <= c' / sqrt(d)`` and
+``poly(d) <~ m <~ exp(d^c)``.
+
+Bounds checked (registry ids; F = the neurons whose activation differs at x and z under W)::
+
+    lemma_B9_grad_difference_per_sample  ||grad f(z;W) - grad f(x;W)|| <= min(m^{-1/2} sqrt|F| ||W_F||_op,
+                                         m^{-1/2} |F| max_{s in F} ||w_s||)                       (sure)
+    lemma_B9_grad_difference_hp          sup_W ||grad f(z;W) - grad f(x;W)|| <= (1+delta) m p m^{-1/2}
+                                         (sqrt(d) + sqrt(2 log(m/gamma)) + R), p = eq. (4)     (2 gamma)
+                                         for ONE FIXED z (not uniform over B(x, r))
+
+and the certified flip-set bound over all z and W (:func:`boundcheck.worst_cases.grad_difference_upper`)::
+
+    sup_{z, W} ||grad f(z;W) - grad f(x;W)|| <= m^{-1/2} sqrt|F_c| (||W0_{F_c}||_op + R sqrt|F_c|),
+    F_c = {s : |w0_s . x| <= R ||x|| + (||w0_s|| + R) r}
+
+Method. Each cell (d, m, C0, c_r) uses ``r = c_r / sqrt(d)`` and draws ``n_samples`` independent inits,
+each with its own point x on the sphere and its own fixed direction ``z = x + r u`` (u uniform, orthogonal
+to x, drawn independently of the network). Per sample: the difference at W0 for the fixed z (exact), the
+largest difference found over lazy W at the fixed z (heuristic: alternating exact best responses), the
+largest found over z in ``B(x, r)`` and W (heuristic), the certified flip-set bounds, and the count
+``|F|`` at W0, whose law is ``Binomial(m, arctan(r)/pi)`` exactly. The high-probability bound is stated
+for a fixed z, so it is judged against the fixed-z supremum; the supremum over z is shown beside it as a
+finding (the bound is not claimed there). The expected scale of the difference at a fixed z is
+``sqrt(2r/pi) ||grad f(x)||`` (not a bound), so the relative difference falls like ``d^{-1/4}`` at
+``r = c / sqrt(d)``: the exponent of d is fitted and compared with -1/4, and the exponent of m of
+``E|F|`` with 1.
+
+Run: ``boundcheck study lemma_gradient_difference [--quick] [--workers N]``; ``boundcheck report DIR``
+rebuilds the tables and plots from the stored cells (``DIR/cells``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import math
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+import boundcheck as bc
+from boundcheck.bounds import get, grad_norm_reference
+from boundcheck.checks import compare_to_bound, verdicts
+from boundcheck.montecarlo import Grid, clopper_pearson, fit_exponent, run_sweep
+from boundcheck.report import StudyResult
+from boundcheck.store import ResultStore
+from boundcheck.worst_cases import expected_crossings, grad_difference_per_sample_bound, grad_difference_upper
+
+NAME = "lemma_gradient_difference"
+DESCRIPTION = ("Lemmas 4.4/B.8/B.9: sup of ||grad f(z) - grad f(x)|| over z in B(x, c/sqrt d) and the lazy "
+               "ball, certified vs heuristic; fixed-z bound; exponents vs theory (-1/4 in d, 1 in m for E|F|)")
+BOUNDS = ("lemma_B9_grad_difference_per_sample", "lemma_B9_grad_difference_hp")
+
+#: the columns of the per-sample table that are differences (made relative for the exponent fits)
+_DIFFS = {
+    "fixed_at_init": "fixed z, at W0",
+    "fixed_heuristic": "fixed z, sup over W found",
+    "heuristic": "sup over z and W found",
+    "fixed_certified": "fixed z, certified",
+    "certified": "sup over z and W, certified",
+}
+
+
+@dataclass(frozen=True)
+class Config:
+    """Settings of the Lemma B.9 study."""
+
+    dims: tuple = (25, 50, 100, 200, 400)
+    widths: tuple = (250, 1000, 4000)
+    C0s: tuple = (0.5, 2.0)
+    c_rs: tuple = (1.0,)
+    gammas: tuple = (0.05,)
+    n_samples: int = 16
+    n_directions: int = 2
+    steps: int = 5
+    rounds: int = 4
+    block: int = 4
+    confidence: float = 0.95
+    seed: int = 0
+
+    def __post_init__(self):
+        if len(self.dims) < 3:
+            raise ValueError(f"dims needs at least 3 values for an exponent fit, got {self.dims}")
+        if any(int(d) < 2 for d in self.dims):
+            raise ValueError(f"dims must be >= 2, got {self.dims}")
+        for c in self.c_rs:
+            if not 0 < c <= math.sqrt(min(self.dims)):
+                raise ValueError(f"c_rs must be in (0, sqrt(min(dims))] so that r = c/sqrt(d) <= 1, got {c}")
+        if any(not 0 < g < 0.5 for g in self.gammas):
+            raise ValueError(f"gammas must be in (0, 0.5) (the failure probability is 2 gamma), got {self.gammas}")
+        if self.n_samples < 2 or self.block < 1 or self.block > self.n_samples:
+            raise ValueError("n_samples must be >= 2 and 1 <= block <= n_samples")
+
+    @classmethod
+    def quick(cls) -> "Config":
+        """Seconds: three small dimensions, three small widths, one C0."""
+        return cls(dims=(16, 36, 64), widths=(100, 200, 400), C0s=(1.0,), n_samples=6, n_directions=1,
+                   steps=3, rounds=2, block=2)
+
+
+# --------------------------------------------------------------------------------------------------------
+# Cells
+# --------------------------------------------------------------------------------------------------------
+
+def cell(coords: dict, rng: np.random.Generator, settings: dict) -> pd.DataFrame:
+    """One (d, m, C0, c_r) cell: ``n_samples`` independent (init, point, fixed z) triples, one row each."""
+    d, m, C0, c_r = int(coords["d"]), int(coords["m"]), float(coords["C0"]), float(coords["c_r"])
+    K = int(settings["n_samples"])
+    r = c_r / math.sqrt(d)
+    R = bc.lazy_radius(C0, m)
+    rows = []
+    for k, stream in enumerate(rng.spawn(K)):     # one independent (init, point, z) per sample; memory O(m d)
+        t0 = time.perf_counter()
+        g_net, g_x, gen = stream.spawn(3)
+        sub = bc.init_network(d, m, parametrization="theory", rng=g_net)
+        x = bc.sample_sphere(1, d, rng=g_x)
+        res = grad_difference_upper(sub, x, r, R, n_directions=settings["n_directions"], steps=settings["steps"],
+                                    rounds=settings["rounds"], rng=gen)
+        W, _ = res.heuristic.witness(0)
+        Wf, _ = res.fixed_heuristic.witness(0)
+        per_sup = grad_difference_per_sample_bound(sub, x, res.heuristic_Z[:, 0], W)[0, 0]
+        per_fixed = grad_difference_per_sample_bound(sub, x, res.fixed_Z, Wf)[0, 0]
+        per_w0 = grad_difference_per_sample_bound(sub, x, res.fixed_Z)[0, 0]
+        rows.append(dict(
+            sample=k, r=r, grad_norm=float(res.grad_norm[0, 0]), reference=float(res.reference[0, 0]),
+            fixed_at_init=float(res.fixed_at_init[0, 0]), fixed_flips=int(res.fixed_flips_at_init[0, 0]),
+            fixed_heuristic=float(res.fixed_heuristic.value[0, 0]),
+            fixed_certified=float(res.fixed_certified.value[0, 0]),
+            heuristic=float(res.heuristic.value[0, 0]), certified=float(res.certified.value[0, 0]),
+            reachable=int(res.reachable_count[0, 0]), per_sample_sup=float(per_sup),
+            per_sample_fixed=float(per_fixed), per_sample_w0=float(per_w0), seconds=time.perf_counter() - t0))
+    return pd.DataFrame(rows)
+
+
+class _StudyModule:
+    """Pickles as ``boundcheck.cli.load_study(NAME)``: the study module, found again in a worker process."""
+
+    def __reduce__(self):
+        from boundcheck.cli import load_study
+        return (load_study, (NAME,))
+
+
+class _StudyFunction:
+    """This study's function ``name`` as a picklable ``run_sweep`` cell function (see mnist_lazy_sgd)."""
+
+    def __init__(self, name: str):
+        self.name = name
+        self.__module__ = f"studies.{NAME}"
+        self.__qualname__ = name
+
+    def __call__(self, *args, **kwargs):
+        return globals()[self.name](*args, **kwargs)
+
+    def __reduce__(self):
+        return (getattr, (_StudyModule(), self.name))
+
+
+def _settings(config: Config) -> dict:
+    return dict(n_samples=int(config.n_samples), n_directions=int(config.n_directions), steps=int(config.steps),
+                rounds=int(config.rounds))
+
+
+def _grid(config: Config) -> Grid:
+    return Grid({"d": [int(d) for d in config.dims], "m": [int(m) for m in config.widths],
+                 "C0": [float(c) for c in config.C0s], "c_r": [float(c) for c in config.c_rs]})
+
+
+# --------------------------------------------------------------------------------------------------------
+# Running and reporting
+# --------------------------------------------------------------------------------------------------------
+
+def run(config: Config, *, out_dir, workers: int = 1, scheduler=None, progress: bool = True) -> StudyResult:
+    """Run (or resume) the sweep, store every cell under ``out_dir/cells``, build the tables and plots."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    t0 = time.perf_counter()
+    samples = run_sweep(functools.partial(_StudyFunction("cell"), settings=_settings(config)), _grid(config),
+                        seed=config.seed, store=ResultStore(out_dir / "cells"), workers=workers,
+                        scheduler=scheduler, progress=progress, config=asdict(config))
+    return _build(config, samples, wall=time.perf_counter() - t0)
+
+
+def _config_from_store(store: ResultStore) -> Config:
+    manifest = store.manifest
+    if not manifest or "config" not in manifest:
+        raise ValueError(f"{store.directory} holds no sweep manifest; run the study first")
+    stored = manifest["config"].get("config", manifest["config"])
+    fields = {f.name for f in dataclasses.fields(Config)}
+    return Config(**{k: tuple(v) if isinstance(v, list) else v for k, v in stored.items() if k in fields})
+
+
+def report(out_dir) -> StudyResult:
+    """Rebuild the tables and plots from the cells stored under ``out_dir/cells`` (nothing is recomputed)."""
+    store = ResultStore(Path(out_dir) / "cells")
+    config = _config_from_store(store)
+    return _build(config, store.table(_grid(config)), wall=None)
+
+
+def _rows(config: Config, samples: pd.DataFrame) -> pd.DataFrame:
+    hp = get("lemma_B9_grad_difference_hp")
+    per = "lemma_B9_grad_difference_per_sample"
+    rows = []
+    for (d, m, C0, c_r), grp in samples.groupby(["d", "m", "C0", "c_r"], sort=False):
+        r = float(grp["r"].iloc[0])
+        flips = int(grp["fixed_flips"].sum())
+        p_exact = math.atan(r) / math.pi
+        ci = clopper_pearson(flips, len(grp) * int(m), config.confidence)
+        cellinfo = dict(d=d, m=m, C0=C0, c_r=c_r, r=r)
+        sandwich = {f"{c}_mean": grp[c].mean() for c in ("grad_norm", "reference", *_DIFFS)}
+        sandwich.update(flips_mean=grp["fixed_flips"].mean(), flips_expected=float(expected_crossings(int(m), r)),
+                        flip_rate_ci_low=float(ci.low), flip_rate_ci_high=float(ci.high),
+                        flip_rate_consistent=bool(ci.low <= p_exact <= ci.high))
+        # vacuous for a difference bound: not even below ||grad f(x)|| (Theorem 3.1 needs D < ||grad f||)
+        scale = float(grad_norm_reference(d))
+        for empirical, against in (("heuristic", "sup over z and W found (attained)"),
+                                   ("fixed_heuristic", "fixed z, sup over W found (attained)"),
+                                   ("fixed_at_init", "fixed z, at W0 (attained)")):
+            bound = grp[{"heuristic": "per_sample_sup", "fixed_heuristic": "per_sample_fixed",
+                         "fixed_at_init": "per_sample_w0"}[empirical]].to_numpy(float)
+            rows.append(dict(cellinfo, against=against, **compare_to_bound(
+                grp[empirical], bound, bound_id=per, direction="upper", failure_probability=0.0, kind="heuristic",
+                vacuous=bool(np.median(bound) >= scale), confidence=config.confidence), **sandwich))
+        for gamma in config.gammas:
+            params = dict(d=d, m=m, C0=C0, r=r, gamma=gamma)
+            value = float(hp.evaluate(**params))
+            fp = float(hp.failure(**params))
+            vac = value >= scale
+            for empirical, kind, against in (
+                    ("fixed_heuristic", "heuristic", "fixed z, sup over W found (attained)"),
+                    ("fixed_at_init", "heuristic", "fixed z, at W0 (attained)"),
+                    ("fixed_certified", "certified", "fixed z, certified (valid for every lazy W)"),
+                    ("heuristic", "heuristic", "sup over z and W found: NOT CLAIMED (fixed-z bound)")):
+                rows.append(dict(cellinfo, against=against, **compare_to_bound(
+                    grp[empirical], value, bound_id=hp.id, direction="upper", failure_probability=fp, kind=kind,
+                    gamma=gamma, vacuous=vac, confidence=config.confidence), **sandwich))
+    return pd.DataFrame(rows)
+
+
+def _fit_row(xs, ys, predicted, **info) -> dict:
+    row = dict(info, predicted=predicted)
+    y = np.asarray(ys, float)
+    try:
+        fit = fit_exponent(np.asarray(xs, float), y)
+    except ValueError as exc:
+        row.update(exponent=math.nan, ci_low=math.nan, ci_high=math.nan, r2=math.nan, n_points=len(y),
+                   consistent=False, note=str(exc))
+    else:
+        row.update(exponent=fit.exponent, ci_low=fit.ci_low, ci_high=fit.ci_high, r2=fit.r2, n_points=fit.n_points,
+                   consistent=fit.contains(predicted) if predicted is not None else None, note="")
+    return row
+
+
+def _exponents(config: Config, samples: pd.DataFrame) -> pd.DataFrame:
+    rows = []
+    for (m, C0, c_r), grp in samples.groupby(["m", "C0", "c_r"], sort=False):
+        for q, label in _DIFFS.items():
+            predicted = -0.25 if q == "fixed_at_init" else None
+            rel = (grp[q] / grp["grad_norm"]).to_numpy(float)
+            if np.all(rel > 0):
+                rows.append(_fit_row(grp["d"], rel, predicted, x="d", m=m, C0=C0, c_r=c_r,
+                                     quantity=f"{q}/grad_norm", label=f"relative difference, {label}"))
+            else:   # some samples have no flipped neuron (m r / pi is small): fit the cell means instead
+                means = grp.assign(rel=rel).groupby("d")["rel"].mean()
+                row = _fit_row(means.index, means.to_numpy(float), predicted, x="d", m=m, C0=C0, c_r=c_r,
+                               quantity=f"{q}/grad_norm", label=f"relative difference, {label}")
+                row["note"] = (row["note"] + "; " if row["note"] else "") + (
+                    f"fitted on cell means: {int((rel <= 0).sum())} samples have no flipped neuron")
+                rows.append(row)
+    # E|F| against m at fixed r: one point per block of samples (block means are positive)
+    for (d, C0, c_r), grp in samples.groupby(["d", "C0", "c_r"], sort=False):
+        xs, ys = [], []
+        for m, g in grp.groupby("m", sort=True):
+            f = g.sort_values("sample")["fixed_flips"].to_numpy(float)
+            nb = len(f) // config.block
+            for b in range(nb):
+                xs.append(float(m))
+                ys.append(f[b * config.block:(b + 1) * config.block].mean())
+        rows.append(_fit_row(xs, ys, 1.0, x="m", d=d, C0=C0, c_r=c_r, quantity="fixed_flips",
+                             label=f"flips at W0, fixed z: mean m arctan(r)/pi (block means of {config.block})"))
+    return pd.DataFrame(rows)
+
+
+def _verdict_lines(table: pd.DataFrame) -> list[str]:
+    claimed = table[(table["kind"] != "certified") & ~table["against"].str.contains("NOT CLAIMED")]
+    lines = verdicts(claimed)
+    for against, grp in table[table["against"].str.contains("NOT CLAIMED")].groupby("against", sort=False):
+        n_above = int((grp["violations"] > 0).sum())
+        n_sig = int((grp["verdict"] == "violated").sum())
+        lines.append(f"lemma_B9_grad_difference_hp (finding, not claimed: sup over z): exceeded by an attained "
+                     f"difference in {n_above} of {len(grp)} cells, significantly in {n_sig}")
+    cert = table[table["kind"] == "certified"]
+    for bound_id, grp in cert.groupby("bound_id", sort=False):
+        lines.append(f"{bound_id} (certified side): the certified fixed-z sup is above the bound in "
+                     f"{int((grp['undecided'] > 0).sum())} of {len(grp)} cells (undecided)")
+    return lines
+
+
+def _build(config: Config, samples: pd.DataFrame, wall) -> StudyResult:
+    table = _rows(config, samples)
+    exps = _exponents(config, samples)
+    lines = _verdict_lines(table)
+    cells = table.drop_duplicates(["d", "m", "C0", "c_r"])
+    n_bad = int((~cells["flip_rate_consistent"].astype(bool)).sum())
+    lines.append(f"E|F| = m arctan(r)/pi (exact law at W0): outside the {config.confidence:.0%} Clopper-Pearson "
+                 f"interval in {n_bad} of {len(cells)} cells (by chance alone: {1 - config.confidence:.0%} of cells)")
+    notes = []
+    for q, pred in (("fixed_at_init/grad_norm", -0.25), ("heuristic/grad_norm", None),
+                    ("certified/grad_norm", None)):
+        sub = exps[exps["quantity"] == q]
+        if len(sub):
+            notes.append(f"exponent of d of {q}: " + ", ".join(
+                (f"m={int(r.m)}, C0={r.C0:g}: {r.exponent:.3f} [{r.ci_low:.3f}, {r.ci_high:.3f}]"
+                 if np.isfinite(r.exponent) else f"m={int(r.m)}, C0={r.C0:g}: n/a") for r in sub.itertuples())
+                + (f" (theory {pred})" if pred is not None else " (finding)"))
+    sub = exps[exps["x"] == "m"]
+    if len(sub):
+        notes.append("exponent of m of E|F|: " + ", ".join(
+            (f"d={int(r.d)}, C0={r.C0:g}: {r.exponent:.3f} [{r.ci_low:.3f}, {r.ci_high:.3f}]"
+             if np.isfinite(r.exponent) else f"d={int(r.d)}: n/a") for r in sub.itertuples()) + " (theory 1)")
+    ratio = samples["certified"] / samples["grad_norm"]
+    notes.append(f"certified sup over z and W / ||grad f(x)||: median {ratio.median():.3g} (>= 1: vacuous for "
+                 f"Theorem 3.1, as spec 5.5 warns: the union over z puts a constant fraction of the neurons in F)")
+    notes.append(f"{len(samples)} samples in {len(cells)} cells" + (f", {wall:.1f} s" if wall is not None else "")
+                 + f"; seconds per sample: mean {samples['seconds'].mean():.3f}, max {samples['seconds'].max():.3f}")
+    return StudyResult(name=NAME, table=table, verdicts=lines, figures=_figures(config, samples),
+                       extra_tables={"exponents": exps}, notes=notes)
+
+
+# --------------------------------------------------------------------------------------------------------
+# Figure
+# --------------------------------------------------------------------------------------------------------
+
+def _figures(config: Config, samples: pd.DataFrame) -> dict:
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    m = int(max(config.widths))
+    c_r = float(config.c_rs[0])
+    C0s = sorted(set(float(c) for c in samples["C0"]))
+    fig, axes = plt.subplots(1, len(C0s) + 1, figsize=(4.4 * (len(C0s) + 1), 4.0), squeeze=False)
+    styles = {"fixed_at_init": ("s-", "k"), "fixed_heuristic": ("o-", "tab:blue"), "heuristic": ("^-", "tab:red"),
+              "fixed_certified": ("v--", "tab:blue"), "certified": ("v--", "tab:red")}
+    for ax, C0 in zip(axes[0], C0s):
+        grp = samples[(samples["m"] == m) & np.isclose(samples["C0"], C0) & np.isclose(samples["c_r"], c_r)]
+        rel = grp.assign(**{q: grp[q] / grp["grad_norm"] for q in _DIFFS})
+        means = rel.groupby("d").mean(numeric_only=True).sort_index()
+        ds = means.index.to_numpy(float)
+        for q, label in _DIFFS.items():
+            marker, color = styles[q]
+            ax.plot(ds, means[q], marker, color=color, label=label)
+        xs = np.geomspace(ds.min(), ds.max(), 60)
+        ax.plot(xs, np.sqrt(2.0 * c_r / np.sqrt(xs) / np.pi), color="tab:green", lw=1.5,
+                label="reference sqrt(2r/pi), r = c/sqrt(d)")
+        hp = get("lemma_B9_grad_difference_hp")
+        gamma = float(config.gammas[0])
+        hp_rel = [float(hp.evaluate(d=int(d), m=m, C0=C0, r=c_r / math.sqrt(d), gamma=gamma)) / means.loc[d, "grad_norm"]
+                  for d in means.index]
+        ax.plot(ds, hp_rel, ":", color="tab:purple", label=f"hp bound (fixed z), gamma = {gamma:g}")
+        ax.axhline(1.0, color="gray", lw=0.8, ls=":")
+        ax.set(xscale="log", yscale="log", xlabel="d", ylabel="||grad f(z) - grad f(x)|| / ||grad f(x)||",
+               title=f"C0 = {C0:g}, m = {m}, r = {c_r:g}/sqrt(d)")
+        _d_ticks(ax, ds)
+        ax.legend(fontsize=6)
+    ax = axes[0, -1]
+    for d, grp in samples[np.isclose(samples["c_r"], c_r)].groupby("d"):
+        means = grp.groupby("m")["fixed_flips"].mean().sort_index()
+        ms = means.index.to_numpy(float)
+        line, = ax.plot(ms, means / ms, "o", label=f"d={int(d)}")
+        r = c_r / math.sqrt(d)
+        ax.axhline(math.atan(r) / math.pi, color=line.get_color(), lw=0.8, ls="--")
+    ax.set(xscale="log", xlabel="m", ylabel="|F| / m at W0 (fixed z)", title="E|F|/m = arctan(r)/pi (dashed)")
+    _d_ticks(ax, sorted(set(int(v) for v in samples["m"])))
+    ax.legend(fontsize=6)
+    fig.tight_layout()
+    return {f"{NAME}_relative": fig}
+
+
+def _d_ticks(ax, ds):
+    """Ticks at the grid's values only (log axes otherwise crowd the minor labels)."""
+    from matplotlib.ticker import FixedFormatter, FixedLocator, NullFormatter, NullLocator
+
+    ax.xaxis.set_major_locator(FixedLocator([float(d) for d in ds]))
+    ax.xaxis.set_major_formatter(FixedFormatter([str(int(d)) for d in ds]))
+    ax.xaxis.set_minor_locator(NullLocator())
+    ax.xaxis.set_minor_formatter(NullFormatter())

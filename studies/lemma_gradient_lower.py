@@ -1,0 +1,338 @@
+"""Lemma 4.2 / B.7: the input gradient stays of order sqrt(d) over the whole lazy ball.
+
+Statement (Wang et al. 2022, Lemma 4.2 / B.7, reconstructed in spec section 5.4): for a fixed x on the unit
+sphere, with probability at least 1 - gamma over the initialization (a, W0), every W with
+``max_s ||w_s - w0_s|| <= R = C0 / sqrt(m)`` has ``||grad_x f(x; W)|| >= c sqrt(d)``.
+
+Bounds checked (registry ids; L = log(1/gamma), S = the Chernoff bound on ``|S_x|``)::
+
+    lemma_B7_grad_lower_sharp       inf_W ||grad f|| >= main - C0 - sqrt(S/m)(sqrt(d-1) + sqrt(S) + sqrt(2L))
+    lemma_B7_grad_lower_crude       inf_W ||grad f|| >= main - C0 - S m^{-1/2} (sqrt(d-1) + sqrt(2 log(m/gamma)))
+                                    main = sqrt[(1/2 - sqrt(L/(2m)))_+ (d-1 - 2 sqrt((d-1) L))_+]   (both: 4 gamma)
+    lemma_B7_grad_upper             sup_W ||grad f|| <= sqrt(2 log(2/gamma) + (1/2 + sqrt(L/2m))(d-1 + 2 sqrt((d-1)L)
+                                    + 2L)) + C0 + T2 + S C0/m                                       (5 gamma)
+    lemma_B7_grad_lower_per_sample  inf_W ||grad f|| >= ||P grad f(W0)|| - T1 - T2 per sample      (sure)
+
+Method. Each cell (d, m, C0) draws ``n_samples`` independent inits, each with its own fresh point on the
+sphere, so the samples are independent. Per sample, :func:`boundcheck.worst_cases.grad_norm_lower`
+sandwiches the true infimum between a certified bound (the lemma's decomposition with the exact operator
+norm plus the Euler identity, and a convex-duality certificate) and the smallest norm an optimizer over
+the ball attains (exact per activation pattern, greedy over patterns, exhaustive when few neurons are
+flexible); :func:`boundcheck.worst_cases.grad_norm_upper` gives the largest norm found. Population bounds
+are compared with both sides of the sandwich: a heuristic minimum below a lower bound is a definite
+violation (a real W attains it), while a certified value below it is undecided. Exponents of d are fitted
+(log-log, 95% t-interval) for ``||grad f(x; W0)||`` and for the heuristic infimum, next to the theory's
+1/2 (``||grad f(x; W0)|| ~ sqrt(d/2)``, spec 5.6).
+
+Run: ``boundcheck study lemma_gradient_lower [--quick] [--workers N]``; ``boundcheck report DIR``
+rebuilds the tables and plots from the stored cells (``DIR/cells``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import math
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+import boundcheck as bc
+from boundcheck.bounds import get
+from boundcheck.checks import compare_to_bound, verdicts
+from boundcheck.montecarlo import Grid, fit_exponent, run_sweep
+from boundcheck.report import StudyResult
+from boundcheck.store import ResultStore
+from boundcheck.worst_cases import grad_norm_lower, grad_norm_upper
+
+NAME = "lemma_gradient_lower"
+DESCRIPTION = ("Lemma 4.2/B.7: inf and sup of ||grad f|| over the lazy ball, certified vs heuristic sandwich, "
+               "against the derived bounds; exponent of d vs theory 1/2")
+BOUNDS = ("lemma_B7_grad_lower_sharp", "lemma_B7_grad_lower_crude", "lemma_B7_grad_upper",
+          "lemma_B7_grad_lower_per_sample")
+
+
+@dataclass(frozen=True)
+class Config:
+    """Settings of the Lemma B.7 study."""
+
+    dims: tuple = (25, 50, 100, 200, 400, 800)
+    widths: tuple = (500, 2000)
+    C0s: tuple = (0.1, 0.5, 1.0, 5.0)
+    gammas: tuple = (0.05,)
+    n_samples: int = 40
+    steps: int = 400
+    restarts: int = 1
+    fw_steps: int = 10
+    upper_steps: int = 6
+    confidence: float = 0.95
+    seed: int = 0
+
+    def __post_init__(self):
+        if len(self.dims) < 3:
+            raise ValueError(f"dims needs at least 3 values for an exponent fit, got {self.dims}")
+        if any(int(d) < 2 for d in self.dims):
+            raise ValueError(f"dims must be >= 2, got {self.dims}")
+        if any(not 0 < g < 0.2 for g in self.gammas):
+            raise ValueError(f"gammas must be in (0, 0.2) (the failure probabilities are 4 and 5 gamma), got {self.gammas}")
+        if self.n_samples < 2:
+            raise ValueError(f"n_samples must be >= 2, got {self.n_samples}")
+
+    @classmethod
+    def quick(cls) -> "Config":
+        """Seconds: three small dimensions, one width, two C0."""
+        return cls(dims=(16, 32, 64), widths=(200,), C0s=(0.5, 5.0), n_samples=8, steps=100, fw_steps=4,
+                   upper_steps=3)
+
+
+# --------------------------------------------------------------------------------------------------------
+# Cells
+# --------------------------------------------------------------------------------------------------------
+
+def cell(coords: dict, rng: np.random.Generator, settings: dict) -> pd.DataFrame:
+    """One (d, m, C0) cell: ``n_samples`` independent (init, point) pairs, one row each."""
+    d, m, C0 = int(coords["d"]), int(coords["m"]), float(coords["C0"])
+    K = int(settings["n_samples"])
+    R = bc.lazy_radius(C0, m)
+    rows = []
+    for k, stream in enumerate(rng.spawn(K)):     # one independent (init, point) per sample; memory O(m d)
+        t0 = time.perf_counter()
+        g_net, g_x, gen = stream.spawn(3)
+        sub = bc.init_network(d, m, parametrization="theory", rng=g_net)
+        x = bc.sample_sphere(1, d, rng=g_x)
+        low = grad_norm_lower(sub, x, R, steps=settings["steps"], restarts=settings["restarts"],
+                              fw_steps=settings["fw_steps"], rng=gen)
+        up = grad_norm_upper(sub, x, R, steps=settings["upper_steps"])
+        rows.append(dict(
+            sample=k, at_init=float(low.at_init[0, 0]), heuristic=float(low.heuristic.value[0, 0]),
+            certified=float(low.certified.value[0, 0]), decomposition=float(low.decomposition[0, 0]),
+            euler=float(low.euler[0, 0]), dual=float(low.dual[0, 0]), upper_found=float(up.value[0, 0]),
+            S_x_count=int(low.S_x_count[0, 0]), n_flexible=int(low.n_flexible[0, 0]),
+            exhaustive=bool(low.exhaustive[0, 0]), seconds=time.perf_counter() - t0))
+    return pd.DataFrame(rows)
+
+
+class _StudyModule:
+    """Pickles as ``boundcheck.cli.load_study(NAME)``: the study module, found again in a worker process."""
+
+    def __reduce__(self):
+        from boundcheck.cli import load_study
+        return (load_study, (NAME,))
+
+
+class _StudyFunction:
+    """This study's function ``name`` as a picklable ``run_sweep`` cell function (see mnist_lazy_sgd)."""
+
+    def __init__(self, name: str):
+        self.name = name
+        self.__module__ = f"studies.{NAME}"
+        self.__qualname__ = name
+
+    def __call__(self, *args, **kwargs):
+        return globals()[self.name](*args, **kwargs)
+
+    def __reduce__(self):
+        return (getattr, (_StudyModule(), self.name))
+
+
+def _settings(config: Config) -> dict:
+    return dict(n_samples=int(config.n_samples), steps=int(config.steps), restarts=int(config.restarts),
+                fw_steps=int(config.fw_steps), upper_steps=int(config.upper_steps))
+
+
+def _grid(config: Config) -> Grid:
+    return Grid({"d": [int(d) for d in config.dims], "m": [int(m) for m in config.widths],
+                 "C0": [float(c) for c in config.C0s]})
+
+
+# --------------------------------------------------------------------------------------------------------
+# Running and reporting
+# --------------------------------------------------------------------------------------------------------
+
+def run(config: Config, *, out_dir, workers: int = 1, scheduler=None, progress: bool = True) -> StudyResult:
+    """Run (or resume) the sweep, store every cell under ``out_dir/cells``, build the tables and plots."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    t0 = time.perf_counter()
+    samples = run_sweep(functools.partial(_StudyFunction("cell"), settings=_settings(config)), _grid(config),
+                        seed=config.seed, store=ResultStore(out_dir / "cells"), workers=workers,
+                        scheduler=scheduler, progress=progress, config=asdict(config))
+    return _build(config, samples, wall=time.perf_counter() - t0)
+
+
+def _config_from_store(store: ResultStore) -> Config:
+    manifest = store.manifest
+    if not manifest or "config" not in manifest:
+        raise ValueError(f"{store.directory} holds no sweep manifest; run the study first")
+    stored = manifest["config"].get("config", manifest["config"])
+    fields = {f.name for f in dataclasses.fields(Config)}
+    return Config(**{k: tuple(v) if isinstance(v, list) else v for k, v in stored.items() if k in fields})
+
+
+def report(out_dir) -> StudyResult:
+    """Rebuild the tables and plots from the cells stored under ``out_dir/cells`` (nothing is recomputed)."""
+    store = ResultStore(Path(out_dir) / "cells")
+    config = _config_from_store(store)
+    return _build(config, store.table(_grid(config)), wall=None)
+
+
+#: An infimum found below this fraction of ||grad f(x; W0)|| is 0 up to rounding (the witnesses' moves are
+#: scaled by 1 - 1e-12 to stay inside the ball).
+_ZERO = 1e-9
+
+
+def _rel_gap(grp: pd.DataFrame) -> pd.Series:
+    """(heuristic - certified) / heuristic where the infimum found is not 0 to rounding."""
+    pos = grp["heuristic"] > _ZERO * grp["at_init"]
+    return ((grp["heuristic"] - grp["certified"]) / grp["heuristic"])[pos]
+
+
+def _rows(config: Config, samples: pd.DataFrame) -> pd.DataFrame:
+    sharp, crude, upper = (get(b) for b in BOUNDS[:3])
+    rows = []
+    for (d, m, C0), grp in samples.groupby(["d", "m", "C0"], sort=False):
+        sandwich = dict(at_init_mean=grp["at_init"].mean(), heuristic_mean=grp["heuristic"].mean(),
+                        certified_mean=grp["certified"].mean(), decomposition_mean=grp["decomposition"].mean(),
+                        upper_found_mean=grp["upper_found"].mean(), gap_rel_max=_rel_gap(grp).max(),
+                        zero_frac=float((grp["heuristic"] <= _ZERO * grp["at_init"]).mean()),
+                        exhaustive_frac=grp["exhaustive"].astype(float).mean())
+        for gamma in config.gammas:
+            params = dict(d=d, m=m, C0=C0, gamma=gamma)
+            for bound in (sharp, crude):
+                value = float(bound.evaluate(**params))
+                vac = bool(bound.is_vacuous(value))
+                fp = float(bound.failure(**params))
+                for kind, col, against in (("heuristic", "heuristic", "min found over the ball (attained)"),
+                                           ("certified", "certified", "certified per-sample lower bound")):
+                    rows.append(dict(d=d, m=m, C0=C0, against=against, **compare_to_bound(
+                        grp[col], value, bound_id=bound.id, direction="lower", failure_probability=fp,
+                        kind=kind, gamma=gamma, vacuous=vac, confidence=config.confidence), **sandwich))
+            value = float(upper.evaluate(**params))
+            rows.append(dict(d=d, m=m, C0=C0, against="max found over the ball (attained)", **compare_to_bound(
+                grp["upper_found"], value, bound_id=upper.id, direction="upper",
+                failure_probability=float(upper.failure(**params)), kind="heuristic", gamma=gamma,
+                vacuous=False, confidence=config.confidence), **sandwich))
+        # the per-sample certificate: sure, so it must never be above an attained value
+        per = grp["decomposition"].to_numpy(float)
+        rows.append(dict(d=d, m=m, C0=C0, against="min found over the ball (attained)", **compare_to_bound(
+            grp["heuristic"], per, bound_id="lemma_B7_grad_lower_per_sample", direction="lower",
+            failure_probability=0.0, kind="heuristic", gamma=None, vacuous=bool(np.median(per) <= 0),
+            confidence=config.confidence), **sandwich))
+    return pd.DataFrame(rows)
+
+
+def _exponents(samples: pd.DataFrame) -> pd.DataFrame:
+    rows = []
+    for (m, C0), grp in samples.groupby(["m", "C0"], sort=False):
+        for q, label in (("at_init", "gradient norm at W0"), ("heuristic", "inf over the ball (heuristic)"),
+                         ("certified", "inf over the ball (certified)")):
+            y = grp[q].to_numpy(float)
+            row = dict(m=m, C0=C0, quantity=q, label=label, predicted=0.5)
+            ok = y > _ZERO * grp["at_init"].to_numpy(float)
+            try:
+                if not ok.all():
+                    raise ValueError(f"{int((~ok).sum())} of {len(y)} values are 0 to rounding (the infimum "
+                                     "reaches 0)")
+                fit = fit_exponent(grp["d"].to_numpy(float), y)
+            except ValueError as exc:
+                row.update(exponent=math.nan, ci_low=math.nan, ci_high=math.nan, r2=math.nan, n_points=len(y),
+                           consistent=False, note=str(exc))
+            else:
+                row.update(exponent=fit.exponent, ci_low=fit.ci_low, ci_high=fit.ci_high, r2=fit.r2,
+                           n_points=fit.n_points, consistent=fit.contains(0.5), note="")
+            rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def _verdict_lines(table: pd.DataFrame) -> list[str]:
+    lines = verdicts(table[table["kind"] != "certified"])
+    cert = table[table["kind"] == "certified"]
+    for bound_id, grp in cert.groupby("bound_id", sort=False):
+        n_below = int((grp["undecided"] > 0).sum())
+        lines.append(f"{bound_id} (certified side): the certified infimum is below the bound in {n_below} of "
+                     f"{len(grp)} cells (undecided: the true infimum lies between certified and heuristic)")
+    return lines
+
+
+def _build(config: Config, samples: pd.DataFrame, wall) -> StudyResult:
+    table = _rows(config, samples)
+    exps = _exponents(samples)
+    lines = _verdict_lines(table)
+    notes = []
+    fit0 = exps[(exps["quantity"] == "at_init") & np.isfinite(exps["exponent"])]
+    if len(fit0):
+        notes.append("exponent of d of ||grad f(x; W0)||: " + ", ".join(
+            f"m={int(r.m)}, C0={r.C0:g}: {r.exponent:.3f} [{r.ci_low:.3f}, {r.ci_high:.3f}]"
+            for r in fit0.itertuples()) + " (theory 1/2)")
+    fith = exps[(exps["quantity"] == "heuristic")]
+    if len(fith):
+        notes.append("exponent of d of the infimum over the ball (heuristic): " + ", ".join(
+            (f"m={int(r.m)}, C0={r.C0:g}: {r.exponent:.3f} [{r.ci_low:.3f}, {r.ci_high:.3f}]"
+             if np.isfinite(r.exponent) else f"m={int(r.m)}, C0={r.C0:g}: n/a ({r.note})")
+            for r in fith.itertuples()) + " (theory 1/2)")
+    rel = _rel_gap(samples)
+    n_zero = int((samples["heuristic"] <= _ZERO * samples["at_init"]).sum())
+    notes.append(f"sandwich width (heuristic - certified) / heuristic: median {rel.median():.2g}, max {rel.max():.2g} "
+                 f"over {len(rel)} samples with a positive infimum; {n_zero} samples have a lazy W with "
+                 f"||grad f|| = 0 (to rounding); exact (every activation pattern tried) in "
+                 f"{int(samples['exhaustive'].sum())} of {len(samples)} samples")
+    notes.append(f"{len(samples)} samples in {samples[['d', 'm', 'C0']].drop_duplicates().shape[0]} cells"
+                 + (f", {wall:.1f} s" if wall is not None else "")
+                 + f"; seconds per sample: mean {samples['seconds'].mean():.3f}, max {samples['seconds'].max():.3f}")
+    return StudyResult(name=NAME, table=table, verdicts=lines, figures=_figures(config, samples),
+                       extra_tables={"exponents": exps}, notes=notes)
+
+
+# --------------------------------------------------------------------------------------------------------
+# Figure
+# --------------------------------------------------------------------------------------------------------
+
+def _figures(config: Config, samples: pd.DataFrame) -> dict:
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    sharp, crude, upper = (get(b) for b in BOUNDS[:3])
+    gamma = float(config.gammas[0])
+    m = int(max(config.widths))
+    C0s = sorted(set(float(c) for c in samples["C0"]))
+    fig, axes = plt.subplots(1, len(C0s), figsize=(4.2 * len(C0s), 4.0), squeeze=False, sharey=True)
+    for ax, C0 in zip(axes[0], C0s):
+        grp = samples[(samples["m"] == m) & np.isclose(samples["C0"], C0)]
+        means = grp.groupby("d").mean(numeric_only=True).sort_index()
+        ds = means.index.to_numpy(float)
+        floor = 1e-2
+        ax.fill_between(ds, np.maximum(means["certified"], floor), np.maximum(means["heuristic"], floor),
+                        color="tab:blue", alpha=0.3, label="true inf lies here (certified..heuristic)")
+        ax.plot(ds, np.maximum(means["heuristic"], floor), "o-", color="tab:blue", label="inf found (heuristic)")
+        ax.plot(ds, np.maximum(means["certified"], floor), "v--", color="tab:blue", label="inf certified")
+        ax.plot(ds, means["at_init"], "s-", color="k", label="at W0")
+        ax.plot(ds, means["upper_found"], "^-", color="tab:red", label="sup found")
+        xs = np.geomspace(ds.min(), ds.max(), 60)
+        ax.plot(xs, np.sqrt(xs / 2.0), color="tab:green", lw=1, label="theory sqrt(d/2)")
+        for bound, style in ((sharp, ":"), (crude, "-.")):
+            vals = bound.evaluate(d=np.round(xs), m=m, C0=C0, gamma=gamma)
+            pos = vals > floor
+            if pos.any():
+                ax.plot(xs[pos], vals[pos], ls=style, color="tab:purple", label=f"{bound.id.split('_')[-1]} lower bound")
+        up = upper.evaluate(d=np.round(xs), m=m, C0=C0, gamma=gamma)
+        ax.plot(xs, up, ls="--", color="tab:red", lw=1, label="upper bound")
+        ax.set(xscale="log", yscale="log", xlabel="d", title=f"C0 = {C0:g}, m = {m}, gamma = {gamma:g}")
+        _d_ticks(ax, ds)
+        ax.legend(fontsize=6)
+    axes[0, 0].set_ylabel("||grad_x f(x; W)|| (means over samples; floored at 1e-2)")
+    fig.tight_layout()
+    return {f"{NAME}_sandwich": fig}
+
+
+def _d_ticks(ax, ds):
+    """Ticks at the grid's values only (log axes otherwise crowd the minor labels)."""
+    from matplotlib.ticker import FixedFormatter, FixedLocator, NullFormatter, NullLocator
+
+    ax.xaxis.set_major_locator(FixedLocator([float(d) for d in ds]))
+    ax.xaxis.set_major_formatter(FixedFormatter([str(int(d)) for d in ds]))
+    ax.xaxis.set_minor_locator(NullLocator())
+    ax.xaxis.set_minor_formatter(NullFormatter())
