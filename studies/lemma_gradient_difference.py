@@ -141,29 +141,6 @@ def cell(coords: dict, rng: np.random.Generator, settings: dict) -> pd.DataFrame
     return pd.DataFrame(rows)
 
 
-class _StudyModule:
-    """Pickles as ``boundcheck.cli.load_study(NAME)``: the study module, found again in a worker process."""
-
-    def __reduce__(self):
-        from boundcheck.cli import load_study
-        return (load_study, (NAME,))
-
-
-class _StudyFunction:
-    """This study's function ``name`` as a picklable ``run_sweep`` cell function (see mnist_lazy_sgd)."""
-
-    def __init__(self, name: str):
-        self.name = name
-        self.__module__ = f"studies.{NAME}"
-        self.__qualname__ = name
-
-    def __call__(self, *args, **kwargs):
-        return globals()[self.name](*args, **kwargs)
-
-    def __reduce__(self):
-        return (getattr, (_StudyModule(), self.name))
-
-
 def _settings(config: Config) -> dict:
     return dict(n_samples=int(config.n_samples), n_directions=int(config.n_directions), steps=int(config.steps),
                 rounds=int(config.rounds))
@@ -183,7 +160,7 @@ def run(config: Config, *, out_dir, workers: int = 1, scheduler=None, progress: 
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
-    samples = run_sweep(functools.partial(_StudyFunction("cell"), settings=_settings(config)), _grid(config),
+    samples = run_sweep(functools.partial(cell, settings=_settings(config)), _grid(config),
                         seed=config.seed, store=ResultStore(out_dir / "cells"), workers=workers,
                         scheduler=scheduler, progress=progress, config=asdict(config))
     return _build(config, samples, wall=time.perf_counter() - t0)

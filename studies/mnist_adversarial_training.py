@@ -156,30 +156,6 @@ def cell(coords: dict, rng: np.random.Generator, settings: dict) -> dict:
                 n_train=int(len(idx)), n_test=int(len(tidx)))
 
 
-class _StudyModule:
-    """Pickles as ``boundcheck.cli.load_study(NAME)``: the study module, found again in a worker process."""
-
-    def __reduce__(self):
-        from boundcheck.cli import load_study
-        return (load_study, (NAME,))
-
-
-class _StudyFunction:
-    """This study's function ``name`` as a ``run_sweep`` cell function that worker processes can unpickle
-    (a study is loaded under a synthetic module name that a spawned worker cannot import)."""
-
-    def __init__(self, name: str):
-        self.name = name
-        self.__module__ = f"studies.{NAME}"
-        self.__qualname__ = name
-
-    def __call__(self, *args, **kwargs):
-        return globals()[self.name](*args, **kwargs)
-
-    def __reduce__(self):
-        return (getattr, (_StudyModule(), self.name))
-
-
 # --------------------------------------------------------------------------------------------------------
 # Running and reporting
 # --------------------------------------------------------------------------------------------------------
@@ -219,10 +195,10 @@ def run(config: Config, *, out_dir, workers: int = 1, scheduler=None, progress: 
     atomic_write_text(out_dir / "config.json", json.dumps(dataclasses.asdict(config), indent=2) + "\n")
     left_grid, left, right_grid, right = _plan(config)
     t0 = time.perf_counter()
-    left_table = run_sweep(functools.partial(_StudyFunction("cell"), settings=left), left_grid, seed=config.seed,
+    left_table = run_sweep(functools.partial(cell, settings=left), left_grid, seed=config.seed,
                            store=ResultStore(out_dir / "sweep_eps"), workers=workers, scheduler=scheduler,
                            progress=progress, config=left)
-    right_table = run_sweep(functools.partial(_StudyFunction("cell"), settings=right), right_grid, seed=config.seed,
+    right_table = run_sweep(functools.partial(cell, settings=right), right_grid, seed=config.seed,
                             store=ResultStore(out_dir / "sweep_radius"), workers=workers, scheduler=scheduler,
                             progress=progress, config=right)
     return _build(config, left_table, right_table, wall=time.perf_counter() - t0)

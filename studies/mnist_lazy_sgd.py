@@ -205,36 +205,8 @@ def points_cell(coords: dict, rng: np.random.Generator, settings: dict) -> pd.Da
                          "f": fl["f"][ok]})
 
 
-class _StudyModule:
-    """Pickles as ``boundcheck.cli.load_study(NAME)``: the study module, found again in a worker process."""
-
-    def __reduce__(self):
-        from boundcheck.cli import load_study
-        return (load_study, (NAME,))
-
-
-class _StudyFunction:
-    """This study's function ``name`` as a ``run_sweep`` cell function that worker processes can unpickle.
-
-    A study is loaded from its file under a synthetic module name, which a spawned worker cannot import;
-    this object pickles as ``getattr(load_study(NAME), name)`` instead. Its ``__module__`` and
-    ``__qualname__`` give the sweep a stable cell-function name however the study was imported.
-    """
-
-    def __init__(self, name: str):
-        self.name = name
-        self.__module__ = f"studies.{NAME}"
-        self.__qualname__ = name
-
-    def __call__(self, *args, **kwargs):
-        return globals()[self.name](*args, **kwargs)
-
-    def __reduce__(self):
-        return (getattr, (_StudyModule(), self.name))
-
-
 def _cell_fn(func_name: str, settings: dict):
-    return functools.partial(_StudyFunction(func_name), settings=settings)
+    return functools.partial(globals()[func_name], settings=settings)
 
 
 # --------------------------------------------------------------------------------------------------------
