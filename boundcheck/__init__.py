@@ -16,6 +16,9 @@ from .separability import (MulticlassNetwork, init_multiclass_network, logistic_
                            margin_prediction, one_step_noise, one_step_noises, train_gd, zero_shot_directions)
 from .worst_cases import (GradDiffWorstCase, GradNormWorstCase, expected_crossings, grad_difference_per_sample_bound,
                           grad_difference_upper, grad_norm_lower, grad_norm_upper)
+from .robust_lazy import (RobustLazyResult, StepCertificate, StepMargin, SufficientStep, certify_step,
+                          random_lazy_weights, robust_lazy_weights, segment_gradient_deviation, step_margin,
+                          sufficient_step)
 from .train import (Checkpoint, LossGradient, TrainResult, evaluate, loss_and_gradient, train_adversarial,
                     train_lazy_sgd)
 from .ops import (NetworkPass, activation_counts, forward, gradient_difference, input_gradient,
@@ -37,6 +40,8 @@ __all__ = [
     "MulticlassNetwork", "init_multiclass_network", "one_step_noise", "one_step_noises", "logistic_probe",
     "grad_norm_lower", "grad_norm_upper", "grad_difference_upper", "GradNormWorstCase", "GradDiffWorstCase",
     "expected_crossings", "grad_difference_per_sample_bound",
+    "segment_gradient_deviation", "sufficient_step", "certify_step", "step_margin", "random_lazy_weights",
+    "robust_lazy_weights", "SufficientStep", "StepCertificate", "StepMargin", "RobustLazyResult",
     "lp_separable", "zero_shot_directions", "margin_prediction", "train_gd",
     "__version__",
 ]

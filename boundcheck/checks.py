@@ -81,7 +81,7 @@ def compare_to_bound(empirical, bound_value, *, bound_id: str, direction: str, f
     desc = describe(emp, (0.05, 0.5, 0.95))
     constant = bool(np.all(b == b.flat[0]))
     tight = (tightness(emp, float(b.flat[0]), "upper" if direction == "upper" else "lower",
-                       max(min(failure_probability, 0.5), 1.0 / n)) if constant and np.isfinite(b.flat[0])
+                       min(max(failure_probability, 1.0 / n), 0.5)) if constant and np.isfinite(b.flat[0])
              else math.nan)
     return dict(bound_id=bound_id, kind=kind, direction=direction, gamma=gamma,
                 failure_probability=failure_probability, n=n, mean=desc.mean, std=desc.std,
