@@ -24,9 +24,7 @@ def forward_from_pre(pre, a, out_bias, scale, out, offset):
         for k in range(K):
             total = 0.0
             for s in range(m):
-                z = pre[i, k, s]
-                if z > 0.0:
-                    total += a[k, s] * z
+                total += a[k, s] * max(pre[i, k, s], 0.0)
             out[k, offset + i] = scale * total + out_bias[k]
 
 
@@ -37,7 +35,7 @@ def gradient_coefficients(pre, a, scale, coef):
     for i in nb.prange(n):
         for k in range(K):
             for s in range(m):
-                coef[k, i, s] = scale * a[k, s] if pre[i, k, s] > 0.0 else 0.0
+                coef[k, i, s] = scale * a[k, s] * (pre[i, k, s] > 0.0)
 
 
 @nb.njit(parallel=True, **_OPTS)
@@ -65,8 +63,7 @@ def count_active(pre, out, offset):
         for k in range(K):
             c = 0
             for s in range(m):
-                if pre[i, k, s] > 0.0:
-                    c += 1
+                c += pre[i, k, s] > 0.0
             out[k, offset + i] = c
 
 
@@ -78,8 +75,7 @@ def count_flips(pre, pre0, out, offset):
         for k in range(K):
             c = 0
             for s in range(m):
-                if (pre[i, k, s] > 0.0) != (pre0[i, k, s] > 0.0):
-                    c += 1
+                c += (pre[i, k, s] > 0.0) != (pre0[i, k, s] > 0.0)
             out[k, offset + i] = c
 
 
@@ -98,16 +94,10 @@ def f_range_from_pre(pre0, a, out_bias, scale, reach, lower, upper, offset):
             hi = 0.0
             for s in range(m):
                 z = pre0[i, k, s]
-                up = z + t
-                dn = z - t
-                vu = a[k, s] * up if up > 0.0 else 0.0
-                vd = a[k, s] * dn if dn > 0.0 else 0.0
-                if vu >= vd:
-                    hi += vu
-                    lo += vd
-                else:
-                    hi += vd
-                    lo += vu
+                vu = a[k, s] * max(z + t, 0.0)
+                vd = a[k, s] * max(z - t, 0.0)
+                hi += max(vu, vd)
+                lo += min(vu, vd)
             lower[k, offset + i] = scale * lo + out_bias[k]
             upper[k, offset + i] = scale * hi + out_bias[k]
 
@@ -122,11 +112,7 @@ def count_reachable_flips(pre0, reach, out, offset):
             c = 0
             for s in range(m):
                 z = pre0[i, k, s]
-                if z > 0.0:
-                    if z <= t:
-                        c += 1
-                elif z > -t:
-                    c += 1
+                c += (z > -t) & (z <= t)  # active ones reach 0, inactive ones pass it
             out[k, offset + i] = c
 
 
@@ -156,6 +142,8 @@ def fused_pass(pre, pre0, a, out_bias, scale, reach, with_flips, with_radius,
 
     Writes f, the active count, the flip count (if ``with_flips``), the exact f range and max flips over
     the lazy ball (if ``with_radius``; from ``pre0``) and the gradient coefficients ``coef[k, i, s]``.
+    The loop body is branch-free (max/min and comparisons as numbers): whether a neuron is active is a coin
+    flip, which a branch would mispredict half the time.
     """
     n, K, m = pre.shape
     for i in nb.prange(n):
@@ -167,35 +155,30 @@ def fused_pass(pre, pre0, a, out_bias, scale, reach, with_flips, with_radius,
             lo = 0.0
             hi = 0.0
             rf = 0
-            for s in range(m):
-                z = pre[i, k, s]
-                ask = a[k, s]
-                if z > 0.0:
-                    tot += ask * z
-                    cnt += 1
-                    coef[k, i, s] = scale * ask
-                else:
-                    coef[k, i, s] = 0.0
-                if with_flips:
-                    if (z > 0.0) != (pre0[i, k, s] > 0.0):
-                        fl += 1
-                if with_radius:
+            if with_radius:
+                for s in range(m):
+                    z = pre[i, k, s]
+                    ask = a[k, s]
+                    pos = z > 0.0
+                    tot += ask * max(z, 0.0)
+                    cnt += pos
+                    coef[k, i, s] = scale * ask * pos
                     z0 = pre0[i, k, s]
-                    up = z0 + t
-                    dn = z0 - t
-                    vu = ask * up if up > 0.0 else 0.0
-                    vd = ask * dn if dn > 0.0 else 0.0
-                    if vu >= vd:
-                        hi += vu
-                        lo += vd
-                    else:
-                        hi += vd
-                        lo += vu
-                    if z0 > 0.0:
-                        if z0 <= t:
-                            rf += 1
-                    elif z0 > -t:
-                        rf += 1
+                    fl += pos != (z0 > 0.0)
+                    vu = ask * max(z0 + t, 0.0)
+                    vd = ask * max(z0 - t, 0.0)
+                    hi += max(vu, vd)
+                    lo += min(vu, vd)
+                    rf += (z0 > -t) & (z0 <= t)
+            else:
+                for s in range(m):
+                    z = pre[i, k, s]
+                    ask = a[k, s]
+                    pos = z > 0.0
+                    tot += ask * max(z, 0.0)
+                    cnt += pos
+                    coef[k, i, s] = scale * ask * pos
+                    fl += pos != (pre0[i, k, s] > 0.0)
             f[k, offset + i] = scale * tot + out_bias[k]
             active[k, offset + i] = cnt
             if with_flips:
