@@ -76,26 +76,16 @@ def _reduce_draws(g, a_positive, radius, scale, f, lower, upper, active, flips, 
         hi = 0.0
         cnt = 0
         fl = 0
-        for s in range(m):
+        for s in range(m):  # branch-free: the signs are coin flips a branch would mispredict
             z = g[i, s]
-            sign = 1.0 if a_positive[i, s] else -1.0
-            if z > 0.0:
-                tot += sign * z
-                cnt += 1
-                if z <= radius:
-                    fl += 1
-            elif z > -radius:
-                fl += 1
-            up = z + radius
-            dn = z - radius
-            vu = sign * up if up > 0.0 else 0.0
-            vd = sign * dn if dn > 0.0 else 0.0
-            if vu >= vd:
-                hi += vu
-                lo += vd
-            else:
-                hi += vd
-                lo += vu
+            sign = 2.0 * a_positive[i, s] - 1.0
+            tot += sign * max(z, 0.0)
+            cnt += z > 0.0
+            fl += (z > -radius) & (z <= radius)
+            vu = sign * max(z + radius, 0.0)
+            vd = sign * max(z - radius, 0.0)
+            hi += max(vu, vd)
+            lo += min(vu, vd)
         f[offset + i] = scale * tot
         lower[offset + i] = scale * lo
         upper[offset + i] = scale * hi
