@@ -15,7 +15,7 @@ from pathlib import Path
 import pandas as pd
 
 __all__ = ["StudyResult", "write_table", "save_figure", "write_study", "atomic_write_text", "verdict_line",
-           "stored_config"]
+           "stored_config", "sweep_study", "stored_table"]
 
 
 @dataclass
@@ -144,3 +144,24 @@ def stored_config(out_dir, config_cls):
     stored = manifest["config"].get("config", manifest["config"])
     fields = {k: tuple(v) if isinstance(v, list) else v for k, v in stored.items()}
     return config_cls(**fields), store
+
+
+def sweep_study(cell_fn, grid, config, *, out_dir, workers: int = 1, scheduler=None, progress: bool = True):
+    """Run a study's sweep into its resumable store ``out_dir/cells``; return the tidy table.
+
+    ``config`` is the study's config dataclass: its ``seed`` seeds the sweep, and the whole config is
+    stored with the cells, so that resuming with other settings is refused.
+    """
+    from dataclasses import asdict
+
+    from .montecarlo import run_sweep
+    from .store import ResultStore
+
+    return run_sweep(cell_fn, grid, seed=config.seed, store=ResultStore(Path(out_dir) / "cells"),
+                     workers=workers, scheduler=scheduler, progress=progress, config=asdict(config))
+
+
+def stored_table(out_dir, config_cls, grid_for):
+    """The stored config and table of a study's sweep: ``(table, config)``, for its ``report()``."""
+    config, store = stored_config(out_dir, config_cls)
+    return store.table(grid_for(config)), config

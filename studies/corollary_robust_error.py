@@ -32,8 +32,7 @@ one: a "violation" is either a real one or a weak attack (the samples count as `
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
-from pathlib import Path
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -42,10 +41,9 @@ import boundcheck as bc
 from boundcheck.bounds import get as get_bound
 from boundcheck.bounds import theorem_3_1_regime
 from boundcheck.checks import compare_to_bound, verdicts
-from boundcheck.montecarlo import Grid, run_sweep
-from boundcheck.report import StudyResult, stored_config
+from boundcheck.montecarlo import Grid
+from boundcheck.report import StudyResult, stored_table, sweep_study
 from boundcheck.robust_lazy import random_lazy_weights
-from boundcheck.store import ResultStore
 
 NAME = "corollary_robust_error"
 DESCRIPTION = ("Corollary 3.2: robust error (PGD-l2 and the exact one-step flip) of W0, random lazy and "
@@ -201,15 +199,13 @@ _GRID_ONLY = ("eps_factors", "gammas_prime", "c_eps", "n_inits", "n_test", "pgd_
 
 
 def run(config: Config, *, out_dir, workers: int = 1, scheduler=None, progress: bool = True) -> StudyResult:
-    table = run_sweep(cell, grid_for(config), seed=config.seed, store=ResultStore(Path(out_dir) / "cells"),
-                      workers=workers, scheduler=scheduler, progress=progress, config=asdict(config))
-    return build(table, config)
+    return build(sweep_study(cell, grid_for(config), config, out_dir=out_dir, workers=workers,
+                             scheduler=scheduler, progress=progress), config)
 
 
 def report(out_dir) -> StudyResult:
     """Rebuild the tables and plots from the cells stored under ``out_dir/cells`` (nothing is recomputed)."""
-    config, store = stored_config(out_dir, Config)
-    return build(store.table(grid_for(config)), config)
+    return build(*stored_table(out_dir, Config, grid_for))
 
 
 def build(table: pd.DataFrame, config: Config) -> StudyResult:

@@ -17,8 +17,7 @@ deterministic bound C0 is loose by a factor of about 2.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
-from pathlib import Path
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -26,9 +25,8 @@ import pandas as pd
 import boundcheck as bc
 from boundcheck.bounds import get as get_bound
 from boundcheck.checks import compare_to_bound, verdicts
-from boundcheck.montecarlo import Grid, fit_exponents, run_sweep
-from boundcheck.report import StudyResult, stored_config
-from boundcheck.store import ResultStore
+from boundcheck.montecarlo import Grid, fit_exponents
+from boundcheck.report import StudyResult, stored_table, sweep_study
 
 NAME = "lemma_f_range"
 DESCRIPTION = "Lemma 4.1/B.5: exact sup of |f| over the lazy ball vs sqrt(2 log(2/gamma)) + C0"
@@ -94,15 +92,13 @@ def grid_for(config: Config) -> Grid:
 
 
 def run(config: Config, *, out_dir, workers: int = 1, scheduler=None, progress: bool = True) -> StudyResult:
-    table = run_sweep(cell, grid_for(config), seed=config.seed, store=ResultStore(Path(out_dir) / "cells"),
-                      workers=workers, scheduler=scheduler, progress=progress, config=asdict(config))
-    return build(table, config)
+    return build(sweep_study(cell, grid_for(config), config, out_dir=out_dir, workers=workers,
+                             scheduler=scheduler, progress=progress), config)
 
 
 def report(out_dir) -> StudyResult:
     """Rebuild the tables and plots from the cells stored under ``out_dir/cells`` (nothing is recomputed)."""
-    config, store = stored_config(out_dir, Config)
-    return build(store.table(grid_for(config)), config)
+    return build(*stored_table(out_dir, Config, grid_for))
 
 
 def build(table: pd.DataFrame, config: Config) -> StudyResult:

@@ -19,8 +19,7 @@ pair is the worst case of eq. (3): x' = (1 - r^2) x + r sqrt(1 - r^2) u with u o
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
-from pathlib import Path
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -28,9 +27,8 @@ import pandas as pd
 import boundcheck as bc
 from boundcheck.bounds import get as get_bound
 from boundcheck.checks import compare_probability
-from boundcheck.montecarlo import Grid, run_sweep
-from boundcheck.report import StudyResult, stored_config, verdict_line
-from boundcheck.store import ResultStore
+from boundcheck.montecarlo import Grid
+from boundcheck.report import StudyResult, stored_table, sweep_study, verdict_line
 
 NAME = "lemma_flip_probability"
 DESCRIPTION = "Lemma B.6: exact probability that the lazy ball lets a neuron separate x and x' vs eqs. (3), (4)"
@@ -84,15 +82,13 @@ def grid_for(config: Config) -> Grid:
 
 
 def run(config: Config, *, out_dir, workers: int = 1, scheduler=None, progress: bool = True) -> StudyResult:
-    table = run_sweep(cell, grid_for(config), seed=config.seed, store=ResultStore(Path(out_dir) / "cells"),
-                      workers=workers, scheduler=scheduler, progress=progress, config=asdict(config))
-    return build(table, config)
+    return build(sweep_study(cell, grid_for(config), config, out_dir=out_dir, workers=workers,
+                             scheduler=scheduler, progress=progress), config)
 
 
 def report(out_dir) -> StudyResult:
     """Rebuild the tables and plots from the cells stored under ``out_dir/cells`` (nothing is recomputed)."""
-    config, store = stored_config(out_dir, Config)
-    return build(store.table(grid_for(config)), config)
+    return build(*stored_table(out_dir, Config, grid_for))
 
 
 def build(table: pd.DataFrame, config: Config) -> StudyResult:

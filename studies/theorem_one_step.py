@@ -45,8 +45,7 @@ one-step attack at this eta does not defeat.
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
-from pathlib import Path
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -54,10 +53,9 @@ import pandas as pd
 import boundcheck as bc
 from boundcheck.bounds import get as get_bound
 from boundcheck.bounds import theorem_3_1_regime
-from boundcheck.montecarlo import Grid, clopper_pearson, fit_exponents, mean_interval, run_sweep
-from boundcheck.report import StudyResult, stored_config, verdict_line
+from boundcheck.montecarlo import Grid, clopper_pearson, fit_exponents, mean_interval
+from boundcheck.report import StudyResult, stored_table, sweep_study, verdict_line
 from boundcheck.robust_lazy import random_lazy_weights, robust_lazy_weights, sufficient_step, certify_step
-from boundcheck.store import ResultStore
 
 NAME = "theorem_one_step"
 DESCRIPTION = ("Theorem 3.1: eta* d and delta* sqrt(d) at W0, random and adversarial lazy W; flip rate of one "
@@ -251,15 +249,13 @@ def grid_for(config: Config) -> Grid:
 
 
 def run(config: Config, *, out_dir, workers: int = 1, scheduler=None, progress: bool = True) -> StudyResult:
-    table = run_sweep(cell, grid_for(config), seed=config.seed, store=ResultStore(Path(out_dir) / "cells"),
-                      workers=workers, scheduler=scheduler, progress=progress, config=asdict(config))
-    return build(table, config)
+    return build(sweep_study(cell, grid_for(config), config, out_dir=out_dir, workers=workers,
+                             scheduler=scheduler, progress=progress), config)
 
 
 def report(out_dir) -> StudyResult:
     """Rebuild the tables and plots from the cells stored under ``out_dir/cells`` (nothing is recomputed)."""
-    config, store = stored_config(out_dir, Config)
-    return build(store.table(grid_for(config)), config)
+    return build(*stored_table(out_dir, Config, grid_for))
 
 
 def _verdicts(table: pd.DataFrame, config: Config) -> list[str]:
