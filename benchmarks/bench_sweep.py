@@ -16,22 +16,21 @@ Timings on a machine shared with other work are only meaningful next to its load
 load average before and after, and the start-up time of the worker processes (spawned interpreters that
 import numpy, pandas and boundcheck), with the speed-up computed with and without it.
 
+Then it times a real study's default sweep (``--study``, default ``lemma_sign_flips``: 28 cells) with 1
+and 2 workers and checks the tables are identical.
+
 Measured 2026-11-22 on the project's 2-core build machine (Linux, Python 3.11, numpy 2.4 with OpenBLAS
-0.3.31 SkylakeX), defaults, while other jobs held the load average at 8-9 (so NOT a measure of the
-engine; rerun on a quiet machine):
+0.3.31 SkylakeX), defaults, load average about 1:
 
-=================================  ========  ========
-run                                time (s)  speed-up
-=================================  ========  ========
-1 worker, 1 thread                 4.00      1.00
-1 worker, 2 threads                24.27     0.17
-2 workers, 1 thread each           9.94      0.40
-(start-up of 2 workers: 4.20 s)              0.70 without it
-=================================  ========  ========
-
-What it does show: with the cores taken, 2 BLAS threads per cell are 6x slower than 1 (OpenBLAS threads
-spin while waiting for a core), which is why ``threads_per_worker`` defaults to 1; the tables of 1 and 2
-workers were identical, and the 2-thread table differed from them by 1.2e-14 (relative).
+=====================================  ========  ========
+run                                    time (s)  speed-up
+=====================================  ========  ========
+toy sweep, 1 worker, 1 thread          2.42      1.00
+toy sweep, 1 worker, 2 threads         1.35      1.80
+toy sweep, 2 workers, 1 thread each    2.93      0.83  (1.5 s of it is starting the workers)
+lemma_sign_flips default, 1 worker     44.6      1.00
+lemma_sign_flips default, 2 workers    23.5      1.90  (identical tables)
+=====================================  ========  ========
 """
 
 from __future__ import annotations
@@ -83,6 +82,8 @@ def main(argv=None) -> int:
     parser.add_argument("--workers", type=int, default=2, help="worker processes of the parallel run")
     parser.add_argument("--seed", type=int, default=2022)
     parser.add_argument("--progress", action="store_true", help="show progress bars")
+    parser.add_argument("--study", default="lemma_sign_flips",
+                        help="a study whose default sweep is also timed with 1 and 2 workers ('' to skip)")
     args = parser.parse_args(argv)
 
     grid = {"cell": list(range(args.cells)), "size": [args.size], "products": [args.products]}
@@ -109,7 +110,28 @@ def main(argv=None) -> int:
     print(f"tables identical, 1 vs {args.workers} workers: {identical}")
     print(f"max relative difference, 1 vs 2 BLAS threads: {rel:.1e} (BLAS rounding; see boundcheck.montecarlo)")
     print(f"speed-up with {args.workers} workers: {times[0] / times[2]:.2f}")
+    if args.study:
+        identical &= study_speedup(args.study, args.workers)
     return 0 if identical else 1
+
+
+def study_speedup(name: str, workers: int) -> bool:
+    """Time a study's default sweep with 1 and ``workers`` workers, in fresh output folders."""
+    import tempfile
+
+    from boundcheck.cli import run_study
+
+    times, tables = [], []
+    with tempfile.TemporaryDirectory() as tmp:
+        for w in (1, workers):
+            start = time.perf_counter()
+            result, _ = run_study(name, out=f"{tmp}/{w}", workers=w, quiet=True)
+            times.append(time.perf_counter() - start)
+            tables.append(result.table)
+    same = tables[0].equals(tables[1])
+    print(f"study {name}, default sweep: 1 worker {times[0]:.1f} s, {workers} workers {times[1]:.1f} s, "
+          f"speed-up {times[0] / times[1]:.2f}; tables identical: {same}")
+    return same
 
 
 if __name__ == "__main__":
