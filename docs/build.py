@@ -358,8 +358,8 @@ def render_study_page(name: str, *, outputs_root: Path = STUDY_OUTPUTS, page_dir
     if hasattr(module.Config, "paper"):
         modes.append("`--paper` (the paper's full settings)")
     provenance.append(f"Run `boundcheck study {name}` with " + ", ".join(modes) + "; "
-                      f"`--config FILE.toml` overrides any setting, `--out DIR` chooses the folder, and "
-                      f"`boundcheck report DIR` rebuilds the tables and plots from stored results.")
+                      "`--config FILE.toml` overrides any setting, `--out DIR` chooses the folder, and "
+                      "`boundcheck report DIR` rebuilds the tables and plots from stored results.")
 
     body = string.Template(Path(template).read_text()).substitute(
         mark=GENERATED_MARK, name=name, description=description, statement=statement,

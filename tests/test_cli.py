@@ -386,7 +386,7 @@ def test_study_end_to_end_and_report(studies, tmp_path, capsys):
     out = tmp_path / "run"
     assert run_cli(["study", "cli_toy", "--quick", "--out", str(out)]) == 0
     captured = capsys.readouterr()
-    assert f"study cli_toy (quick) finished in" in captured.out and f"outputs in {out}" in captured.out
+    assert "study cli_toy (quick) finished in" in captured.out and f"outputs in {out}" in captured.out
     assert "  toy_bound: holds in all 4 cells" in captured.out
     assert "  note: a note" in captured.out
     # the progress bar: cells done of the total, and the time left (tqdm's "[elapsed<left, rate]")
