@@ -88,7 +88,7 @@ def compare_to_bound(empirical, bound_value, *, bound_id: str, direction: str, f
                 q05=desc.quantiles[0], q50=desc.quantiles[1], q95=desc.quantiles[2],
                 bound=float(np.mean(b)), violations=violations, rate=violations / n,
                 ci_low=float(ci.low), ci_high=float(ci.high), tightness=tight, vacuous=bool(vacuous),
-                verdict=verdict, undecided=undecided)
+                verdict=verdict, undecided=undecided, confidence=confidence)
 
 
 def verdicts(table: pd.DataFrame) -> list[str]:
@@ -96,13 +96,20 @@ def verdicts(table: pd.DataFrame) -> list[str]:
 
     ``holds in all n cells``, ``VIOLATED in k of n cells`` (a statistically significant excess over the
     failure probability), or ``vacuous in all n cells``; undecided samples (certified crossings) are
-    mentioned when present.
+    mentioned when present. Each cell's test wrongly flags a bound that holds with probability at most
+    ``(1 - confidence)/2``, so a violation line also says how many flagged cells chance alone would give
+    (for a bound that is exactly tight, about that many): one flagged cell among many is a lead, not a
+    finding; many are a finding.
     """
     lines = []
     for bound_id, group in table.groupby("bound_id", sort=False):
         n_cells = len(group)
-        line = verdict_line(bound_id, n_cells, int((group["verdict"] == "violated").sum()),
-                            int(group["vacuous"].sum()))
+        n_violated = int((group["verdict"] == "violated").sum())
+        line = verdict_line(bound_id, n_cells, n_violated, int(group["vacuous"].sum()))
+        if n_violated:
+            conf = group["confidence"] if "confidence" in group else pd.Series(0.95, index=group.index)
+            chance = float(((1 - conf) / 2).sum())
+            line += f" (at most {chance:.2g} expected by chance)"
         if "undecided" in group and group["undecided"].sum():
             line += f"; {int(group['undecided'].sum())} certified samples undecided"
         lines.append(line)
@@ -127,4 +134,4 @@ def compare_probability(successes: int, trials: int, bound_value: float, *, boun
     return dict(bound_id=bound_id, kind="exact", direction="upper", n=trials, mean=rate, bound=bound_value,
                 violations=successes if ci.low > bound_value else 0, rate=rate, ci_low=float(ci.low),
                 ci_high=float(ci.high), tightness=bound_value / rate if rate > 0 else math.inf,
-                vacuous=vacuous, verdict=verdict, **extra)
+                vacuous=vacuous, verdict=verdict, confidence=confidence, **extra)

@@ -574,6 +574,9 @@ def certify_step(net: Network, X, eta, W=None, b=None, *, batch: int | None = No
         f_after[:, lo:hi] = fp
     bound_margin = np.asarray(theorem_3_1_sufficient_step.evaluate(eta=etas, G=G_all, D_seg=D, f=f_all), float)
     certified = np.asarray(theorem_3_1_certified(etas, G_all, D, f_all), bool)
+    # G - D within rounding of 0 certifies nothing: D is a computed norm, and a gradient that vanishes along
+    # the segment (D = G exactly) can come out a few ulps below G (as sufficient_step also refuses)
+    certified &= (G_all - D) > 64 * np.finfo(float).eps * G_all
     flipped = np.where(s_all > 0, f_after < 0, f_after >= 0)
     return StepCertificate(eta=etas, f=f_all, grad_norm=G_all, D_seg=D, bound_margin=bound_margin,
                            certified=certified, f_after=f_after, margin_after=s_all * f_after, flipped=flipped)

@@ -26,9 +26,9 @@ import pandas as pd
 
 import boundcheck as bc
 from boundcheck.bounds import get as get_bound
-from boundcheck.checks import compare_probability
+from boundcheck.checks import compare_probability, verdicts
 from boundcheck.montecarlo import Grid
-from boundcheck.report import StudyResult, stored_table, sweep_study, verdict_line
+from boundcheck.report import StudyResult, stored_table, sweep_study
 
 NAME = "lemma_flip_probability"
 DESCRIPTION = "Lemma B.6: exact probability that the lazy ball lets a neuron separate x and x' vs eqs. (3), (4)"
@@ -98,11 +98,9 @@ def build(table: pd.DataFrame, config: Config) -> StudyResult:
 
     table = table.copy()
     table["R"] = table.C0 / np.sqrt(table.m)
-    lines = []
-    for bound_id, grp in table.groupby("bound_id", sort=False):
-        lines.append(verdict_line(bound_id, len(grp), int((grp.verdict == "violated").sum()),
-                                  int(grp.vacuous.sum()))
-                     + f"; tightness (bound / exact rate) from {grp.tightness.min():.2f} to {grp.tightness.max():.2f}")
+    lines = verdicts(table)
+    for i, (bound_id, grp) in enumerate(table.groupby("bound_id", sort=False)):
+        lines[i] += f"; tightness (bound / exact rate) from {grp.tightness.min():.2f} to {grp.tightness.max():.2f}"
     fig, axes = plt.subplots(1, len(config.rs), figsize=(3.6 * len(config.rs), 3.6), squeeze=False)
     for ax, r in zip(axes[0], sorted(config.rs)):
         sub = table[table.r == r]
