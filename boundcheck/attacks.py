@@ -417,8 +417,12 @@ def project_box(x_plus_delta, low, high) -> np.ndarray:
     z = as_float_array(x_plus_delta, "x_plus_delta")
     low = as_float_array(low, "low")
     high = as_float_array(high, "high")
-    if (np.broadcast_to(low, np.broadcast_shapes(low.shape, high.shape))
-            > np.broadcast_to(high, np.broadcast_shapes(low.shape, high.shape))).any():
+    try:
+        shape = np.broadcast_shapes(low.shape, high.shape, z.shape)
+    except ValueError:
+        raise ValueError(f"low and high must broadcast against x_plus_delta {z.shape}, got shapes {low.shape} "
+                         f"and {high.shape}") from None
+    if (np.broadcast_to(low, shape) > np.broadcast_to(high, shape)).any():
         raise ValueError("low must be <= high everywhere")
     return np.clip(z, low, high)
 
@@ -619,9 +623,9 @@ def pgd(net: Network, X, y, eps, *, norm: str = "l2", steps: int = 100, step_siz
     else:
         batch = check_int(batch, "batch", minimum=1)
 
+    gen = check_rng(rng)  # checked even when unused, so a bad rng never passes silently
     start = None
     if random_start:
-        gen = check_rng(rng)
         if norm == "l2":
             G = gen.standard_normal((K, n, d))
             unit, _ = _unit_rows(G)

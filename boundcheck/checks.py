@@ -20,10 +20,11 @@ import math
 import numpy as np
 import pandas as pd
 
+from ._validate import as_float_array, check_int, check_real
 from .montecarlo import clopper_pearson, describe, tightness
 from .report import verdict_line
 
-__all__ = ["compare_to_bound", "compare_probability", "verdicts", "ROW_COLUMNS"]
+__all__ = ["compare_to_bound", "compare_probability", "verdicts", "exact_law_line", "ROW_COLUMNS"]
 
 ROW_COLUMNS = ["bound_id", "kind", "direction", "gamma", "failure_probability", "n", "mean", "std", "q05", "q50",
                "q95", "bound", "violations", "rate", "ci_low", "ci_high", "tightness", "vacuous", "verdict"]
@@ -67,8 +68,12 @@ def compare_to_bound(empirical, bound_value, *, bound_id: str, direction: str, f
         raise ValueError(f"direction must be 'upper' or 'lower', got {direction!r}")
     if kind not in ("exact", "certified", "heuristic"):
         raise ValueError(f"kind must be 'exact', 'certified' or 'heuristic', got {kind!r}")
-    emp = np.asarray(empirical, dtype=float).ravel()
-    b = np.broadcast_to(np.asarray(bound_value, dtype=float), emp.shape)
+    emp = as_float_array(empirical, "empirical").ravel()
+    b = as_float_array(bound_value, "bound_value", allow_nonfinite=True)
+    if np.isnan(b).any():
+        raise ValueError("bound_value must not be NaN (an infinite bound is allowed)")
+    b = np.broadcast_to(b, emp.shape)
+    failure_probability = check_real(failure_probability, "failure_probability", minimum=0.0, maximum=1.0)
     n = emp.size
     if n == 0:
         raise ValueError("empirical must hold at least one sample")
@@ -105,7 +110,8 @@ def verdicts(table: pd.DataFrame) -> list[str]:
     for bound_id, group in table.groupby("bound_id", sort=False):
         n_cells = len(group)
         n_violated = int((group["verdict"] == "violated").sum())
-        line = verdict_line(bound_id, n_cells, n_violated, int(group["vacuous"].sum()))
+        n_vacuous = int((group["vacuous"] & (group["verdict"] != "violated")).sum())
+        line = verdict_line(bound_id, n_cells, n_violated, n_vacuous)
         if n_violated:
             conf = group["confidence"] if "confidence" in group else pd.Series(0.95, index=group.index)
             chance = float(((1 - conf) / 2).sum())
@@ -123,8 +129,10 @@ def compare_probability(successes: int, trials: int, bound_value: float, *, boun
     The bound is violated when the Clopper-Pearson interval's lower end exceeds it (a significant excess);
     ``tightness`` is bound / empirical rate (>= 1 on the safe side).
     """
-    successes, trials = int(successes), int(trials)
-    if trials < 1 or not 0 <= successes <= trials:
+    successes = check_int(successes, "successes", minimum=0)
+    trials = check_int(trials, "trials", minimum=1)
+    bound_value = check_real(bound_value, "bound_value")
+    if not 0 <= successes <= trials:
         raise ValueError(f"need 0 <= successes <= trials and trials >= 1, got {successes} of {trials}")
     ci = clopper_pearson(successes, trials, confidence)
     rate = successes / trials
@@ -135,3 +143,27 @@ def compare_probability(successes: int, trials: int, bound_value: float, *, boun
                 violations=successes if ci.low > bound_value else 0, rate=rate, ci_low=float(ci.low),
                 ci_high=float(ci.high), tightness=bound_value / rate if rate > 0 else math.inf,
                 vacuous=vacuous, verdict=verdict, confidence=confidence, **extra)
+
+
+def exact_law_line(name: str, estimate, sem, predicted, *, confidence: float = 0.99) -> str:
+    """A verdict line for an exact law checked in every cell: is ``predicted`` inside each cell's interval?
+
+    Parameters
+    ----------
+    name : str
+        What the law says, e.g. ``"E[sup f - f(W0)] = C0/2"``.
+    estimate, sem, predicted : array_like, shape (n_cells,)
+        Per cell: the sample mean, its standard error (from i.i.d. samples) and the exact value.
+    confidence : float
+        Two-sided level of the normal interval ``estimate +- z sem``; a cell outside it is flagged, which
+        happens by chance with probability ``1 - confidence`` (the line says how many that makes).
+    """
+    from scipy.stats import norm
+
+    estimate, sem, predicted = (np.asarray(v, dtype=float).ravel() for v in (estimate, sem, predicted))
+    z = norm.ppf(0.5 + confidence / 2)
+    outside = np.abs(estimate - predicted) > z * sem
+    line = verdict_line(f"exact law {name}", estimate.size, int(outside.sum()))
+    if outside.any():
+        line += f" (at most {(1 - confidence) * estimate.size:.2g} expected by chance)"
+    return line

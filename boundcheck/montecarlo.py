@@ -289,7 +289,10 @@ def clopper_pearson(k, n, confidence: float = 0.95) -> Interval:
     confidence = _check_confidence(confidence)
     k_arr = _as_int_array(k, "k")
     n_arr = _as_int_array(n, "n")
-    k_arr, n_arr = np.broadcast_arrays(k_arr, n_arr)
+    try:
+        k_arr, n_arr = np.broadcast_arrays(k_arr, n_arr)
+    except ValueError:
+        raise ValueError(f"k and n must broadcast together, got shapes {k_arr.shape} and {n_arr.shape}") from None
     if np.any(n_arr < 1):
         raise ValueError(f"n must be >= 1, got {n!r}")
     if np.any(k_arr < 0) or np.any(k_arr > n_arr):

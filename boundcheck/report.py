@@ -92,18 +92,18 @@ def save_figure(fig, out_dir, name: str) -> tuple[Path, Path]:
 
 
 def verdict_line(bound_id: str, n_cells: int, n_violated: int, n_vacuous: int = 0) -> str:
-    """One line per bound: ``holds``, ``violated in k of n cells`` or ``vacuous``.
+    """One line per bound: ``VIOLATED in k of n cells``, ``vacuous`` or ``holds``, in that order.
 
-    ``vacuous`` is reported when the bound is vacuous (e.g. a lower bound <= 0) in every cell; a bound
-    vacuous in some cells says so after its main verdict.
+    A violation always wins: a bound that is violated somewhere is reported as violated even where it is
+    also vacuous. ``n_vacuous`` should count the cells that are vacuous and not violated.
     """
-    if n_cells and n_vacuous == n_cells:
-        status = f"vacuous in all {n_cells} cells"
-    elif n_violated:
+    if n_violated:
         status = f"VIOLATED in {n_violated} of {n_cells} cells"
+    elif n_cells and n_vacuous == n_cells:
+        status = f"vacuous in all {n_cells} cells"
     else:
         status = f"holds in all {n_cells} cells"
-    if 0 < n_vacuous < n_cells:
+    if 0 < n_vacuous < n_cells or (n_violated and n_vacuous):
         status += f" (vacuous in {n_vacuous})"
     return f"{bound_id}: {status}"
 

@@ -24,7 +24,7 @@ import pandas as pd
 
 import boundcheck as bc
 from boundcheck.bounds import get as get_bound
-from boundcheck.checks import compare_to_bound, verdicts
+from boundcheck.checks import compare_to_bound, exact_law_line, verdicts
 from boundcheck.montecarlo import Grid, fit_exponents
 from boundcheck.report import StudyResult, stored_table, sweep_study
 
@@ -111,6 +111,8 @@ def build(table: pd.DataFrame, config: Config) -> StudyResult:
     fits = fit_exponents(inc, "C0", "increment_mean", by="m", predicted=1.0)
     fits.insert(0, "quantity", "E[sup_W f - f(W0)] vs C0 (= C0/2 exactly)")
     lines = verdicts(table)
+    cells = table[table.bound_id == "lemma_B5_deterministic"]
+    lines.append(exact_law_line("E[sup f - f(W0)] = C0/2", cells.increment_mean, cells.increment_sem, cells.C0 / 2))
     for _, row in fits.iterrows():
         lines.append(f"exponent of E[sup f - f(W0)] in C0 at m={int(row.m)}: {row.exponent:.3f} "
                      f"[{row.ci_low:.3f}, {row.ci_high:.3f}] vs theory 1: "

@@ -25,7 +25,7 @@ from scipy.special import erf
 
 import boundcheck as bc
 from boundcheck.bounds import get as get_bound
-from boundcheck.checks import compare_to_bound, verdicts
+from boundcheck.checks import compare_to_bound, exact_law_line, verdicts
 from boundcheck.montecarlo import Grid, fit_exponents
 from boundcheck.report import StudyResult, stored_table, sweep_study
 
@@ -102,6 +102,9 @@ def build(table: pd.DataFrame, config: Config) -> StudyResult:
     fits = fit_exponents(means[means["mean"] > 0], "m", "mean", by="C0", predicted=0.5)
     fits.insert(0, "quantity", "E max_W #flips vs m")
     lines = verdicts(table)
+    cells = table[(table.bound_id == BOUNDS[0]) & (table.gamma == config.gammas[0])]
+    lines.append(exact_law_line("E max_W #flips = m erf(C0/sqrt(2m))", cells["mean"],
+                                cells["std"] / np.sqrt(cells["n"]), cells["expected"]))
     for _, row in fits.iterrows():
         lines.append(f"exponent of E|S_x| in m at C0={row.C0:g}: {row.exponent:.3f} [{row.ci_low:.3f}, "
                      f"{row.ci_high:.3f}] vs theory 1/2 (asymptotic, m >> C0^2): "

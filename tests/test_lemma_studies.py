@@ -23,7 +23,13 @@ def test_study_quick_end_to_end(name, tmp_path):
         assert col in table.columns, col
     assert result.verdicts and all(":" in line for line in result.verdicts)
     summary = (out / "summary.txt").read_text()
-    assert "holds" in summary or "VIOLATED" in summary or "vacuous" in summary
+    assert summary.splitlines()[0] == f"study {name}"
+    # sure bounds (failure probability 0, proven) must hold in every cell; exact laws must be recovered
+    sure = {"lemma_f_range": ["lemma_B5_deterministic: holds in all", "exact law E[sup f - f(W0)] = C0/2: holds"],
+            "lemma_sign_flips": ["exact law E max_W #flips = m erf(C0/sqrt(2m)): holds"],
+            "lemma_flip_probability": ["lemma_B6_eq4_paper: holds"]}[name]
+    for line in sure:
+        assert line in summary, summary
     # a second run resumes from the store: same table, nothing recomputed
     again, _ = run_study(name, quick=True, out=tmp_path / name, quiet=True)
     pd.testing.assert_frame_equal(again.table, result.table)
@@ -50,6 +56,10 @@ def test_compare_to_bound_counts_and_verdicts():
                           compare_to_bound(emp, -1, bound_id="b", direction="lower", failure_probability=0.1,
                                            vacuous=True)])
     lines = verdicts(table)
+    # a violated cell is reported as violated even when the bound is also vacuous there
+    both = pd.DataFrame([compare_to_bound(emp, 3.5, bound_id="v", direction="upper", failure_probability=0.0,
+                                          vacuous=True)])
+    assert verdicts(both)[0].startswith("v: VIOLATED in 1 of 1 cells")
     assert lines[0] == "a: VIOLATED in 1 of 2 cells (at most 0.05 expected by chance)"
     assert lines[1] == "b: vacuous in all 1 cells"
     with pytest.raises(ValueError, match="direction must be"):
