@@ -71,5 +71,7 @@ def test_compare_probability():
     assert row["verdict"] == "violated" and row["ci_low"] > 0.1
     row = compare_probability(5, 100, 0.1, bound_id="p")
     assert row["verdict"] == "holds" and row["tightness"] == pytest.approx(2.0)
-    with pytest.raises(ValueError, match="successes"):
+    with pytest.raises(ValueError, match="trials must be >= 1"):
         compare_probability(5, 0, 0.1, bound_id="p")
+    with pytest.raises(ValueError, match="successes <= trials"):
+        compare_probability(11, 10, 0.1, bound_id="p")
