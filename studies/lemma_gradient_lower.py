@@ -30,11 +30,10 @@ rebuilds the tables and plots from the stored cells (``DIR/cells``).
 
 from __future__ import annotations
 
-import dataclasses
 import functools
 import math
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -43,9 +42,8 @@ import pandas as pd
 import boundcheck as bc
 from boundcheck.bounds import get
 from boundcheck.checks import compare_to_bound, verdicts
-from boundcheck.montecarlo import Grid, fit_exponent, run_sweep
-from boundcheck.report import StudyResult
-from boundcheck.store import ResultStore
+from boundcheck.montecarlo import Grid, fit_exponent
+from boundcheck.report import StudyResult, stored_config, sweep_study
 from boundcheck.worst_cases import grad_norm_lower, grad_norm_upper
 
 NAME = "lemma_gradient_lower"
@@ -134,25 +132,15 @@ def run(config: Config, *, out_dir, workers: int = 1, scheduler=None, progress: 
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
-    samples = run_sweep(functools.partial(cell, settings=_settings(config)), _grid(config),
-                        seed=config.seed, store=ResultStore(out_dir / "cells"), workers=workers,
-                        scheduler=scheduler, progress=progress, config=asdict(config))
+    cell_fn = functools.partial(cell, settings=_settings(config))
+    samples = sweep_study(cell_fn, _grid(config), config, out_dir=out_dir, workers=workers, scheduler=scheduler,
+                          progress=progress)
     return _build(config, samples, wall=time.perf_counter() - t0)
-
-
-def _config_from_store(store: ResultStore) -> Config:
-    manifest = store.manifest
-    if not manifest or "config" not in manifest:
-        raise ValueError(f"{store.directory} holds no sweep manifest; run the study first")
-    stored = manifest["config"].get("config", manifest["config"])
-    fields = {f.name for f in dataclasses.fields(Config)}
-    return Config(**{k: tuple(v) if isinstance(v, list) else v for k, v in stored.items() if k in fields})
 
 
 def report(out_dir) -> StudyResult:
     """Rebuild the tables and plots from the cells stored under ``out_dir/cells`` (nothing is recomputed)."""
-    store = ResultStore(Path(out_dir) / "cells")
-    config = _config_from_store(store)
+    config, store = stored_config(out_dir, Config)
     return _build(config, store.table(_grid(config)), wall=None)
 
 
