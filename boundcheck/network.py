@@ -31,6 +31,16 @@ __all__ = ["Network", "init_network", "PARAMETRIZATIONS", "sample_sphere", "lazy
 PARAMETRIZATIONS = ("theory", "bubeck", "paper_code")
 
 
+def first_layer(W0) -> np.ndarray:
+    """Standardize a first layer: float64 ``(K, m, d)`` (a 2-D ``(m, d)`` array means K = 1), all >= 1."""
+    W0 = as_float_array(W0, "W0", ndim=(2, 3))
+    if W0.ndim == 2:
+        W0 = W0[None]
+    if min(W0.shape) < 1:
+        raise ValueError(f"W0 must have K >= 1 inits, m >= 1 neurons and d >= 1 inputs, got shape {W0.shape}")
+    return W0
+
+
 @dataclass(frozen=True, eq=False)
 class Network:
     """K independent two-layer ReLU networks of the same shape.
@@ -62,12 +72,8 @@ class Network:
     parametrization: str = "custom"
 
     def __post_init__(self):
-        W0 = as_float_array(self.W0, "W0", ndim=(2, 3))
-        if W0.ndim == 2:
-            W0 = W0[None]
+        W0 = first_layer(self.W0)
         K, m, d = W0.shape
-        if K < 1 or m < 1 or d < 1:
-            raise ValueError(f"W0 must have K >= 1 inits, m >= 1 neurons and d >= 1 inputs, got shape {W0.shape}")
         a = as_float_array(self.a, "a", ndim=(1, 2))
         if a.ndim == 1:
             a = a[None]

@@ -88,7 +88,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ._validate import as_float_array, check_choice, check_int, check_real, check_rng
-from .network import Network
+from .network import Network, first_layer
 from .ops import network_pass
 
 __all__ = [
@@ -137,12 +137,8 @@ class MulticlassNetwork:
     W0: np.ndarray
 
     def __post_init__(self):
-        W0 = as_float_array(self.W0, "W0", ndim=(2, 3))
-        if W0.ndim == 2:
-            W0 = W0[None]
+        W0 = first_layer(self.W0)
         K, m, d = W0.shape
-        if K < 1 or m < 1 or d < 1:
-            raise ValueError(f"W0 must have K >= 1 inits, m >= 1 neurons and d >= 1 inputs, got shape {W0.shape}")
         A = as_float_array(self.A, "A", ndim=(2, 3))
         if A.ndim == 2:
             A = A[None]
