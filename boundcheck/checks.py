@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 
 from ._validate import as_float_array, check_int, check_real
-from .montecarlo import clopper_pearson, describe, tightness
+from .stats import clopper_pearson, describe, tightness
 from .report import verdict_line
 
 __all__ = ["compare_to_bound", "compare_probability", "verdicts", "exact_law_line", "ROW_COLUMNS"]

@@ -6,7 +6,7 @@ A :class:`ResultStore` is a directory::
         manifest.json          the sweep's configuration (seed, cell function, user config), the grid of the
                                latest run, the package version and code revision, creation/update times
         cells/<key>.json       one file per finished cell: coordinates, result, seeds, config, version,
-                               revision, timing (key = boundcheck.montecarlo.coords_key(coords))
+                               revision, timing (key = boundcheck._cells.coords_key(coords))
         .lock                  held (flock) while a sweep writes the store
 
 Every file is written atomically: to a temporary file ``.tmp-*`` in the same directory, flushed and
@@ -37,7 +37,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from .montecarlo import Grid, _assemble, _canonical_coords, _canonical_json, _canonical_result, _result_object, \
+from ._cells import Grid, _assemble, _canonical_coords, _canonical_json, _canonical_result, _result_object, \
     coords_key
 
 __all__ = ["ResultStore", "StoredCell", "StoreConfigError", "package_version", "code_revision"]
