@@ -13,10 +13,13 @@ from __future__ import annotations
 import numba as nb
 import numpy as np
 
-_OPTS = dict(nogil=True, cache=True, fastmath=False, boundscheck=False)
+#: The Numba options of every compiled kernel of the package (the other kernel modules import them): the
+#: GIL released, compiled once and cached on disk, IEEE arithmetic (no fastmath: the numbers must not depend
+#: on how the compiler reorders sums), no bounds checks (the public callers validate shapes first).
+NJIT_OPTIONS = dict(nogil=True, cache=True, fastmath=False, boundscheck=False)
 
 
-@nb.njit(parallel=True, **_OPTS)
+@nb.njit(parallel=True, **NJIT_OPTIONS)
 def forward_from_pre(pre, a, out_bias, scale, out, offset):
     """out[k, offset + i] = scale * sum_s a[k, s] relu(pre[i, k, s]) + out_bias[k]."""
     n, K, m = pre.shape
@@ -28,7 +31,7 @@ def forward_from_pre(pre, a, out_bias, scale, out, offset):
             out[k, offset + i] = scale * total + out_bias[k]
 
 
-@nb.njit(parallel=True, **_OPTS)
+@nb.njit(parallel=True, **NJIT_OPTIONS)
 def gradient_coefficients(pre, a, scale, coef):
     """coef[k, i, s] = scale * a[k, s] * 1{pre[i, k, s] > 0}; then grad = coef[k] @ W[k]."""
     n, K, m = pre.shape
@@ -38,7 +41,7 @@ def gradient_coefficients(pre, a, scale, coef):
                 coef[k, i, s] = scale * a[k, s] * (pre[i, k, s] > 0.0)
 
 
-@nb.njit(parallel=True, **_OPTS)
+@nb.njit(parallel=True, **NJIT_OPTIONS)
 def difference_coefficients(pre_z, pre_x, a, scale, coef):
     """coef[k, i, s] = scale * a[k, s] * (1{pre_z > 0} - 1{pre_x > 0}) (same weights at z and x)."""
     n, K, m = pre_x.shape
@@ -55,7 +58,7 @@ def difference_coefficients(pre_z, pre_x, a, scale, coef):
                     coef[k, i, s] = -scale * a[k, s]
 
 
-@nb.njit(parallel=True, **_OPTS)
+@nb.njit(parallel=True, **NJIT_OPTIONS)
 def count_active(pre, out, offset):
     """out[k, offset + i] = #{s : pre[i, k, s] > 0}."""
     n, K, m = pre.shape
@@ -67,7 +70,7 @@ def count_active(pre, out, offset):
             out[k, offset + i] = c
 
 
-@nb.njit(parallel=True, **_OPTS)
+@nb.njit(parallel=True, **NJIT_OPTIONS)
 def count_flips(pre, pre0, out, offset):
     """out[k, offset + i] = #{s : 1{pre > 0} != 1{pre0 > 0}}."""
     n, K, m = pre.shape
@@ -79,7 +82,7 @@ def count_flips(pre, pre0, out, offset):
             out[k, offset + i] = c
 
 
-@nb.njit(parallel=True, **_OPTS)
+@nb.njit(parallel=True, **NJIT_OPTIONS)
 def f_range_from_pre(pre0, a, out_bias, scale, reach, lower, upper, offset):
     """Exact inf and sup of f over the lazy ball, neuron by neuron.
 
@@ -102,7 +105,7 @@ def f_range_from_pre(pre0, a, out_bias, scale, reach, lower, upper, offset):
             upper[k, offset + i] = scale * hi + out_bias[k]
 
 
-@nb.njit(parallel=True, **_OPTS)
+@nb.njit(parallel=True, **NJIT_OPTIONS)
 def count_reachable_flips(pre0, reach, out, offset):
     """out[k, offset + i] = #{s : -reach_i < pre0 <= reach_i}: neurons the lazy ball can flip."""
     n, K, m = pre0.shape
@@ -116,7 +119,7 @@ def count_reachable_flips(pre0, reach, out, offset):
             out[k, offset + i] = c
 
 
-@nb.njit(parallel=True, **_OPTS)
+@nb.njit(parallel=True, **NJIT_OPTIONS)
 def project_rows(W, W0, radius, out):
     """Row-wise projection of W (rows, p) onto the balls of radius ``radius`` around the rows of W0."""
     rows, p = W.shape
@@ -135,7 +138,7 @@ def project_rows(W, W0, radius, out):
                 out[r, j] = W[r, j]
 
 
-@nb.njit(parallel=True, **_OPTS)
+@nb.njit(parallel=True, **NJIT_OPTIONS)
 def fused_pass(pre, pre0, a, out_bias, scale, reach, with_flips, with_radius,
                f, active, flips, lower, upper, reach_flips, coef, offset):
     """All the element-wise work of one network pass, reading each pre-activation once.
@@ -189,7 +192,7 @@ def fused_pass(pre, pre0, a, out_bias, scale, reach, with_flips, with_radius,
                 reach_flips[k, offset + i] = rf
 
 
-@nb.njit(nogil=True, cache=True)
+@nb.njit(**NJIT_OPTIONS)
 def _dist_to_wedge(p1, p2, c11, c12, c22):
     """Squared distance from p to the closed cone {w : w.c1 >= 0, w.c2 >= 0}.
 
@@ -219,7 +222,7 @@ def _dist_to_wedge(p1, p2, c11, c12, c22):
     return best
 
 
-@nb.njit(parallel=True, **_OPTS)
+@nb.njit(parallel=True, **NJIT_OPTIONS)
 def count_reachable_pair_flips(pre0_x, pre0_y, gram_xx, gram_xy, gram_yy, radius, out, offset):
     """out[k, offset+i] = #{s : some w in B(w0_s, R) has 1{w.x > 0} != 1{w.y > 0}}.
 
