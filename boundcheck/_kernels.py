@@ -3,6 +3,10 @@
 Every kernel reads pre-activations laid out as ``pre[i, k, s]`` (point i, init k, neuron s), which is the
 layout of ``X @ W.reshape(K*m, d).T`` reshaped to ``(n, K, m)``: one BLAS product serves all K inits.
 
+The exact sampler at init (:mod:`boundcheck.fastpath`) draws ``g[i, s] = w_s . x`` directly, one init per
+row, and reduces it here too (:func:`reduce_init_draws`). The kernels of the other modules live beside this
+one (``boundcheck/_<topic>_kernels.py``) and share its options, :data:`NJIT_OPTIONS`.
+
 Each output entry is computed by one thread with a sequential sum over neurons, so results do not depend on
 the number of threads. Convention: a neuron is active iff its pre-activation is strictly positive
 (``relu'(0) = 0``).
@@ -248,3 +252,34 @@ def count_reachable_pair_flips(pre0_x, pre0_y, gram_xx, gram_xy, gram_yy, radius
                 if min(dA, dB) <= r2:
                     c += 1
             out[k, offset + i] = c
+
+
+@nb.njit(parallel=True, **NJIT_OPTIONS)
+def reduce_init_draws(g, a_positive, radius, scale, f, lower, upper, active, flips, offset):
+    """f, the exact f range over the lazy ball, N_+ and the max flips from draws at init (:mod:`boundcheck.fastpath`).
+
+    ``g[i, s] = w_s . x`` and ``a_s = +1`` iff ``a_positive[i, s]``, one independent init per row i; writes
+    entries ``offset + i`` of ``f``, ``lower``, ``upper`` (scaled by ``scale``), ``active`` and ``flips``.
+    """
+    n, m = g.shape
+    for i in nb.prange(n):
+        tot = 0.0
+        lo = 0.0
+        hi = 0.0
+        cnt = 0
+        fl = 0
+        for s in range(m):  # branch-free: the signs are coin flips a branch would mispredict
+            z = g[i, s]
+            sign = 2.0 * a_positive[i, s] - 1.0
+            tot += sign * max(z, 0.0)
+            cnt += z > 0.0
+            fl += (z > -radius) & (z <= radius)
+            vu = sign * max(z + radius, 0.0)
+            vd = sign * max(z - radius, 0.0)
+            hi += max(vu, vd)
+            lo += min(vu, vd)
+        f[offset + i] = scale * tot
+        lower[offset + i] = scale * lo
+        upper[offset + i] = scale * hi
+        active[offset + i] = cnt
+        flips[offset + i] = fl

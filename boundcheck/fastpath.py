@@ -25,9 +25,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import numba as nb
 import numpy as np
 
+from . import _kernels
 from ._validate import check_int, check_real, check_rng
 
 __all__ = ["InitSample", "sample_at_init"]
@@ -65,32 +65,6 @@ class InitSample:
     d: int
     m: int
     radius: float
-
-
-@nb.njit(parallel=True, nogil=True, cache=True)
-def _reduce_draws(g, a_positive, radius, scale, f, lower, upper, active, flips, offset):
-    n, m = g.shape
-    for i in nb.prange(n):
-        tot = 0.0
-        lo = 0.0
-        hi = 0.0
-        cnt = 0
-        fl = 0
-        for s in range(m):  # branch-free: the signs are coin flips a branch would mispredict
-            z = g[i, s]
-            sign = 2.0 * a_positive[i, s] - 1.0
-            tot += sign * max(z, 0.0)
-            cnt += z > 0.0
-            fl += (z > -radius) & (z <= radius)
-            vu = sign * max(z + radius, 0.0)
-            vd = sign * max(z - radius, 0.0)
-            hi += max(vu, vd)
-            lo += min(vu, vd)
-        f[offset + i] = scale * tot
-        lower[offset + i] = scale * lo
-        upper[offset + i] = scale * hi
-        active[offset + i] = cnt
-        flips[offset + i] = fl
 
 
 def sample_at_init(n: int, d: int, m: int, *, radius: float = 0.0, rng=None,
@@ -138,7 +112,7 @@ def sample_at_init(n: int, d: int, m: int, *, radius: float = 0.0, rng=None,
         hi = min(n, lo + batch)
         g = gen.standard_normal((hi - lo, m))
         a_positive = gen.random((hi - lo, m)) < 0.5
-        _reduce_draws(g, a_positive, radius, scale, f, lower, upper, active, flips, lo)
+        _kernels.reduce_init_draws(g, a_positive, radius, scale, f, lower, upper, active, flips, lo)
     chi2 = gen.chisquare(d - 1, size=n) if d > 1 else np.zeros(n)
     proj = np.sqrt(active / m * chi2)
     grad = np.sqrt(f ** 2 + proj ** 2)

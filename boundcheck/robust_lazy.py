@@ -67,10 +67,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Callable
 
-import numba as nb
 import numpy as np
 
-from . import _attack_kernels, _kernels
+from . import _attack_kernels, _kernels, _robust_lazy_kernels
 from ._validate import as_float_array, check_choice, check_int, check_real, check_rng
 from .bounds.wang2022 import theorem_3_1_certified, theorem_3_1_sufficient_step
 from .lazy import WorstCase
@@ -86,201 +85,9 @@ CANDIDATES = ("init", "f_push", "grad_shrink", "combined", "random")
 #: Smooth surrogates of the count of unflipped points (``per_point=False``).
 SURROGATES = ("sigmoid", "softplus")
 
-_OPTS = dict(nogil=True, cache=True, fastmath=False, boundscheck=False)
-#: Relative width below which breakpoints are merged and a certified piece is a rounding artifact.
-_TIE = 16.0 * np.finfo(np.float64).eps
 #: Up to this many points the ascent forms the W-gradient row by row inside the step kernel (one pass over
 #: W); beyond, with BLAS products.
 _LOWRANK_MAX_POINTS = 4
-
-
-# ======================================================================================================
-# Kernels: the walk through the ray's breakpoints (private; no validation)
-# ======================================================================================================
-
-@nb.njit(**_OPTS)
-def _scan_point(pre_row, slope_row, a_row, Wk, scale, absf, G, eta, mode, tol, times, kinds, who, v):
-    """Walk the breakpoints of the ray ``x + t v_dir`` (t in step units) for one init and point.
-
-    ``pre_row[s] = z_s`` and ``slope_row[s] = c_s`` (pre-activation ``z_s + t c_s``). A neuron active at 0
-    (``z_s > 0``) with ``c_s < 0`` switches off **at** ``t_s = -z_s / c_s`` (pre-activation 0 counts as
-    inactive); one inactive at 0 (``z_s <= 0``) with ``c_s > 0`` switches on **after** ``t_s``. So the
-    state at a breakpoint T holds the switch-offs at T but not the switch-ons, and just after T both.
-
-    mode 0: returns ``(D_seg(eta), nan, nan)``, the maximum over t in [0, eta] of the scaled norm of the
-    gradient change. mode 1: returns ``(eta_suff, piece_end, D)``: the infimum of the steps certified by
-    ``t G (G - D_seg(t)) > absf``, the end of the piece it lies on, and ``D_seg`` on that piece
-    (``(inf, inf, D)`` when no step is certified). ``tol`` bounds the rounding of ``G`` and of the
-    deviations: a piece with ``G - D <= tol`` certifies nothing (e.g. past a point where every neuron
-    switches off, ``D = G`` exactly but not after rounding).
-    """
-    m = pre_row.shape[0]
-    d = Wk.shape[1]
-    cnt = 0
-    for s in range(m):
-        z = pre_row[s]
-        c = slope_row[s]
-        if z > 0.0 and c < 0.0:
-            t = -z / c
-            if t < np.inf:
-                times[cnt] = t
-                kinds[cnt] = 0
-                who[cnt] = s
-                cnt += 1
-        elif z <= 0.0 and c > 0.0:
-            t = -z / c
-            if t < np.inf:
-                times[cnt] = t if t > 0.0 else 0.0
-                kinds[cnt] = 1
-                who[cnt] = s
-                cnt += 1
-    order = np.argsort(times[:cnt])
-    for q in range(d):
-        v[q] = 0.0
-    M = 0.0
-    prev = 0.0
-    j = 0
-    while True:
-        nextT = times[order[j]] if j < cnt else np.inf
-        if mode == 1:
-            # the open piece (prev, nextT), on which D_seg = M
-            if G - M > tol:
-                e = absf / (G * (G - M))
-                cand = e if e > prev else prev
-                # a piece shorter than rounding is not trusted: e.g. a network whose f reaches 0 exactly at
-                # a kink, where e = nextT in exact arithmetic but e < nextT after rounding
-                if cand < nextT and (nextT == np.inf or nextT - cand > _TIE * nextT):
-                    return cand, nextT, M
-            if j >= cnt:
-                return np.inf, np.inf, M
-        else:
-            if j >= cnt or nextT > eta:
-                return M, np.nan, np.nan
-        # breakpoints within a few ulps are one point (e.g. all of them where a bias-free ray crosses the
-        # origin): the states in between are artifacts of rounding
-        lim = nextT + _TIE * nextT
-        j2 = j + 1
-        while j2 < cnt and times[order[j2]] <= lim:
-            j2 += 1
-        changed = False
-        for q in range(j, j2):
-            idx = order[q]
-            if kinds[idx] == 0:
-                s = who[idx]
-                for r in range(d):
-                    v[r] -= a_row[s] * Wk[s, r]
-                changed = True
-        if changed:
-            acc = 0.0
-            for r in range(d):
-                acc += v[r] * v[r]
-            nv = scale * np.sqrt(acc)
-            if nv > M:
-                M = nv
-        if mode == 0 and not nextT < eta:
-            return M, np.nan, np.nan
-        changed = False
-        for q in range(j, j2):
-            idx = order[q]
-            if kinds[idx] == 1:
-                s = who[idx]
-                for r in range(d):
-                    v[r] += a_row[s] * Wk[s, r]
-                changed = True
-        if changed:
-            acc = 0.0
-            for r in range(d):
-                acc += v[r] * v[r]
-            nv = scale * np.sqrt(acc)
-            if nv > M:
-                M = nv
-        prev = nextT
-        j = j2
-
-
-@nb.njit(parallel=True, **_OPTS)
-def _scan_all(pre, slope, a, W, scale, absf, G, eta, mode, tol, out0, out1, out2, offset):
-    """:func:`_scan_point` for every init and point of a chunk; pre (nc, K, m), slope (K, nc, m)."""
-    nc, K, m = pre.shape
-    d = W.shape[2]
-    for i in nb.prange(nc):
-        times = np.empty(m)
-        kinds = np.empty(m, dtype=np.int8)
-        who = np.empty(m, dtype=np.int64)
-        v = np.empty(d)
-        for k in range(K):
-            r0, r1, r2 = _scan_point(pre[i, k], slope[k, i], a[k], W[k], scale, absf[k, i], G[k, i], eta[k, i],
-                                     mode, tol[k], times, kinds, who, v)
-            out0[k, offset + i] = r0
-            out1[k, offset + i] = r1
-            out2[k, offset + i] = r2
-
-
-@nb.njit(**_OPTS)
-def _move_row(W, W0, k, s, gbuf, step, radius, out):
-    """out[k, s] = the projection onto B(W0[k, s], radius) of W[k, s] + step * gbuf / ||gbuf||."""
-    d = gbuf.shape[0]
-    acc = 0.0
-    for r in range(d):
-        acc += gbuf[r] * gbuf[r]
-    gn = np.sqrt(acc)
-    factor = step / gn if gn > 0.0 else 0.0
-    sq = 0.0
-    for r in range(d):
-        w = W[k, s, r] + factor * gbuf[r]
-        gbuf[r] = w
-        dlt = w - W0[k, s, r]
-        sq += dlt * dlt
-    norm = np.sqrt(sq)
-    if norm > radius:
-        f = radius / norm
-        for r in range(d):
-            out[k, s, r] = W0[k, s, r] + (gbuf[r] - W0[k, s, r]) * f
-    else:
-        for r in range(d):
-            out[k, s, r] = gbuf[r]
-
-
-@nb.njit(parallel=True, **_OPTS)
-def _ascent_step_lowrank(W, W0, a, cb, ca, Xp, H, scale, eta, step, radius, out):
-    """One projected, row-normalized ascent step with the W-gradient formed row by row.
-
-    Row s of init k moves along ``scale a_s sum_i (cb[k, i, s] Xp[k, i] - eta ca[k, i, s] H[k, i])`` by
-    ``step`` and is projected onto the ball of ``radius`` around ``W0[k, s]``. One pass over W: for few
-    points this beats forming the (K, m, d) gradient with BLAS and normalizing it in separate passes.
-    """
-    K, m, d = W.shape
-    n = cb.shape[1]
-    for ks in nb.prange(K * m):
-        k = ks // m
-        s = ks % m
-        gbuf = np.zeros(d)
-        for i in range(n):
-            p = cb[k, i, s]
-            q = eta * ca[k, i, s]
-            if p != 0.0:
-                for r in range(d):
-                    gbuf[r] += p * Xp[k, i, r]
-            if q != 0.0:
-                for r in range(d):
-                    gbuf[r] -= q * H[k, i, r]
-        c = scale * a[k, s]
-        for r in range(d):
-            gbuf[r] *= c
-        _move_row(W, W0, k, s, gbuf, step, radius, out)
-
-
-@nb.njit(parallel=True, **_OPTS)
-def _ascent_step_dense(W, W0, G, step, radius, out):
-    """One projected, row-normalized ascent step along a given gradient G (K, m, d)."""
-    K, m, d = W.shape
-    for ks in nb.prange(K * m):
-        k = ks // m
-        s = ks % m
-        gbuf = np.empty(d)
-        for r in range(d):
-            gbuf[r] = G[k, s, r]
-        _move_row(W, W0, k, s, gbuf, step, radius, out)
 
 
 # ======================================================================================================
@@ -394,8 +201,8 @@ def segment_gradient_deviation(net: Network, X, W=None, b=None, *, eta, batch: i
     junk1, junk2 = np.empty((K, n)), np.empty((K, n))
     for lo, hi in _chunks(n, batch):
         pre, f, g, G, s, slope = _ray_chunk(net, X[lo:hi], W, b)
-        _scan_all(pre, slope, net.a, W, _scale(net), np.abs(f), G, np.ascontiguousarray(etas[:, lo:hi]), 0,
-                  tol, out, junk1, junk2, lo)
+        _robust_lazy_kernels.scan_all(pre, slope, net.a, W, _scale(net), np.abs(f), G,
+                                      np.ascontiguousarray(etas[:, lo:hi]), 0, tol, out, junk1, junk2, lo)
     return out
 
 
@@ -480,7 +287,7 @@ def sufficient_step(net: Network, X, W=None, b=None, *, sign_zero_positive: bool
     for lo, hi in _chunks(n, batch):
         pre, f, g, G, s, slope = _ray_chunk(net, X[lo:hi], W, b)
         f_all[:, lo:hi], G_all[:, lo:hi] = f, G
-        _scan_all(pre, slope, net.a, W, _scale(net), np.abs(f), G, np.zeros_like(f), 1, tol, eta, end, D, lo)
+        _robust_lazy_kernels.scan_all(pre, slope, net.a, W, _scale(net), np.abs(f), G, np.zeros_like(f), 1, tol, eta, end, D, lo)
     if not sign_zero_positive:
         zero = f_all == 0
         eta[zero], end[zero] = np.inf, np.inf
@@ -564,7 +371,7 @@ def certify_step(net: Network, X, eta, W=None, b=None, *, batch: int | None = No
         pre, f, g, G, s, slope = _ray_chunk(net, X[lo:hi], W, b)
         f_all[:, lo:hi], G_all[:, lo:hi], s_all[:, lo:hi] = f, G, s
         e = np.ascontiguousarray(etas[:, lo:hi])
-        _scan_all(pre, slope, net.a, W, _scale(net), np.abs(f), G, e, 0, tol, D, junk1, junk2, lo)
+        _robust_lazy_kernels.scan_all(pre, slope, net.a, W, _scale(net), np.abs(f), G, e, 0, tol, D, junk1, junk2, lo)
         Xp = X[lo:hi][None] - (e * s)[..., None] * g
         pre_p = np.matmul(Xp, W.transpose(0, 2, 1))
         if b is not None:
@@ -855,11 +662,13 @@ def _adversary(a, c0, scale, W0, X, labels, R, eta, steps, streams, per_point, s
             alpha = alpha0 if steps == 1 else alpha0 * (alpha1 / alpha0) ** (t / (steps - 1))
             if n <= _LOWRANK_MAX_POINTS:
                 cb, ca, h = _grad_factors(a, scale, W, state, weights)
-                _ascent_step_lowrank(W, W0, a, np.ascontiguousarray(cb, dtype=float),
-                                     np.ascontiguousarray(ca, dtype=float), np.ascontiguousarray(state[4]), h,
-                                     scale, eta, alpha * R, R, W_next)
+                _robust_lazy_kernels.ascent_step_lowrank(W, W0, a, np.ascontiguousarray(cb, dtype=float),
+                                                         np.ascontiguousarray(ca, dtype=float),
+                                                         np.ascontiguousarray(state[4]), h, scale, eta, alpha * R, R,
+                                                         W_next)
             else:
-                _ascent_step_dense(W, W0, _margin_grad(a, scale, W, eta, state, weights), alpha * R, R, W_next)
+                _robust_lazy_kernels.ascent_step_dense(W, W0, _margin_grad(a, scale, W, eta, state, weights),
+                                                       alpha * R, R, W_next)
             W, W_next = W_next, W
     return best.W, best.phi, best.robust, cand_phi, cand_robust, start
 
