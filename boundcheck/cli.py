@@ -1,87 +1,176 @@
 """The ``boundcheck`` command.
 
-``boundcheck list``                 the studies and the registry's bounds, one line each
+``boundcheck list``                 the studies (with their origin) and the registry's bounds, one line each
 ``boundcheck study NAME [options]`` run a study: table (CSV, Markdown), plots (PNG, SVG), verdicts
 ``boundcheck study --list``         the studies
 ``boundcheck report DIR``           rebuild tables and plots from a study's stored results
 
-A study is a thin script ``studies/<name>.py`` that defines ``NAME``, ``DESCRIPTION``, a ``Config``
-dataclass (with a ``quick()`` classmethod, and ``paper()`` where the study has the paper's full settings)
-and ``run(config, *, out_dir, workers, scheduler, progress) -> StudyResult``. The studies folder is found
-beside the package (a source checkout), or where ``BOUNDCHECK_STUDIES`` points.
+A study is a module that defines ``STUDY``, a :class:`boundcheck.study.Study`. They come from three places,
+in this order of precedence: the folder(s) named by ``BOUNDCHECK_STUDIES`` (study scripts, ``<name>.py``),
+the entry-point group ``boundcheck.studies`` of installed packages (``name = "package.module"``), and the
+studies shipped with boundcheck (the package ``boundcheck.studies``).
+
+A user's mistake ends the command with one line on stderr naming the problem and the remedy, and exit
+status 2; Ctrl-C ends it with one line saying that the same command resumes (status 130). Tracebacks only
+with ``--debug``.
 """
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
+import importlib
 import importlib.util
-import inspect
 import math
 import os
+import shlex
 import sys
 import time
+import warnings
+from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["main", "studies_dir", "list_studies", "load_study", "config_from_toml", "run_study"]
+from .errors import UserError
+
+__all__ = ["main", "studies_dir", "list_studies", "discover_studies", "load_study", "get_study",
+           "config_from_toml", "run_study", "report_study", "StudySource"]
+
+ENTRY_POINT_GROUP = "boundcheck.studies"
+
+
+@dataclass(frozen=True)
+class StudySource:
+    """Where a study comes from: ``origin`` is "boundcheck", "entry point <dist>" or "folder <path>"."""
+
+    name: str
+    origin: str
+    module: str
+    path: Path | None = None
 
 
 def studies_dir() -> Path:
-    """The folder holding the study scripts."""
+    """The folder of the studies shipped with boundcheck (the package ``boundcheck.studies``)."""
+    import boundcheck.studies
+
+    return Path(next(iter(boundcheck.studies.__path__)))
+
+
+def _folders() -> list[Path]:
     env = os.environ.get("BOUNDCHECK_STUDIES")
-    if env:
-        return Path(env)
-    return Path(__file__).resolve().parents[1] / "studies"
+    return [Path(p) for p in env.split(os.pathsep) if p] if env else []
+
+
+def discover_studies() -> dict[str, StudySource]:
+    """Every available study by name (folder studies first, then entry points, then the shipped ones)."""
+    found: dict[str, StudySource] = {}
+    for folder in _folders():
+        if folder.is_dir():
+            for path in sorted(folder.glob("*.py")):
+                if not path.name.startswith("_"):
+                    found.setdefault(path.stem, StudySource(path.stem, f"folder {folder}", path.stem, path))
+    from importlib.metadata import entry_points
+
+    for ep in sorted(entry_points(group=ENTRY_POINT_GROUP), key=lambda e: e.name):
+        dist = getattr(getattr(ep, "dist", None), "name", None) or "?"
+        found.setdefault(ep.name, StudySource(ep.name, f"entry point of {dist}", ep.value.split(":")[0]))
+    import pkgutil
+
+    import boundcheck.studies
+
+    for info in sorted(pkgutil.iter_modules(boundcheck.studies.__path__), key=lambda i: i.name):
+        if not info.name.startswith("_"):
+            found.setdefault(info.name, StudySource(info.name, "boundcheck", f"boundcheck.studies.{info.name}"))
+    return dict(sorted(found.items()))
 
 
 def list_studies() -> list[str]:
-    """Names of the available studies (the scripts in :func:`studies_dir`)."""
-    folder = studies_dir()
-    if not folder.is_dir():
-        return []
-    return sorted(p.stem for p in folder.glob("*.py") if not p.name.startswith("_"))
+    """Names of the available studies."""
+    return list(discover_studies())
 
 
-_STUDIES_ON_PATH: list[str] = []  # the studies folder this process put on sys.path (at most one)
+_FOLDER_MODULES: dict[str, str] = {}  # study module name -> the file it was loaded from
 
 
-def load_study(name: str):
-    """Import ``studies/<name>.py`` as the module ``name``.
-
-    The studies folder is put on ``sys.path`` so that worker processes (which inherit it) can import the
-    study's module-level cell functions; with Dask, the module is registered with cloudpickle to travel by
-    value. The folder is appended, so a study never shadows an installed module; a study whose name an
-    installed module already takes is refused. When ``BOUNDCHECK_STUDIES`` changes within a process, the
-    new folder replaces the old one, and a study loaded from the old folder is loaded again.
-    """
-    available = list_studies()
-    if name not in available:
-        where = ", ".join(available) or f"(none found in {studies_dir()})"
-        raise SystemExit(f"boundcheck: unknown study {name!r}; available: {where}")
-    folder = str(studies_dir())
-    for old in _STUDIES_ON_PATH:
-        if old != folder and old in sys.path:
-            sys.path.remove(old)
-    _STUDIES_ON_PATH[:] = [folder]
+def _load_from_folder(source: StudySource):
+    """Import a study script by path as the module ``source.name`` (its folder is put on ``sys.path`` so
+    that local worker processes import it too; with Dask it travels by value through cloudpickle)."""
+    folder = str(source.path.parent)
     if folder not in sys.path:
         sys.path.append(folder)
-    loaded = sys.modules.get(name)
-    if loaded is not None and getattr(loaded, "__boundcheck_studies__", folder) != folder:
-        del sys.modules[name]  # the same study name in another studies folder
-    importlib.invalidate_caches()  # study files written since the last import (tests, notebooks)
-    module = importlib.import_module(name)
-    # the folder is resolved, not the file: a study may be a symbolic link to a file elsewhere
-    if Path(getattr(module, "__file__", None) or "").absolute().parent.resolve() != Path(folder).resolve():
-        raise SystemExit(f"boundcheck: study {name!r} clashes with an installed module of the same name "
-                         f"({getattr(module, '__file__', None) or 'built-in'}); rename the study")
-    module.__boundcheck_studies__ = folder
+    path = str(source.path.resolve())
+    loaded = sys.modules.get(source.name)
+    if loaded is not None and _FOLDER_MODULES.get(source.name) != path:
+        del sys.modules[source.name]  # the same study name from another folder
+    importlib.invalidate_caches()
+    spec = importlib.util.spec_from_file_location(source.name, source.path)
+    if source.name not in sys.modules:
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[source.name] = module
+        try:
+            spec.loader.exec_module(module)
+        except BaseException:
+            del sys.modules[source.name]
+            raise
+    module = sys.modules[source.name]
+    _FOLDER_MODULES[source.name] = path
     try:
         import cloudpickle
+
         cloudpickle.register_pickle_by_value(module)
     except ImportError:  # Dask absent: nothing to register
         pass
     return module
 
+
+def load_study(name: str):
+    """The module of the study ``name`` (it defines ``STUDY``)."""
+    studies = discover_studies()
+    source = studies.get(name)
+    if source is None:
+        raise UserError(f"unknown study {name!r}; `boundcheck list` shows the available studies")
+    if source.path is not None:
+        return _load_from_folder(source)
+    return importlib.import_module(source.module)
+
+
+def get_study(name: str):
+    """The :class:`boundcheck.study.Study` of the study ``name``."""
+    from .study import Study
+
+    module = load_study(name)
+    study = getattr(module, "STUDY", None)
+    if study is None and hasattr(module, "run") and hasattr(module, "Config"):
+        return _LegacyStudy(module)  # TEMPORARY, while the studies move onto boundcheck.study
+    if not isinstance(study, Study):
+        raise UserError(f"study {name!r} ({getattr(module, '__file__', module.__name__)}) defines no STUDY = "
+                        "boundcheck.study.Study(...); see the study interface in boundcheck.study")
+    return study
+
+
+class _LegacyStudy:  # TEMPORARY adapter of a study module not yet written with boundcheck.study.Study
+    def __init__(self, module):
+        self.module, self.name, self.description = module, module.NAME, module.DESCRIPTION
+        self.Config, self.has_paper = module.Config, hasattr(module.Config, "paper")
+
+    def run(self, config, *, out_dir, workers=1, scheduler=None, progress=True, **_):
+        import inspect
+
+        params = inspect.signature(self.module.run).parameters
+        kwargs = {k: v for k, v in (("workers", workers), ("scheduler", scheduler)) if k in params}
+        return self.module.run(config, out_dir=out_dir, progress=progress, **kwargs)
+
+    def report(self, folder):
+        if not hasattr(self.module, "report"):
+            raise UserError(f"study {self.name!r} cannot rebuild its report from stored results")
+        try:
+            return self.module.report(folder)
+        except FileNotFoundError as exc:
+            raise UserError(f"report: {folder} holds no stored results of study {self.name!r} ({exc})") from None
+
+
+# --------------------------------------------------------------------------------------------------------
+# Settings from TOML
+# --------------------------------------------------------------------------------------------------------
 
 def _load_toml(path: Path) -> dict:
     try:
@@ -95,33 +184,39 @@ def _load_toml(path: Path) -> dict:
 def config_from_toml(config_cls, base, path) -> object:
     """Override the fields of ``base`` (a ``config_cls`` instance) with the keys of a TOML file.
 
-    Unknown keys and values of the wrong type are refused with a message naming the key, the value and
-    what was expected.
+    Each value is checked and standardized by the domain the study declares for the field (nested lists
+    of mixed types included); unknown keys and values outside their domain are refused with one line
+    naming the key, the value and what was expected.
     """
+    from .study import ConfigError
+
     path = Path(path)
     if not path.is_file():
-        raise SystemExit(f"boundcheck: --config {path}: no such file")
+        raise UserError(f"--config {path}: no such file")
     try:
         data = _load_toml(path)
     except (ValueError, UnicodeDecodeError) as exc:  # tomllib.TOMLDecodeError is a ValueError
-        raise SystemExit(f"boundcheck: --config {path}: not valid TOML: {exc}") from None
+        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise UserError(f"--config {path}: not valid TOML: {first}") from None
     fields = {f.name: f for f in dataclasses.fields(config_cls)}
     updates = {}
     for key, value in data.items():
         if key not in fields:
-            raise SystemExit(f"boundcheck: config key {key!r} is not a setting of this study; "
-                             f"expected one of: {', '.join(sorted(fields))}")
-        current = getattr(base, key)
-        updates[key] = _coerce(key, value, current)
+            raise UserError(f"--config {path}: config key {key!r} is not a setting of this study; "
+                            f"expected one of: {', '.join(sorted(fields))}")
+        if fields[key].metadata.get("domain") is None:
+            value = _coerce(key, value, getattr(base, key))
+        updates[key] = value
     try:
         return dataclasses.replace(base, **updates)
-    except (TypeError, ValueError) as exc:  # the study's own checks of its settings
-        raise SystemExit(f"boundcheck: --config {path}: {exc}") from None
+    except (ConfigError, TypeError, ValueError) as exc:  # the domains and the study's own checks
+        raise UserError(f"--config {path}: {exc}") from None
 
 
 def _coerce(key, value, current):
+    """For a field without a declared domain: the type of the default, position by position in tuples."""
     def bad(expected):
-        return SystemExit(f"boundcheck: config key {key!r} has value {value!r}; expected {expected}")
+        return UserError(f"config key {key!r} has value {value!r}; expected {expected}")
 
     if isinstance(value, float) and not math.isfinite(value):
         raise bad("a finite number")
@@ -145,25 +240,36 @@ def _coerce(key, value, current):
         if not isinstance(value, list):
             raise bad("a list")
         if current:
-            proto = current[0]
-            value = [_coerce(f"{key}[{i}]", v, proto) for i, v in enumerate(value)]
+            same = all(type(c) is type(current[0]) for c in current)
+            if same:
+                value = [_coerce(f"{key}[{i}]", v, current[0]) for i, v in enumerate(value)]
+            elif len(value) == len(current):  # a record of mixed types: position by position
+                value = [_coerce(f"{key}[{i}]", v, c) for i, (v, c) in enumerate(zip(value, current))]
         return type(current)(value)
     return value
 
 
+# --------------------------------------------------------------------------------------------------------
+# Commands
+# --------------------------------------------------------------------------------------------------------
+
 def run_study(name: str, *, quick: bool = False, paper: bool = False, config_file=None, out=None,
               seed: int | None = None, workers: int = 1, scheduler: str | None = None,
-              quiet: bool = False):
-    """Run a study by name and write its outputs; returns ``(StudyResult, out_dir)``."""
+              quiet: bool = False, fresh: bool = False, connect_timeout: float | None = None,
+              command: str | None = None):
+    """Run a study by name and write its outputs; returns ``(StudyResult, out_dir)``.
+
+    The config is made and checked completely before any file is written.
+    """
     from .report import write_study
 
-    module = load_study(name)
-    Config = module.Config
     if quick and paper:
-        raise SystemExit("boundcheck: --quick and --paper exclude each other")
+        raise UserError("--quick and --paper exclude each other")
+    study = get_study(name)
+    Config = study.Config
     if paper:
-        if not hasattr(Config, "paper"):
-            raise SystemExit(f"boundcheck: study {name!r} has no --paper configuration")
+        if not study.has_paper:
+            raise UserError(f"study {name!r} has no --paper configuration; run it without --paper")
         config = Config.paper()
     elif quick:
         config = Config.quick()
@@ -172,22 +278,14 @@ def run_study(name: str, *, quick: bool = False, paper: bool = False, config_fil
     if config_file is not None:
         config = config_from_toml(Config, config, config_file)
     if seed is not None:
-        if not hasattr(config, "seed"):
-            raise SystemExit(f"boundcheck: study {name!r} takes no seed")
         config = dataclasses.replace(config, seed=seed)
     mode = "paper" if paper else "quick" if quick else "default"
     out_dir = Path(out) if out is not None else Path("results") / (name if mode == "default" else f"{name}_{mode}")
     if out_dir.exists() and not out_dir.is_dir():
-        raise SystemExit(f"boundcheck: --out {out_dir} exists and is not a folder")
-    kwargs = dict(out_dir=out_dir)
-    params = inspect.signature(module.run).parameters
-    for key, value in (("workers", workers), ("scheduler", scheduler), ("progress", not quiet)):
-        if key in params:
-            kwargs[key] = value
-        elif key != "progress" and value not in (None, 1):
-            raise SystemExit(f"boundcheck: study {name!r} does not support --{key}")
+        raise UserError(f"--out {out_dir} exists and is not a folder; choose another --out")
     start = time.perf_counter()
-    result = module.run(config, **kwargs)
+    result = study.run(config, out_dir=out_dir, workers=workers, scheduler=scheduler, progress=not quiet,
+                       overwrite=fresh, connect_timeout=connect_timeout, command=command)
     write_study(result, out_dir)
     elapsed = time.perf_counter() - start
     if not quiet:
@@ -199,14 +297,49 @@ def run_study(name: str, *, quick: bool = False, paper: bool = False, config_fil
     return result, out_dir
 
 
+def _stored_study_name(folder: Path) -> str | None:
+    from .store import ResultStore
+
+    manifest = ResultStore.read_manifest(folder / "cells")
+    if manifest is None:
+        return None
+    stored = (manifest.get("config") or {}).get("config") or {}
+    return stored.get("study") if isinstance(stored, dict) else None
+
+
+def report_study(folder, name: str | None = None):
+    """Rebuild a study's outputs in ``folder`` from its stored cells; returns ``(StudyResult, name)``.
+
+    The study is the one named by the store (``name``, when given, must agree). Nothing is written unless
+    the store is complete.
+    """
+    from .report import write_study
+
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise UserError(f"report: {folder} is not a folder")
+    stored = _stored_study_name(folder)
+    if stored is None and name is None:
+        raise UserError(f"report: {folder} holds no stored cells of any study (run `boundcheck study NAME "
+                        f"--out {folder}` first)")
+    if name is not None and stored is not None and stored != name:
+        raise UserError(f"report: {folder} holds cells of study {stored}, not {name} (run: boundcheck report "
+                        f"{folder} --study {stored})")
+    name = name or stored
+    study = get_study(name)
+    result = study.report(folder)
+    write_study(result, folder)
+    return result, name
+
+
 def _cmd_list(args) -> int:
     print("studies:")
-    for name in list_studies():
+    for name, source in discover_studies().items():
         try:
-            desc = load_study(name).DESCRIPTION
+            desc = get_study(name).description
         except Exception as exc:  # a broken study must not hide the others
-            desc = f"(cannot load: {exc})"
-        print(f"  {name:32s} {desc}")
+            desc = f"(cannot load: {type(exc).__name__}: {exc})".splitlines()[0]
+        print(f"  {name:32s} [{source.origin}] {desc}")
     try:
         from .bounds import list_bounds
     except ImportError:
@@ -223,26 +356,15 @@ def _cmd_study(args) -> int:
             print(name)
         return 0
     run_study(args.name, quick=args.quick, paper=args.paper, config_file=args.config, out=args.out,
-              seed=args.seed, workers=args.workers, scheduler=args.scheduler, quiet=args.quiet)
+              seed=args.seed, workers=args.workers, scheduler=args.scheduler, quiet=args.quiet, fresh=args.fresh,
+              connect_timeout=args.connect_timeout, command=args.command_line)
     return 0
 
 
 def _cmd_report(args) -> int:
-    folder = Path(args.dir)
-    if not folder.is_dir():
-        raise SystemExit(f"boundcheck: report: {folder} is not a folder")
-    name = args.study or folder.name.removesuffix("_quick").removesuffix("_paper")
-    module = load_study(name)
-    if not hasattr(module, "report"):
-        raise SystemExit(f"boundcheck: study {name!r} cannot rebuild its report from stored results")
-    from .report import write_study
-    try:
-        result = module.report(folder)
-    except FileNotFoundError as exc:
-        raise SystemExit(f"boundcheck: report: {folder} holds no stored results of study {name!r} ({exc})") from None
-    write_study(result, folder)
+    result, name = report_study(args.dir, args.study)
     if not args.quiet:
-        print(f"rebuilt {name} in {folder}")
+        print(f"rebuilt {name} in {args.dir}")
         for line in result.verdicts:
             print("  " + line)
     return 0
@@ -268,10 +390,22 @@ def _seed(text):
     return value
 
 
+def _seconds(text):
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive number of seconds, got {text!r}")
+    if not (math.isfinite(value) and value > 0):
+        raise argparse.ArgumentTypeError(f"expected a positive number of seconds, got {text!r}")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="boundcheck", description=__doc__.split("\n")[0])
+    parser.add_argument("--debug", action="store_true", dest="debug_all", help="show tracebacks")
     sub = parser.add_subparsers(dest="command", required=True)
-    p_list = sub.add_parser("list", help="list the studies and the registry's bounds")
+    p_list = sub.add_parser("list", help="list the studies (with their origin) and the registry's bounds")
+    p_list.add_argument("--debug", action="store_true", help="show tracebacks")
     p_list.set_defaults(func=_cmd_list)
     p_study = sub.add_parser("study", help="run a study and write its table, plots and verdicts")
     p_study.add_argument("name", nargs="?", help="the study's name (see --list)")
@@ -282,20 +416,54 @@ def build_parser() -> argparse.ArgumentParser:
     p_study.add_argument("--out", metavar="DIR", help="output folder (default results/NAME[_quick|_paper])")
     p_study.add_argument("--workers", type=_positive_int, default=1, help="local worker processes")
     p_study.add_argument("--scheduler", metavar="ADDRESS", help="a Dask scheduler address, or 'local'")
+    p_study.add_argument("--connect-timeout", type=_seconds, default=10.0, metavar="SECONDS",
+                         help="how long to wait for the Dask scheduler (default 10)")
     p_study.add_argument("--seed", type=_seed, help="the sweep seed")
+    p_study.add_argument("--fresh", action="store_true",
+                         help="discard the cells stored in --out by another configuration and start over")
     p_study.add_argument("--quiet", action="store_true", help="no progress bar, no summary")
+    p_study.add_argument("--debug", action="store_true", help="show tracebacks")
     p_study.set_defaults(func=_cmd_study)
     p_report = sub.add_parser("report", help="rebuild tables and plots from stored results")
     p_report.add_argument("dir", help="a study's output folder")
-    p_report.add_argument("--study", help="the study's name (default: from the folder's name)")
+    p_report.add_argument("--study", help="the study's name (default: the one that wrote the folder)")
     p_report.add_argument("--quiet", action="store_true")
+    p_report.add_argument("--debug", action="store_true", help="show tracebacks")
     p_report.set_defaults(func=_cmd_report)
     return parser
 
 
+def _one_line_warnings(message, category, filename, lineno, line=None):
+    return f"boundcheck: warning: {message}\n"
+
+
 def main(argv=None) -> int:
+    """Run the command line; returns the exit status (0, 1 for a failure of the code, 2 for a user error,
+    130 after Ctrl-C)."""
+    argv = sys.argv[1:] if argv is None else list(argv)
     args = build_parser().parse_args(argv)
-    return args.func(args)
+    args.command_line = "boundcheck " + shlex.join(argv)
+    debug = args.debug_all or getattr(args, "debug", False) or os.environ.get("BOUNDCHECK_DEBUG") == "1"
+    if debug:
+        return args.func(args)
+    previous = warnings.formatwarning
+    warnings.formatwarning = _one_line_warnings
+    try:
+        return args.func(args)
+    except KeyboardInterrupt:
+        print(f"\nboundcheck: interrupted; finished cells are kept: run the same command again to resume "
+              f"({args.command_line})", file=sys.stderr)
+        return 130
+    except UserError as exc:
+        print(f"boundcheck: {exc}", file=sys.stderr)
+        return 2
+    except Exception as exc:  # a failure of the code, not of the user: one line, the traceback with --debug
+        text = str(exc).splitlines()[0] if str(exc) else ""
+        print(f"boundcheck: error: {type(exc).__name__}: {text} (rerun with --debug for the traceback)",
+              file=sys.stderr)
+        return 1
+    finally:
+        warnings.formatwarning = previous
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -35,11 +35,12 @@ import pandas as pd
 
 from ._cells import (Grid, _assemble, _canonical_json, _canonical_result, _check_sweep_seed,  # noqa: F401
                      _seed_descriptor, cell_seed, coords_key)
-from ._validate import check_int
+from ._validate import check_int, check_real
+from .errors import UserError
 from .stats import (Description, ExponentFit, Interval, ViolationSummary, clopper_pearson,  # noqa: F401
                     describe, fit_exponent, fit_exponents, mean_interval, summarize, tightness,
                     violation_summary)
-from .store import ResultStore
+from .store import ResultStore, sweep_digest
 
 __all__ = [
     "Interval",
@@ -149,7 +150,8 @@ def _callable_name(fn, *, module: bool = True) -> str:
 
 def run_sweep(cell_fn: Callable, grid, *, seed, store=None, workers: int = 1, scheduler=None,
               progress: bool = True, threads_per_worker: int | None = 1, config: Mapping | None = None,
-              overwrite: bool = False) -> pd.DataFrame:
+              overwrite: bool = False, connect_timeout: float | None = None, command: str | None = None,
+              label: str = "sweep", announce_after: float | None = 120.0) -> pd.DataFrame:
     """Run ``cell_fn`` on every cell of ``grid`` and return the tidy table of results.
 
     Parameters
@@ -188,6 +190,17 @@ def run_sweep(cell_fn: Callable, grid, *, seed, store=None, workers: int = 1, sc
         ``overwrite=True``.
     overwrite : bool
         With a store holding a different configuration: discard its cells and start afresh.
+    connect_timeout : float, optional
+        Seconds to wait for a Dask scheduler given by address (default 10); an unreachable one raises
+        :class:`boundcheck.errors.UserError` within about that time.
+    command : str, optional
+        The command line that runs the sweep, recorded in the store's manifest (so that a partial store can
+        say how to complete it).
+    label : str
+        The progress bar's label.
+    announce_after : float or None
+        With ``progress``: once the first cells have been timed, if the time left is estimated above this
+        many seconds, print one line with the estimate (the bar shows it too). None never prints.
 
     Returns
     -------
@@ -212,7 +225,10 @@ def run_sweep(cell_fn: Callable, grid, *, seed, store=None, workers: int = 1, sc
     Worker processes started here exit on their own if this process is killed (they watch their parent),
     and a killed sweep resumes with the same call.
 
-    The store is locked while the sweep runs (POSIX), so that two sweeps cannot write it at once.
+    The store is locked while the sweep runs (POSIX), so that two sweeps cannot write it at once. A stored
+    cell is reused only when its own file names this sweep (study, configuration digest, sweep seed,
+    coordinates) and its result matches its checksum; any other cell file is moved aside to the store's
+    ``rejected/`` folder with a :class:`boundcheck.store.CellRejected` warning, and the cell is recomputed.
     """
     if not callable(cell_fn):
         raise TypeError(f"cell_fn must be callable, got {type(cell_fn).__name__}")
@@ -232,30 +248,40 @@ def run_sweep(cell_fn: Callable, grid, *, seed, store=None, workers: int = 1, sc
     sweep_config = {"seed": _seed_descriptor(seed), "cell_fn": _callable_name(cell_fn, module=False),
                     "config": user_config}
 
+    if connect_timeout is not None:
+        connect_timeout = check_real(connect_timeout, "connect_timeout", minimum=0.0, closed_min=False)
     if store is not None:
         if not isinstance(store, ResultStore):
             store = ResultStore(store)
 
     results: dict[str, dict] = {}
     with contextlib.ExitStack() as stack:
+        identity = None
         if store is not None:
             stack.enter_context(store.lock())
             runner = ("dask" if scheduler is not None else "processes" if workers > 1 else "in-process")
             store.start(sweep_config, grid=grid, overwrite=overwrite,
                         run={"threads_per_worker": threads, "workers": workers, "runner": runner,
-                             "cell_fn": _callable_name(cell_fn)})
+                             "cell_fn": _callable_name(cell_fn), "command": command})
+            identity = {"study": user_config.get("study"), "digest": sweep_digest(sweep_config),
+                        "sweep_seed": sweep_config["seed"]}
         pending = []
         for coords in grid:
             key = coords_key(coords)
-            if store is not None and store.has(coords):
-                results[key] = store.load(coords).result
-            else:
-                pending.append(coords)
+            if store is not None:
+                cell, reason = store.verify(coords, identity)
+                if cell is not None:
+                    results[key] = cell.result
+                    continue
+                if reason is not None:
+                    store.reject(coords, reason)
+            pending.append(coords)
 
         from tqdm import tqdm
 
         bar = stack.enter_context(tqdm(total=len(grid), initial=len(grid) - len(pending), unit="cell",
-                                       desc="sweep", disable=not progress, dynamic_ncols=True))
+                                       desc=label, disable=not progress, dynamic_ncols=True))
+        clock = {"start": time.perf_counter(), "done": 0, "announced": announce_after is None or not progress}
 
         def finish(coords, canonical, elapsed, ss, where):
             if store is not None:
@@ -263,15 +289,24 @@ def run_sweep(cell_fn: Callable, grid, *, seed, store=None, workers: int = 1, sc
                     "sweep_seed": sweep_config["seed"],
                     "cell_seed": {"entropy": ss.entropy, "spawn_key": [int(k) for k in ss.spawn_key]},
                     "elapsed_s": elapsed, "runner": where, "threads_per_worker": threads,
-                }, canonical=True)
+                }, canonical=True, identity=identity)
             results[coords_key(coords)] = canonical
             bar.update(1)
+            clock["done"] += 1
+            if not clock["announced"] and clock["done"] >= min(len(pending), max(2, workers)):
+                clock["announced"] = True
+                spent = time.perf_counter() - clock["start"]
+                left = spent / clock["done"] * (len(pending) - clock["done"])
+                if left > announce_after:
+                    bar.write(f"{label}: about {_duration(left)} left ({len(pending) - clock['done']} cells, "
+                              f"estimated from the first {clock['done']} timed cells; {_duration(spent)} so far)")
 
         jobs = [(coords, cell_seed(sweep_seed, coords)) for coords in pending]
         if not jobs:
             pass
         elif scheduler is not None:
-            _run_dask(cell_fn, jobs, threads, scheduler, workers, finish)
+            _run_dask(cell_fn, jobs, threads, scheduler, workers, finish,
+                      10.0 if connect_timeout is None else connect_timeout)
         elif workers == 1:
             for coords, ss in jobs:
                 canonical, elapsed = _run_cell(cell_fn, coords, ss, threads)
@@ -279,6 +314,14 @@ def run_sweep(cell_fn: Callable, grid, *, seed, store=None, workers: int = 1, sc
         else:
             _run_pool(cell_fn, jobs, threads, workers, finish)
     return _assemble(grid, results)
+
+
+def _duration(seconds: float) -> str:
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    if seconds < 5400:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds / 3600:.1f} h"
 
 
 def _check_picklable(cell_fn) -> None:
@@ -313,7 +356,7 @@ def _run_pool(cell_fn, jobs, threads, workers, finish) -> None:
         pool.shutdown(wait=True)
 
 
-def _run_dask(cell_fn, jobs, threads, scheduler, workers, finish) -> None:
+def _run_dask(cell_fn, jobs, threads, scheduler, workers, finish, connect_timeout: float = 10.0) -> None:
     try:
         from distributed import Client, LocalCluster, as_completed
     except ImportError:
@@ -327,7 +370,12 @@ def _run_dask(cell_fn, jobs, threads, scheduler, workers, finish) -> None:
                                                        dashboard_address=None))
             client = stack.enter_context(Client(cluster))
         elif isinstance(scheduler, str):
-            client = stack.enter_context(Client(scheduler))
+            try:
+                client = stack.enter_context(Client(scheduler, timeout=connect_timeout))
+            except Exception as exc:  # OSError, TimeoutError, ValueError of a malformed address
+                raise UserError(f"cannot reach the Dask scheduler at {scheduler!r} within {connect_timeout:g} s "
+                                f"({type(exc).__name__}); start one with `dask scheduler` or check the address "
+                                "(--scheduler, --connect-timeout)") from None
         else:
             raise TypeError("scheduler must be None, 'local', a scheduler address or a distributed.Client, "
                             f"got {type(scheduler).__name__}")

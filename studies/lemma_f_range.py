@@ -25,22 +25,24 @@ import pandas as pd
 import boundcheck as bc
 from boundcheck.bounds import get as get_bound
 from boundcheck.checks import compare_to_bound, exact_law_line, verdicts
-from boundcheck.montecarlo import Grid, fit_exponents
-from boundcheck.report import StudyResult, stored_table, sweep_study
+from boundcheck.report import StudyResult
+from boundcheck.stats import fit_exponents
+from boundcheck.study import (Integer, Study, StudyConfig, choice, positive_int, positive_ints, positives,
+                              probabilities, seed_domain, setting)
 
 NAME = "lemma_f_range"
 DESCRIPTION = "Lemma 4.1/B.5: exact sup of |f| over the lazy ball vs sqrt(2 log(2/gamma)) + C0"
 
 
 @dataclass(frozen=True)
-class Config:
-    widths: tuple = (100, 1000, 10000, 100000)
-    C0s: tuple = (0.25, 0.5, 1.0, 2.0, 5.0, 10.0)
-    gammas: tuple = (0.1, 0.01)
-    d: int = 100
-    n_samples: int = 4000
-    engine: str = "fast"
-    seed: int = 0
+class Config(StudyConfig):
+    widths: tuple = setting((100, 1000, 10000, 100000), positive_ints)
+    C0s: tuple = setting((0.25, 0.5, 1.0, 2.0, 5.0, 10.0), positives)
+    gammas: tuple = setting((0.1, 0.01), probabilities)
+    d: int = setting(100, positive_int)
+    n_samples: int = setting(4000, Integer(2, description="an integer >= 2"))
+    engine: str = setting("fast", choice("fast", "full"))
+    seed: int = setting(0, seed_domain)
 
     @classmethod
     def quick(cls):
@@ -65,15 +67,15 @@ def sample_cell(m: int, C0: float, d: int, n_samples: int, engine: str, rng) -> 
     return dict(f=p.forward[:, 0], lower=p.f_lower[:, 0], upper=p.f_upper[:, 0])
 
 
-def cell(coords: dict, rng) -> pd.DataFrame:
+def cell(coords: dict, rng, settings: Config) -> pd.DataFrame:
     m, C0 = int(coords["m"]), float(coords["C0"])
-    draws = sample_cell(m, C0, int(coords["d"]), int(coords["n_samples"]), coords["engine"], rng)
+    draws = sample_cell(m, C0, settings.d, settings.n_samples, settings.engine, rng)
     sup_abs = np.maximum(np.abs(draws["lower"]), np.abs(draws["upper"]))
     sup_move = np.maximum(draws["upper"] - draws["f"], draws["f"] - draws["lower"])
     rows = []
     b5 = get_bound("lemma_B5_f_range")
     det = get_bound("lemma_B5_deterministic")
-    for gamma in map(float, coords["gammas"].split(",")):
+    for gamma in settings.gammas:
         value = float(b5.evaluate(C0=C0, gamma=gamma))
         rows.append(compare_to_bound(sup_abs, value, bound_id=b5.id, direction="upper", gamma=gamma,
                                      failure_probability=float(b5.failure(C0=C0, gamma=gamma))))
@@ -86,19 +88,8 @@ def cell(coords: dict, rng) -> pd.DataFrame:
     return table
 
 
-def grid_for(config: Config) -> Grid:
-    return Grid({"m": list(config.widths), "C0": list(config.C0s), "d": [config.d],
-                 "n_samples": [config.n_samples], "engine": [config.engine], "gammas": [",".join(map(repr, config.gammas))]})
-
-
-def run(config: Config, *, out_dir, workers: int = 1, scheduler=None, progress: bool = True) -> StudyResult:
-    return build(sweep_study(cell, grid_for(config), config, out_dir=out_dir, workers=workers,
-                             scheduler=scheduler, progress=progress), config)
-
-
-def report(out_dir) -> StudyResult:
-    """Rebuild the tables and plots from the cells stored under ``out_dir/cells`` (nothing is recomputed)."""
-    return build(*stored_table(out_dir, Config, grid_for))
+def grid(config: Config) -> dict:
+    return {"m": config.widths, "C0": config.C0s}
 
 
 def build(table: pd.DataFrame, config: Config) -> StudyResult:
@@ -106,7 +97,6 @@ def build(table: pd.DataFrame, config: Config) -> StudyResult:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    table = table.drop(columns=["gammas"], errors="ignore")
     inc = table[table.bound_id == "lemma_B5_deterministic"][["m", "C0", "increment_mean"]]
     fits = fit_exponents(inc, "C0", "increment_mean", by="m", predicted=1.0)
     fits.insert(0, "quantity", "E[sup_W f - f(W0)] vs C0 (= C0/2 exactly)")
@@ -142,6 +132,9 @@ def build(table: pd.DataFrame, config: Config) -> StudyResult:
     return StudyResult(name=NAME, table=table, verdicts=lines, figures={NAME: fig},
                        extra_tables={"exponents": fits}, notes=notes)
 
+
+STUDY = Study(name=NAME, description=DESCRIPTION, config=Config, grid=grid, cell=cell, build=build)
+run, report = STUDY.run, STUDY.report
 
 if __name__ == "__main__":
     from boundcheck.cli import main
