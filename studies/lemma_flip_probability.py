@@ -27,21 +27,23 @@ import pandas as pd
 import boundcheck as bc
 from boundcheck.bounds import get as get_bound
 from boundcheck.checks import compare_probability, verdicts
-from boundcheck.montecarlo import Grid
-from boundcheck.report import StudyResult, stored_table, sweep_study
+from boundcheck.report import StudyResult
+from boundcheck.study import Integer, Real, Study, StudyConfig, TupleOf, nonnegative, positive_int, seed_domain, setting
 
 NAME = "lemma_flip_probability"
 DESCRIPTION = "Lemma B.6: exact probability that the lazy ball lets a neuron separate x and x' vs eqs. (3), (4)"
 
 
 @dataclass(frozen=True)
-class Config:
-    rs: tuple = (0.01, 0.03, 0.1, 0.3)
-    C0s: tuple = (0.0, 0.1, 0.5, 1.0, 5.0)
-    m: int = 1000
-    d: int = 50
-    n_inits: int = 100
-    seed: int = 0
+class Config(StudyConfig):
+    rs: tuple = setting((0.01, 0.03, 0.1, 0.3), TupleOf(Real(0.0, 1.0, open_min=True, open_max=True), unique=True,
+                                                          description="a non-empty tuple of distances in (0, 1)"))
+    C0s: tuple = setting((0.0, 0.1, 0.5, 1.0, 5.0), TupleOf(nonnegative, unique=True,
+                                                             description="a non-empty tuple of numbers >= 0"))
+    m: int = setting(1000, positive_int)
+    d: int = setting(50, Integer(2, description="an integer >= 2"))
+    n_inits: int = setting(100, positive_int)
+    seed: int = setting(0, seed_domain)
 
     @classmethod
     def quick(cls):
@@ -57,8 +59,8 @@ def worst_pair(d: int, r: float, rng):
     return x, (1 - r * r) * x + r * np.sqrt(1 - r * r) * u
 
 
-def cell(coords: dict, rng) -> pd.DataFrame:
-    r, C0, m, d, K = float(coords["r"]), float(coords["C0"]), int(coords["m"]), int(coords["d"]), int(coords["n_inits"])
+def cell(coords: dict, rng, settings: Config) -> pd.DataFrame:
+    r, C0, m, d, K = float(coords["r"]), float(coords["C0"]), settings.m, settings.d, settings.n_inits
     net = bc.init_network(d, m, n_inits=K, parametrization="theory", rng=rng)
     x, xp = worst_pair(d, r, rng)
     R = bc.lazy_radius(C0, m)
@@ -76,19 +78,8 @@ def cell(coords: dict, rng) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def grid_for(config: Config) -> Grid:
-    return Grid({"r": list(config.rs), "C0": list(config.C0s), "m": [config.m], "d": [config.d],
-                 "n_inits": [config.n_inits]})
-
-
-def run(config: Config, *, out_dir, workers: int = 1, scheduler=None, progress: bool = True) -> StudyResult:
-    return build(sweep_study(cell, grid_for(config), config, out_dir=out_dir, workers=workers,
-                             scheduler=scheduler, progress=progress), config)
-
-
-def report(out_dir) -> StudyResult:
-    """Rebuild the tables and plots from the cells stored under ``out_dir/cells`` (nothing is recomputed)."""
-    return build(*stored_table(out_dir, Config, grid_for))
+def grid(config: Config) -> dict:
+    return {"r": config.rs, "C0": config.C0s}
 
 
 def build(table: pd.DataFrame, config: Config) -> StudyResult:
@@ -97,7 +88,7 @@ def build(table: pd.DataFrame, config: Config) -> StudyResult:
     import matplotlib.pyplot as plt
 
     table = table.copy()
-    table["R"] = table.C0 / np.sqrt(table.m)
+    table["R"] = table.C0 / np.sqrt(config.m)
     lines = verdicts(table)
     for i, (bound_id, grp) in enumerate(table.groupby("bound_id", sort=False)):
         lines[i] += f"; tightness (bound / exact rate) from {grp.tightness.min():.2f} to {grp.tightness.max():.2f}"
@@ -120,6 +111,9 @@ def build(table: pd.DataFrame, config: Config) -> StudyResult:
              "eq. (3) is an equality at this pair, so about 2.5% of its cells may read 'violated' by chance"]
     return StudyResult(name=NAME, table=table, verdicts=lines, figures={NAME: fig}, notes=notes)
 
+
+STUDY = Study(name=NAME, description=DESCRIPTION, config=Config, grid=grid, cell=cell, build=build)
+run, report = STUDY.run, STUDY.report
 
 if __name__ == "__main__":
     from boundcheck.cli import main

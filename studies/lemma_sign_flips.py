@@ -26,8 +26,10 @@ from scipy.special import erf
 import boundcheck as bc
 from boundcheck.bounds import get as get_bound
 from boundcheck.checks import compare_to_bound, exact_law_line, verdicts
-from boundcheck.montecarlo import Grid, fit_exponents
-from boundcheck.report import StudyResult, stored_table, sweep_study
+from boundcheck.report import StudyResult
+from boundcheck.stats import fit_exponents
+from boundcheck.study import (Integer, Study, StudyConfig, choice, positive_int, positive_ints, positives,
+                              probabilities, seed_domain, setting)
 
 NAME = "lemma_sign_flips"
 DESCRIPTION = "Lemma 4.3/B.4: exact max number of flipped neurons over the lazy ball vs the O(sqrt m) bounds"
@@ -35,14 +37,14 @@ BOUNDS = ("lemma_B4_sign_flips_chernoff", "lemma_B4_sign_flips_hoeffding", "lemm
 
 
 @dataclass(frozen=True)
-class Config:
-    widths: tuple = (100, 300, 1000, 3000, 10000, 30000, 100000)
-    C0s: tuple = (0.5, 1.0, 5.0, 10.0)
-    gammas: tuple = (0.1, 0.01)
-    d: int = 100
-    n_samples: int = 4000
-    engine: str = "fast"
-    seed: int = 0
+class Config(StudyConfig):
+    widths: tuple = setting((100, 300, 1000, 3000, 10000, 30000, 100000), positive_ints)
+    C0s: tuple = setting((0.5, 1.0, 5.0, 10.0), positives)
+    gammas: tuple = setting((0.1, 0.01), probabilities)
+    d: int = setting(100, positive_int)
+    n_samples: int = setting(4000, Integer(2, description="an integer >= 2"))
+    engine: str = setting("fast", choice("fast", "full"))
+    seed: int = setting(0, seed_domain)
 
     @classmethod
     def quick(cls):
@@ -53,18 +55,18 @@ class Config:
         return cls(widths=(100, 300, 1000, 3000, 10000, 30000, 100000, 1000000), n_samples=20000)
 
 
-def cell(coords: dict, rng) -> pd.DataFrame:
-    m, C0, d, n = int(coords["m"]), float(coords["C0"]), int(coords["d"]), int(coords["n_samples"])
+def cell(coords: dict, rng, settings: Config) -> pd.DataFrame:
+    m, C0, d, n = int(coords["m"]), float(coords["C0"]), settings.d, settings.n_samples
     R = bc.lazy_radius(C0, m)
-    if coords["engine"] == "fast":
+    if settings.engine == "fast":
         counts = bc.sample_at_init(n, d, m, radius=R, rng=rng).max_sign_flips
-    elif coords["engine"] == "full":
+    elif settings.engine == "full":
         net = bc.init_network(d, m, n_inits=n, parametrization="theory", rng=rng)
         counts = bc.max_sign_flips(net, bc.sample_sphere(1, d, rng=rng), R).value[:, 0]
     else:
-        raise ValueError(f"engine must be 'fast' or 'full', got {coords['engine']!r}")
+        raise ValueError(f"engine must be 'fast' or 'full', got {settings.engine!r}")
     rows = []
-    for gamma in map(float, coords["gammas"].split(",")):
+    for gamma in settings.gammas:
         for bound_id in BOUNDS:
             bound = get_bound(bound_id)
             value = float(bound.evaluate(m=m, C0=C0, gamma=gamma))
@@ -76,20 +78,8 @@ def cell(coords: dict, rng) -> pd.DataFrame:
     return table
 
 
-def grid_for(config: Config) -> Grid:
-    return Grid({"m": list(config.widths), "C0": list(config.C0s), "d": [config.d],
-                 "n_samples": [config.n_samples], "engine": [config.engine],
-                 "gammas": [",".join(map(repr, config.gammas))]})
-
-
-def run(config: Config, *, out_dir, workers: int = 1, scheduler=None, progress: bool = True) -> StudyResult:
-    return build(sweep_study(cell, grid_for(config), config, out_dir=out_dir, workers=workers,
-                             scheduler=scheduler, progress=progress), config)
-
-
-def report(out_dir) -> StudyResult:
-    """Rebuild the tables and plots from the cells stored under ``out_dir/cells`` (nothing is recomputed)."""
-    return build(*stored_table(out_dir, Config, grid_for))
+def grid(config: Config) -> dict:
+    return {"m": config.widths, "C0": config.C0s}
 
 
 def build(table: pd.DataFrame, config: Config) -> StudyResult:
@@ -97,7 +87,6 @@ def build(table: pd.DataFrame, config: Config) -> StudyResult:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    table = table.drop(columns=["gammas"], errors="ignore")
     means = table[(table.bound_id == BOUNDS[0]) & (table.gamma == config.gammas[0])][["m", "C0", "mean"]]
     fits = fit_exponents(means[means["mean"] > 0], "m", "mean", by="C0", predicted=0.5)
     fits.insert(0, "quantity", "E max_W #flips vs m")
@@ -130,6 +119,9 @@ def build(table: pd.DataFrame, config: Config) -> StudyResult:
     return StudyResult(name=NAME, table=table, verdicts=lines, figures={NAME: fig},
                        extra_tables={"exponents": fits}, notes=notes)
 
+
+STUDY = Study(name=NAME, description=DESCRIPTION, config=Config, grid=grid, cell=cell, build=build)
+run, report = STUDY.run, STUDY.report
 
 if __name__ == "__main__":
     from boundcheck.cli import main
