@@ -41,8 +41,9 @@ import boundcheck as bc
 from boundcheck.bounds import get as get_bound
 from boundcheck.bounds import theorem_3_1_regime
 from boundcheck.checks import compare_to_bound, verdicts
-from boundcheck.montecarlo import Grid
-from boundcheck.report import StudyResult, stored_table, sweep_study
+from boundcheck.report import StudyResult
+from boundcheck.study import (ConfigError, Study, StudyConfig, boolean, positive, positive_int, positive_ints, positives,
+                              probabilities, seed_domain, setting)
 from boundcheck.robust_lazy import random_lazy_weights
 
 NAME = "corollary_robust_error"
@@ -63,33 +64,33 @@ def _train_adversarial():
 
 
 @dataclass(frozen=True)
-class Config:
-    dims: tuple = (25, 100, 400)
-    widths: tuple = (400,)
-    C0s: tuple = (1.0, 5.0)
-    eps_factors: tuple = (0.25, 0.5, 1.0, 2.0, 4.0)
-    gammas_prime: tuple = (0.01, 0.1)
-    c_eps: float = 1.0
-    n_inits: int = 20
-    n_test: int = 100
-    pgd_steps: int = 40
-    adversarial_training: bool = True
-    train_inits: int = 4
-    n_train: int = 256
-    train_epochs: int = 20
-    train_pgd_steps: int = 5
-    train_lr: float = 10.0
-    train_eps_factor: float = 1.0
-    seed: int = 0
+class Config(StudyConfig):
+    dims: tuple = setting((25, 100, 400), positive_ints)
+    widths: tuple = setting((400,), positive_ints)
+    C0s: tuple = setting((1.0, 5.0), positives)
+    eps_factors: tuple = setting((0.25, 0.5, 1.0, 2.0, 4.0), positives)
+    gammas_prime: tuple = setting((0.01, 0.1), probabilities)
+    c_eps: float = setting(1.0, positive)
+    n_inits: int = setting(20, positive_int)
+    n_test: int = setting(100, positive_int)
+    pgd_steps: int = setting(40, positive_int)
+    adversarial_training: bool = setting(True, boolean)
+    train_inits: int = setting(4, positive_int)
+    n_train: int = setting(256, positive_int)
+    train_epochs: int = setting(20, positive_int)
+    train_pgd_steps: int = setting(5, positive_int)
+    train_lr: float = setting(10.0, positive)
+    train_eps_factor: float = setting(1.0, positive)
+    seed: int = setting(0, seed_domain)
 
-    def __post_init__(self):
+    def check(self):
         # compare_to_bound needs at least 2 samples per row (its tightness uses a level 1/n < 1)
         for name in ("n_inits", "train_inits"):
             if getattr(self, name) < 2:
-                raise ValueError(f"{name} must be >= 2 (one robust error per init; a row needs two), "
-                                 f"got {getattr(self, name)}")
+                raise ConfigError(f"setting {name!r} = {getattr(self, name)}: expected an integer >= 2 (one robust "
+                                  "error per init; a row needs two)")
         if self.train_inits > self.n_inits:
-            raise ValueError(f"train_inits must be <= n_inits = {self.n_inits}, got {self.train_inits}")
+            raise ConfigError(f"setting 'train_inits' = {self.train_inits}: expected at most n_inits = {self.n_inits}")
 
     @classmethod
     def quick(cls):
@@ -120,12 +121,12 @@ def _errors(net, X, y, W, eps, pgd_steps):
                 onestep=onestep.mean(-1), union=union.mean(-1))
 
 
-def cell(coords: dict, rng) -> pd.DataFrame:
+def cell(coords: dict, rng, settings: Config) -> pd.DataFrame:
     d, m, C0 = int(coords["d"]), int(coords["m"]), float(coords["C0"])
-    factors = [float(v) for v in str(coords["eps_factors"]).split(",")]
-    gammas = [float(v) for v in str(coords["gammas_prime"]).split(",")]
-    K, n_test, steps = int(coords["n_inits"]), int(coords["n_test"]), int(coords["pgd_steps"])
-    c_eps = float(coords["c_eps"])
+    factors = list(settings.eps_factors)
+    gammas = list(settings.gammas_prime)
+    K, n_test, steps = int(settings.n_inits), int(settings.n_test), int(settings.pgd_steps)
+    c_eps = float(settings.c_eps)
     R = bc.lazy_radius(C0, m)
     eps = np.array(factors) / math.sqrt(d)
 
@@ -137,22 +138,22 @@ def cell(coords: dict, rng) -> pd.DataFrame:
 
     trainer = _train_adversarial()
     trained_note = "off"
-    if bool(coords["adversarial_training"]) and trainer is not None:
-        K_t = min(int(coords["train_inits"]), K)
-        X_train = bc.sample_sphere(int(coords["n_train"]), d, rng=rng)
+    if bool(settings.adversarial_training) and trainer is not None:
+        K_t = min(int(settings.train_inits), K)
+        X_train = bc.sample_sphere(int(settings.n_train), d, rng=rng)
         y_train = np.where(X_train @ beta >= 0, 1.0, -1.0)
         W_t = np.empty((K_t, m, d))
         for k in range(K_t):
             result = trainer(net.select([k]), X_train, y_train, radius=R,
-                             eps=float(coords["train_eps_factor"]) / math.sqrt(d),
-                             pgd_steps=int(coords["train_pgd_steps"]), lr=float(coords["train_lr"]),
-                             epochs=int(coords["train_epochs"]), patience=int(coords["train_epochs"]), box=None,
+                             eps=float(settings.train_eps_factor) / math.sqrt(d),
+                             pgd_steps=int(settings.train_pgd_steps), lr=float(settings.train_lr),
+                             epochs=int(settings.train_epochs), patience=int(settings.train_epochs), box=None,
                              rng=rng)
             W_t[k] = result.W
         train_net = net.select(list(range(K_t)))
         kinds["trained"] = (train_net, W_t)
         trained_note = "on"
-    elif bool(coords["adversarial_training"]):
+    elif bool(settings.adversarial_training):
         trained_note = "unavailable"
 
     bound = get_bound(BOUND_ID)
@@ -183,29 +184,8 @@ def cell(coords: dict, rng) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def grid_for(config: Config) -> Grid:
-    return Grid({"d": list(config.dims), "m": list(config.widths), "C0": list(config.C0s),
-                 "eps_factors": [",".join(repr(float(v)) for v in config.eps_factors)],
-                 "gammas_prime": [",".join(repr(float(v)) for v in config.gammas_prime)],
-                 "c_eps": [config.c_eps], "n_inits": [config.n_inits], "n_test": [config.n_test],
-                 "pgd_steps": [config.pgd_steps], "adversarial_training": [config.adversarial_training],
-                 "train_inits": [config.train_inits], "n_train": [config.n_train],
-                 "train_epochs": [config.train_epochs], "train_pgd_steps": [config.train_pgd_steps],
-                 "train_lr": [config.train_lr], "train_eps_factor": [config.train_eps_factor]})
-
-
-_GRID_ONLY = ("eps_factors", "gammas_prime", "c_eps", "n_inits", "n_test", "pgd_steps", "adversarial_training",
-              "train_inits", "n_train", "train_epochs", "train_pgd_steps", "train_lr", "train_eps_factor")
-
-
-def run(config: Config, *, out_dir, workers: int = 1, scheduler=None, progress: bool = True) -> StudyResult:
-    return build(sweep_study(cell, grid_for(config), config, out_dir=out_dir, workers=workers,
-                             scheduler=scheduler, progress=progress), config)
-
-
-def report(out_dir) -> StudyResult:
-    """Rebuild the tables and plots from the cells stored under ``out_dir/cells`` (nothing is recomputed)."""
-    return build(*stored_table(out_dir, Config, grid_for))
+def grid(config: Config) -> dict:
+    return {"d": config.dims, "m": config.widths, "C0": config.C0s}
 
 
 def build(table: pd.DataFrame, config: Config) -> StudyResult:
@@ -213,7 +193,6 @@ def build(table: pd.DataFrame, config: Config) -> StudyResult:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    table = table.drop(columns=list(_GRID_ONLY), errors="ignore")
     judged = table[table.in_hypothesis]
     lines = []
     for gamma in config.gammas_prime:
@@ -273,6 +252,9 @@ def _plot(table, config, plt):
     fig.tight_layout()
     return fig
 
+
+STUDY = Study(name=NAME, description=DESCRIPTION, config=Config, grid=grid, cell=cell, build=build)
+run, report = STUDY.run, STUDY.report
 
 if __name__ == "__main__":
     from boundcheck.cli import main
