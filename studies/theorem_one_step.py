@@ -53,8 +53,10 @@ import pandas as pd
 import boundcheck as bc
 from boundcheck.bounds import get as get_bound
 from boundcheck.bounds import theorem_3_1_regime
-from boundcheck.montecarlo import Grid, clopper_pearson, fit_exponents, mean_interval
-from boundcheck.report import StudyResult, stored_table, sweep_study, verdict_line
+from boundcheck.report import StudyResult, verdict_line
+from boundcheck.stats import clopper_pearson, fit_exponents, mean_interval
+from boundcheck.study import (Study, StudyConfig, TupleOf, nonnegative, positive_int, positive_ints, positives,
+                              probability, seed_domain, setting)
 from boundcheck.robust_lazy import random_lazy_weights, robust_lazy_weights, sufficient_step, certify_step
 
 NAME = "theorem_one_step"
@@ -69,19 +71,20 @@ QUANTILES = (0.05, 0.25, 0.5, 0.75, 0.95)
 
 
 @dataclass(frozen=True)
-class Config:
-    dims: tuple = (25, 50, 100, 200, 400)
-    widths: tuple = (100, 400, 1600)
-    C0s: tuple = (0.0, 1.0, 5.0)
-    cs: tuple = (1.0, 2.0, 4.0, 8.0, 16.0)
-    n_inits: int = 200
-    n_adversary: int = 12
-    adversary_steps: int = 25
-    n_sample_inits: int = 2
-    n_sample_points: int = 32
-    gamma: float = 0.05
-    confidence: float = 0.95
-    seed: int = 0
+class Config(StudyConfig):
+    dims: tuple = setting((25, 50, 100, 200, 400), positive_ints)
+    widths: tuple = setting((100, 400, 1600), positive_ints)
+    C0s: tuple = setting((0.0, 1.0, 5.0), TupleOf(nonnegative, unique=True,
+                                                   description="a non-empty tuple of distinct numbers >= 0"))
+    cs: tuple = setting((1.0, 2.0, 4.0, 8.0, 16.0), positives)
+    n_inits: int = setting(200, positive_int)
+    n_adversary: int = setting(12, positive_int)
+    adversary_steps: int = setting(25, positive_int)
+    n_sample_inits: int = setting(2, positive_int)
+    n_sample_points: int = setting(32, positive_int)
+    gamma: float = setting(0.05, probability)
+    confidence: float = setting(0.95, probability)
+    seed: int = setting(0, seed_domain)
 
     @classmethod
     def quick(cls):
@@ -93,10 +96,6 @@ class Config:
         return cls(dims=(25, 50, 100, 200, 400, 800), widths=(100, 400, 1600, 6400), C0s=(0.0, 0.5, 1.0, 5.0, 10.0),
                    cs=(0.5, 1.0, 2.0, 4.0, 8.0, 16.0, 32.0), n_inits=1000, n_adversary=50, adversary_steps=60,
                    n_sample_inits=4, n_sample_points=64)
-
-
-def _parse(text: str) -> list[float]:
-    return [float(v) for v in str(text).split(",")]
 
 
 def _stats(prefix: str, values: np.ndarray, confidence: float) -> dict:
@@ -171,13 +170,13 @@ def _summary(draws: dict, e: int, d: int, confidence: float) -> dict:
     return out
 
 
-def cell(coords: dict, rng) -> pd.DataFrame:
+def cell(coords: dict, rng, settings: Config) -> pd.DataFrame:
     d, m, C0 = int(coords["d"]), int(coords["m"]), float(coords["C0"])
-    cs = _parse(coords["cs"])
-    K, K_adv = int(coords["n_inits"]), min(int(coords["n_adversary"]), int(coords["n_inits"]))
-    steps = int(coords["adversary_steps"])
-    K_s, n_s = int(coords["n_sample_inits"]), int(coords["n_sample_points"])
-    confidence, gamma = float(coords["confidence"]), float(coords["gamma"])
+    cs = list(settings.cs)
+    K, K_adv = settings.n_inits, min(settings.n_adversary, settings.n_inits)
+    steps = settings.adversary_steps
+    K_s, n_s = settings.n_sample_inits, settings.n_sample_points
+    confidence, gamma = settings.confidence, settings.gamma
     R = bc.lazy_radius(C0, m)
     etas = [c / d for c in cs]
     E = len(etas)
@@ -240,22 +239,8 @@ def cell(coords: dict, rng) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def grid_for(config: Config) -> Grid:
-    return Grid({"d": list(config.dims), "m": list(config.widths), "C0": list(config.C0s),
-                 "cs": [",".join(repr(float(c)) for c in config.cs)], "n_inits": [config.n_inits],
-                 "n_adversary": [config.n_adversary], "adversary_steps": [config.adversary_steps],
-                 "n_sample_inits": [config.n_sample_inits], "n_sample_points": [config.n_sample_points],
-                 "gamma": [config.gamma], "confidence": [config.confidence]})
-
-
-def run(config: Config, *, out_dir, workers: int = 1, scheduler=None, progress: bool = True) -> StudyResult:
-    return build(sweep_study(cell, grid_for(config), config, out_dir=out_dir, workers=workers,
-                             scheduler=scheduler, progress=progress), config)
-
-
-def report(out_dir) -> StudyResult:
-    """Rebuild the tables and plots from the cells stored under ``out_dir/cells`` (nothing is recomputed)."""
-    return build(*stored_table(out_dir, Config, grid_for))
+def grid(config: Config) -> dict:
+    return {"d": config.dims, "m": config.widths, "C0": config.C0s}
 
 
 def _verdicts(table: pd.DataFrame, config: Config) -> list[str]:
@@ -323,8 +308,6 @@ def build(table: pd.DataFrame, config: Config) -> StudyResult:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    table = table.drop(columns=["cs", "n_inits", "n_adversary", "adversary_steps", "n_sample_inits",
-                                "n_sample_points", "gamma", "confidence"], errors="ignore")
     lines = _verdicts(table, config)
     fits = _fits(table, config)
     for row in fits.itertuples():
@@ -426,6 +409,9 @@ def _plot_phase(table, config, plt):
                  "(m >= d, log m <= d^0.24)", fontsize=9)
     return fig
 
+
+STUDY = Study(name=NAME, description=DESCRIPTION, config=Config, grid=grid, cell=cell, build=build)
+run, report = STUDY.run, STUDY.report
 
 if __name__ == "__main__":
     from boundcheck.cli import main
