@@ -37,11 +37,9 @@ rebuilds the tables and plots from the stored cells (``DIR/cells``).
 
 from __future__ import annotations
 
-import functools
 import math
 import time
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -49,8 +47,10 @@ import pandas as pd
 import boundcheck as bc
 from boundcheck.bounds import get, grad_norm_reference
 from boundcheck.checks import compare_to_bound, verdicts
-from boundcheck.montecarlo import Grid, clopper_pearson, fit_exponent
-from boundcheck.report import StudyResult, stored_config, sweep_study
+from boundcheck.report import StudyResult
+from boundcheck.stats import clopper_pearson, fit_exponent
+from boundcheck.study import (ConfigError, Study, StudyConfig, positive_int, positive_ints, positives, probabilities,
+                              probability, seed_domain, setting)
 from boundcheck.worst_cases import expected_crossings, grad_difference_per_sample_bound, grad_difference_upper
 
 NAME = "lemma_gradient_difference"
@@ -69,34 +69,34 @@ _DIFFS = {
 
 
 @dataclass(frozen=True)
-class Config:
+class Config(StudyConfig):
     """Settings of the Lemma B.9 study."""
 
-    dims: tuple = (25, 50, 100, 200, 400)
-    widths: tuple = (250, 1000, 4000)
-    C0s: tuple = (0.5, 2.0)
-    c_rs: tuple = (1.0,)
-    gammas: tuple = (0.05,)
-    n_samples: int = 16
-    n_directions: int = 2
-    steps: int = 5
-    rounds: int = 4
-    block: int = 4
-    confidence: float = 0.95
-    seed: int = 0
+    dims: tuple = setting((25, 50, 100, 200, 400), positive_ints)
+    widths: tuple = setting((250, 1000, 4000), positive_ints)
+    C0s: tuple = setting((0.5, 2.0), positives)
+    c_rs: tuple = setting((1.0,), positives)
+    gammas: tuple = setting((0.05,), probabilities)
+    n_samples: int = setting(16, positive_int)
+    n_directions: int = setting(2, positive_int)
+    steps: int = setting(5, positive_int)
+    rounds: int = setting(4, positive_int)
+    block: int = setting(4, positive_int)
+    confidence: float = setting(0.95, probability)
+    seed: int = setting(0, seed_domain)
 
-    def __post_init__(self):
+    def check(self):
         if len(self.dims) < 3:
-            raise ValueError(f"dims needs at least 3 values for an exponent fit, got {self.dims}")
+            raise ConfigError(f"dims needs at least 3 values for an exponent fit, got {self.dims}")
         if any(int(d) < 2 for d in self.dims):
-            raise ValueError(f"dims must be >= 2, got {self.dims}")
+            raise ConfigError(f"dims must be >= 2, got {self.dims}")
         for c in self.c_rs:
             if not 0 < c <= math.sqrt(min(self.dims)):
-                raise ValueError(f"c_rs must be in (0, sqrt(min(dims))] so that r = c/sqrt(d) <= 1, got {c}")
+                raise ConfigError(f"c_rs must be in (0, sqrt(min(dims))] so that r = c/sqrt(d) <= 1, got {c}")
         if any(not 0 < g < 0.5 for g in self.gammas):
-            raise ValueError(f"gammas must be in (0, 0.5) (the failure probability is 2 gamma), got {self.gammas}")
+            raise ConfigError(f"gammas must be in (0, 0.5) (the failure probability is 2 gamma), got {self.gammas}")
         if self.n_samples < 2 or self.block < 1 or self.block > self.n_samples:
-            raise ValueError("n_samples must be >= 2 and 1 <= block <= n_samples")
+            raise ConfigError("n_samples must be >= 2 and 1 <= block <= n_samples")
 
     @classmethod
     def quick(cls) -> "Config":
@@ -109,10 +109,10 @@ class Config:
 # Cells
 # --------------------------------------------------------------------------------------------------------
 
-def cell(coords: dict, rng: np.random.Generator, settings: dict) -> pd.DataFrame:
+def cell(coords: dict, rng: np.random.Generator, settings: Config) -> pd.DataFrame:
     """One (d, m, C0, c_r) cell: ``n_samples`` independent (init, point, fixed z) triples, one row each."""
     d, m, C0, c_r = int(coords["d"]), int(coords["m"]), float(coords["C0"]), float(coords["c_r"])
-    K = int(settings["n_samples"])
+    K = settings.n_samples
     r = c_r / math.sqrt(d)
     R = bc.lazy_radius(C0, m)
     rows = []
@@ -121,8 +121,8 @@ def cell(coords: dict, rng: np.random.Generator, settings: dict) -> pd.DataFrame
         g_net, g_x, gen = stream.spawn(3)
         sub = bc.init_network(d, m, parametrization="theory", rng=g_net)
         x = bc.sample_sphere(1, d, rng=g_x)
-        res = grad_difference_upper(sub, x, r, R, n_directions=settings["n_directions"], steps=settings["steps"],
-                                    rounds=settings["rounds"], rng=gen)
+        res = grad_difference_upper(sub, x, r, R, n_directions=settings.n_directions, steps=settings.steps,
+                                    rounds=settings.rounds, rng=gen)
         W, _ = res.heuristic.witness(0)
         Wf, _ = res.fixed_heuristic.witness(0)
         per_sup = grad_difference_per_sample_bound(sub, x, res.heuristic_Z[:, 0], W)[0, 0]
@@ -139,35 +139,12 @@ def cell(coords: dict, rng: np.random.Generator, settings: dict) -> pd.DataFrame
     return pd.DataFrame(rows)
 
 
-def _settings(config: Config) -> dict:
-    return dict(n_samples=int(config.n_samples), n_directions=int(config.n_directions), steps=int(config.steps),
-                rounds=int(config.rounds))
+def grid(config: Config) -> dict:
+    return {"d": config.dims, "m": config.widths, "C0": config.C0s, "c_r": config.c_rs}
 
 
-def _grid(config: Config) -> Grid:
-    return Grid({"d": [int(d) for d in config.dims], "m": [int(m) for m in config.widths],
-                 "C0": [float(c) for c in config.C0s], "c_r": [float(c) for c in config.c_rs]})
-
-
-# --------------------------------------------------------------------------------------------------------
-# Running and reporting
-# --------------------------------------------------------------------------------------------------------
-
-def run(config: Config, *, out_dir, workers: int = 1, scheduler=None, progress: bool = True) -> StudyResult:
-    """Run (or resume) the sweep, store every cell under ``out_dir/cells``, build the tables and plots."""
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    t0 = time.perf_counter()
-    cell_fn = functools.partial(cell, settings=_settings(config))
-    samples = sweep_study(cell_fn, _grid(config), config, out_dir=out_dir, workers=workers, scheduler=scheduler,
-                          progress=progress)
-    return _build(config, samples, wall=time.perf_counter() - t0)
-
-
-def report(out_dir) -> StudyResult:
-    """Rebuild the tables and plots from the cells stored under ``out_dir/cells`` (nothing is recomputed)."""
-    config, store = stored_config(out_dir, Config)
-    return _build(config, store.table(_grid(config)), wall=None)
+def build(samples: pd.DataFrame, config: Config) -> StudyResult:
+    return _build(config, samples, wall=None)
 
 
 def _rows(config: Config, samples: pd.DataFrame) -> pd.DataFrame:
@@ -358,3 +335,7 @@ def _d_ticks(ax, ds):
     ax.xaxis.set_major_formatter(FixedFormatter([str(int(d)) for d in ds]))
     ax.xaxis.set_minor_locator(NullLocator())
     ax.xaxis.set_minor_formatter(NullFormatter())
+
+
+STUDY = Study(name=NAME, description=DESCRIPTION, config=Config, grid=grid, cell=cell, build=build)
+run, report = STUDY.run, STUDY.report

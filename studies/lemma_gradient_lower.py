@@ -30,11 +30,9 @@ rebuilds the tables and plots from the stored cells (``DIR/cells``).
 
 from __future__ import annotations
 
-import functools
 import math
 import time
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -42,8 +40,10 @@ import pandas as pd
 import boundcheck as bc
 from boundcheck.bounds import get
 from boundcheck.checks import compare_to_bound, verdicts
-from boundcheck.montecarlo import Grid, fit_exponent
-from boundcheck.report import StudyResult, stored_config, sweep_study
+from boundcheck.report import StudyResult
+from boundcheck.stats import fit_exponent
+from boundcheck.study import (ConfigError, Study, StudyConfig, positive_int, positive_ints, positives, probabilities,
+                              probability, seed_domain, setting)
 from boundcheck.worst_cases import grad_norm_lower, grad_norm_upper
 
 NAME = "lemma_gradient_lower"
@@ -54,30 +54,30 @@ BOUNDS = ("lemma_B7_grad_lower_sharp", "lemma_B7_grad_lower_crude", "lemma_B7_gr
 
 
 @dataclass(frozen=True)
-class Config:
+class Config(StudyConfig):
     """Settings of the Lemma B.7 study."""
 
-    dims: tuple = (25, 50, 100, 200, 400, 800)
-    widths: tuple = (500, 2000)
-    C0s: tuple = (0.1, 0.5, 1.0, 5.0)
-    gammas: tuple = (0.05,)
-    n_samples: int = 40
-    steps: int = 400
-    restarts: int = 1
-    fw_steps: int = 10
-    upper_steps: int = 6
-    confidence: float = 0.95
-    seed: int = 0
+    dims: tuple = setting((25, 50, 100, 200, 400, 800), positive_ints)
+    widths: tuple = setting((500, 2000), positive_ints)
+    C0s: tuple = setting((0.1, 0.5, 1.0, 5.0), positives)
+    gammas: tuple = setting((0.05,), probabilities)
+    n_samples: int = setting(40, positive_int)
+    steps: int = setting(400, positive_int)
+    restarts: int = setting(1, positive_int)
+    fw_steps: int = setting(10, positive_int)
+    upper_steps: int = setting(6, positive_int)
+    confidence: float = setting(0.95, probability)
+    seed: int = setting(0, seed_domain)
 
-    def __post_init__(self):
+    def check(self):
         if len(self.dims) < 3:
-            raise ValueError(f"dims needs at least 3 values for an exponent fit, got {self.dims}")
+            raise ConfigError(f"dims needs at least 3 values for an exponent fit, got {self.dims}")
         if any(int(d) < 2 for d in self.dims):
-            raise ValueError(f"dims must be >= 2, got {self.dims}")
+            raise ConfigError(f"dims must be >= 2, got {self.dims}")
         if any(not 0 < g < 0.2 for g in self.gammas):
-            raise ValueError(f"gammas must be in (0, 0.2) (the failure probabilities are 4 and 5 gamma), got {self.gammas}")
+            raise ConfigError(f"gammas must be in (0, 0.2) (the failure probabilities are 4 and 5 gamma), got {self.gammas}")
         if self.n_samples < 2:
-            raise ValueError(f"n_samples must be >= 2, got {self.n_samples}")
+            raise ConfigError(f"n_samples must be >= 2, got {self.n_samples}")
 
     @classmethod
     def quick(cls) -> "Config":
@@ -90,10 +90,10 @@ class Config:
 # Cells
 # --------------------------------------------------------------------------------------------------------
 
-def cell(coords: dict, rng: np.random.Generator, settings: dict) -> pd.DataFrame:
+def cell(coords: dict, rng: np.random.Generator, settings: Config) -> pd.DataFrame:
     """One (d, m, C0) cell: ``n_samples`` independent (init, point) pairs, one row each."""
     d, m, C0 = int(coords["d"]), int(coords["m"]), float(coords["C0"])
-    K = int(settings["n_samples"])
+    K = settings.n_samples
     R = bc.lazy_radius(C0, m)
     rows = []
     for k, stream in enumerate(rng.spawn(K)):     # one independent (init, point) per sample; memory O(m d)
@@ -101,9 +101,9 @@ def cell(coords: dict, rng: np.random.Generator, settings: dict) -> pd.DataFrame
         g_net, g_x, gen = stream.spawn(3)
         sub = bc.init_network(d, m, parametrization="theory", rng=g_net)
         x = bc.sample_sphere(1, d, rng=g_x)
-        low = grad_norm_lower(sub, x, R, steps=settings["steps"], restarts=settings["restarts"],
-                              fw_steps=settings["fw_steps"], rng=gen)
-        up = grad_norm_upper(sub, x, R, steps=settings["upper_steps"])
+        low = grad_norm_lower(sub, x, R, steps=settings.steps, restarts=settings.restarts,
+                              fw_steps=settings.fw_steps, rng=gen)
+        up = grad_norm_upper(sub, x, R, steps=settings.upper_steps)
         rows.append(dict(
             sample=k, at_init=float(low.at_init[0, 0]), heuristic=float(low.heuristic.value[0, 0]),
             certified=float(low.certified.value[0, 0]), decomposition=float(low.decomposition[0, 0]),
@@ -113,35 +113,12 @@ def cell(coords: dict, rng: np.random.Generator, settings: dict) -> pd.DataFrame
     return pd.DataFrame(rows)
 
 
-def _settings(config: Config) -> dict:
-    return dict(n_samples=int(config.n_samples), steps=int(config.steps), restarts=int(config.restarts),
-                fw_steps=int(config.fw_steps), upper_steps=int(config.upper_steps))
+def grid(config: Config) -> dict:
+    return {"d": config.dims, "m": config.widths, "C0": config.C0s}
 
 
-def _grid(config: Config) -> Grid:
-    return Grid({"d": [int(d) for d in config.dims], "m": [int(m) for m in config.widths],
-                 "C0": [float(c) for c in config.C0s]})
-
-
-# --------------------------------------------------------------------------------------------------------
-# Running and reporting
-# --------------------------------------------------------------------------------------------------------
-
-def run(config: Config, *, out_dir, workers: int = 1, scheduler=None, progress: bool = True) -> StudyResult:
-    """Run (or resume) the sweep, store every cell under ``out_dir/cells``, build the tables and plots."""
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    t0 = time.perf_counter()
-    cell_fn = functools.partial(cell, settings=_settings(config))
-    samples = sweep_study(cell_fn, _grid(config), config, out_dir=out_dir, workers=workers, scheduler=scheduler,
-                          progress=progress)
-    return _build(config, samples, wall=time.perf_counter() - t0)
-
-
-def report(out_dir) -> StudyResult:
-    """Rebuild the tables and plots from the cells stored under ``out_dir/cells`` (nothing is recomputed)."""
-    config, store = stored_config(out_dir, Config)
-    return _build(config, store.table(_grid(config)), wall=None)
+def build(samples: pd.DataFrame, config: Config) -> StudyResult:
+    return _build(config, samples, wall=None)
 
 
 #: An infimum found below this fraction of ||grad f(x; W0)|| is 0 up to rounding (the witnesses' moves are
@@ -301,3 +278,7 @@ def _d_ticks(ax, ds):
     ax.xaxis.set_major_formatter(FixedFormatter([str(int(d)) for d in ds]))
     ax.xaxis.set_minor_locator(NullLocator())
     ax.xaxis.set_minor_formatter(NullFormatter())
+
+
+STUDY = Study(name=NAME, description=DESCRIPTION, config=Config, grid=grid, cell=cell, build=build)
+run, report = STUDY.run, STUDY.report
