@@ -3,11 +3,22 @@
 Usage (from the repository root)::
 
     python docs/build.py                   # run every study in quick mode, write its page, build the HTML
+    python docs/build.py --refresh-results # run every study at its DEFAULT settings into docs/results/
+    python docs/build.py --refresh-results lemma_f_range,lemma_sign_flips   # (or only these)
     python docs/build.py --skip-studies    # rebuild the pages from the outputs already in docs/_generated
     python docs/build.py --reuse           # run only the studies that have no outputs yet
     python docs/build.py --studies a,b     # run (and page) these studies only
     python docs/build.py --no-sphinx       # write the pages, do not run Sphinx
     python docs/build.py --no-pages        # run the studies only
+
+Two kinds of results:
+
+- **stored results** (``docs/results/<name>/``, committed with the sources): the study run at its default
+  settings by ``--refresh-results``, with the command that regenerates them, the date, the time it took and
+  the code revision in ``_docs.json``. A study page shows these when they exist;
+- **quick-mode outputs** (``docs/_generated/studies/<name>/``, build products): every plain build runs each
+  study in quick mode, so that CI exercises the whole pipeline (a smoke build) in minutes. A page shows them,
+  marked as quick-mode smoke output, only for a study that has no stored results yet.
 
 Steps:
 
@@ -17,8 +28,8 @@ Steps:
    (the mode, the settings, the time it took);
 2. one page per study, ``docs/studies/<name>.md``, is written from ``docs/studies/_page.md.tmpl``: the
    study's description and docstring (the statement), the formula and citation of each bound it checks
-   (from the registry), its verdicts, plots and tables, and how to reproduce it; plus
-   ``docs/studies/index.md``;
+   (from the registry), its verdicts, plots and tables (the stored results if any, else the quick-mode
+   outputs), and how to reproduce them; plus ``docs/studies/index.md``;
 3. ``sphinx-build -W -b html docs docs/_build/html`` (warnings are errors).
 
 Step 2 also runs inside ``docs/conf.py``, so a bare ``sphinx-build`` always sees pages that match the
@@ -48,6 +59,12 @@ STUDY_OUTPUTS = GENERATED / "studies"
 STUDY_PAGES = DOCS / "studies"
 TEMPLATE = STUDY_PAGES / "_page.md.tmpl"
 DEFAULT_HTML = DOCS / "_build" / "html"
+#: Stored results of the default settings (committed), one folder per study.
+RESULTS = DOCS / "results"
+#: Where ``--refresh-results`` runs a study (its resumable cell store included) before publishing.
+RESULT_RUNS = GENERATED / "default_runs"
+#: The files of a study's output folder that are published in ``RESULTS`` (not its cell store).
+PUBLISHED_SUFFIXES = (".csv", ".md", ".png", ".svg", ".txt", ".json")
 
 #: Tables longer than this many rows are shown truncated on the page (the CSV link has them all).
 MAX_TABLE_ROWS = 40
@@ -64,13 +81,46 @@ if str(ROOT) not in sys.path:  # a source checkout that is not installed
 # Running the studies
 
 
+@dataclasses.dataclass(frozen=True)
+class StudyInfo:
+    """What the docs need of a study: its module, description, config class and the bounds it names."""
+
+    module: object
+    description: str
+    Config: type
+    has_paper: bool
+    bounds: tuple
+
+
+def study_info(name: str) -> StudyInfo:
+    """The study ``name``: from its ``STUDY`` (:class:`boundcheck.study.Study`), else from module attributes."""
+    from boundcheck.cli import load_study
+
+    module = load_study(name)
+    study = getattr(module, "STUDY", None)
+    if study is not None:
+        description = getattr(study, "description", "") or getattr(module, "DESCRIPTION", "")
+        Config = study.Config
+        has_paper = bool(getattr(study, "has_paper", hasattr(Config, "paper")))
+    else:
+        description, Config = getattr(module, "DESCRIPTION", ""), module.Config
+        has_paper = hasattr(Config, "paper")
+    bounds = tuple(str(b) for b in (getattr(study, "bounds", None) or getattr(module, "BOUNDS", ()) or ()))
+    return StudyInfo(module, description, Config, has_paper, bounds)
+
+
+def _settings(config) -> dict:
+    to_dict = getattr(config, "to_dict", None)
+    return _jsonable(to_dict() if callable(to_dict) else dataclasses.asdict(config))
+
+
 def run_studies(names, *, outputs: Path = STUDY_OUTPUTS, reuse: bool = False, quiet: bool = True) -> dict:
     """Run each study in quick mode into ``outputs/<name>``; return ``{name: None or error text}``.
 
     With ``reuse``, a study whose folder already holds a ``summary.txt`` is not run again. A failing study
     does not stop the others; its error is returned (and its page will say that it has no outputs).
     """
-    from boundcheck.cli import load_study, run_study
+    from boundcheck.cli import run_study
 
     errors = {}
     for name in names:
@@ -90,14 +140,105 @@ def run_studies(names, *, outputs: Path = STUDY_OUTPUTS, reuse: bool = False, qu
             print(f"[docs] {name}: FAILED: {errors[name]}", file=sys.stderr)
             continue
         elapsed = time.perf_counter() - start
-        config = load_study(name).Config.quick()
         meta = {"study": name, "mode": "quick", "elapsed_s": round(elapsed, 2),
-                "config": _jsonable(dataclasses.asdict(config)),
+                "config": _settings(study_info(name).Config.quick()),
                 "date": datetime.date.today().isoformat(), "boundcheck": _version()}
         (Path(out_dir) / "_docs.json").write_text(json.dumps(meta, indent=2) + "\n")
         errors[name] = None
         print(f"[docs] {name}: done in {elapsed:.1f} s")
     return errors
+
+
+def refresh_results(names, *, results: Path = RESULTS, runs: Path = RESULT_RUNS, workers: int = 1,
+                    resume: bool = False, quiet: bool = False) -> dict:
+    """Run each study at its **default** settings and publish its outputs in ``results/<name>``.
+
+    The study runs in ``runs/<name>`` (its cell store included; cleared first unless ``resume``, so that the
+    published numbers come from the current code). Its tables (CSV, Markdown), plots (PNG, SVG),
+    ``summary.txt`` and ``config.json`` (if any) are then copied to ``results/<name>``, which is replaced as
+    a whole (written beside it, then renamed), with ``_docs.json``: the mode, the command that regenerates
+    the results, the date (UTC), the time the run took, the settings, the boundcheck version and the code
+    revision. Returns ``{name: None or error text}``; a failing study leaves its published folder as it was.
+    """
+    import shutil
+
+    from boundcheck.cli import run_study
+
+    errors = {}
+    for name in names:
+        work = Path(runs) / name
+        if work.exists() and not resume:
+            shutil.rmtree(work)
+        print(f"[docs] {name}: running at its default settings (this may take minutes) ...", flush=True)
+        start = time.perf_counter()
+        try:
+            _, out_dir = run_study(name, out=work, quiet=quiet, workers=workers)
+        except BaseException as exc:  # SystemExit included: report it, go on with the other studies
+            if isinstance(exc, KeyboardInterrupt):
+                raise
+            errors[name] = f"{type(exc).__name__}: {exc}"
+            print(f"[docs] {name}: FAILED: {errors[name]}", file=sys.stderr)
+            continue
+        elapsed = time.perf_counter() - start
+        meta = {"study": name, "mode": "default",
+                "command": f"python docs/build.py --refresh-results {name}",
+                "equivalent": f"boundcheck study {name} --out results/{name}",
+                "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+                "elapsed_s": round(elapsed, 1), "workers": workers,
+                "config": _settings(study_info(name).Config()),
+                "boundcheck": _version(), "revision": _revision()}
+        publish_results(Path(out_dir), Path(results) / name, meta)
+        errors[name] = None
+        print(f"[docs] {name}: done in {elapsed:.1f} s; published in {_shown(Path(results) / name)}")
+    return errors
+
+
+def publish_results(source: Path, dest: Path, meta: dict) -> Path:
+    """Copy a study's published files (``PUBLISHED_SUFFIXES``, top level only) from ``source`` to ``dest``.
+
+    ``dest`` is replaced as a whole: the files are written to a sibling folder first, then swapped in.
+    """
+    import shutil
+
+    source, dest = Path(source), Path(dest)
+    if not (source / "summary.txt").is_file():
+        raise FileNotFoundError(f"{source} holds no summary.txt: not a study's output folder")
+    tmp = dest.with_name(f".{dest.name}.tmp")
+    if tmp.exists():
+        shutil.rmtree(tmp)
+    tmp.mkdir(parents=True)
+    for path in sorted(source.iterdir()):
+        if path.is_file() and path.suffix in PUBLISHED_SUFFIXES and path.name != "_docs.json":
+            shutil.copy2(path, tmp / path.name)
+    (tmp / "_docs.json").write_text(json.dumps(meta, indent=2) + "\n")
+    old = dest.with_name(f".{dest.name}.old")
+    if old.exists():
+        shutil.rmtree(old)
+    if dest.exists():
+        os.replace(dest, old)
+    os.replace(tmp, dest)
+    if old.exists():
+        shutil.rmtree(old)
+    return dest
+
+
+def _shown(path: Path) -> str:
+    path = Path(path)
+    return str(path.relative_to(ROOT)) if path.is_relative_to(ROOT) else str(path)
+
+
+def _revision() -> str:
+    """The git revision of the checkout (with ``+dirty`` when it has changes), or ``unknown``."""
+    try:
+        rev = subprocess.run(["git", "rev-parse", "--short=12", "HEAD"], cwd=ROOT, capture_output=True,
+                             text=True, timeout=10)
+        if rev.returncode != 0:
+            return "unknown"
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=ROOT,
+                               capture_output=True, text=True, timeout=10)
+        return rev.stdout.strip() + ("+dirty" if dirty.stdout.strip() else "")
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
 
 
 def _version() -> str:
@@ -141,6 +282,8 @@ class StudyOutputs:
         The PNG files (each has an SVG twin).
     meta : dict
         ``_docs.json`` (empty when the outputs were not made by this script).
+    kind : str
+        ``"stored"`` (the default settings' results in ``docs/results``) or ``"quick"`` (quick-mode outputs).
     """
 
     folder: Path
@@ -151,9 +294,10 @@ class StudyOutputs:
     extra_tables: list
     figures: list
     meta: dict
+    kind: str = "quick"
 
 
-def read_outputs(folder: Path, name: str) -> StudyOutputs | None:
+def read_outputs(folder: Path, name: str, kind: str = "quick") -> StudyOutputs | None:
     """Read a study's output folder; None when it has no ``summary.txt``."""
     folder = Path(folder)
     summary = folder / "summary.txt"
@@ -175,16 +319,26 @@ def read_outputs(folder: Path, name: str) -> StudyOutputs | None:
         except ValueError:
             meta = {}
     return StudyOutputs(folder, result_name, verdicts, notes, main if main.is_file() else None, extras,
-                        figures, meta)
+                        figures, meta, kind)
+
+
+def study_outputs(name: str, *, outputs_root: Path = STUDY_OUTPUTS,
+                  results_root: Path | None = RESULTS) -> StudyOutputs | None:
+    """What a study's page shows: its stored default-settings results if any, else its quick-mode outputs."""
+    if results_root is not None:
+        stored = read_outputs(Path(results_root) / name, name, kind="stored")
+        if stored is not None:
+            return stored
+    return read_outputs(Path(outputs_root) / name, name, kind="quick")
 
 
 # --------------------------------------------------------------------------------------------------------
 # Rendering the pages
 
 
-def _bound_ids(module, outputs: StudyOutputs | None) -> list[str]:
+def _bound_ids(info, outputs: StudyOutputs | None) -> list[str]:
     """The bounds a study checks: its ``BOUNDS`` (if declared), then the ids its verdict lines name."""
-    ids = [str(b) for b in getattr(module, "BOUNDS", ()) or ()]
+    ids = list(info.bounds)
     if outputs is not None:
         for line in outputs.verdicts:
             head = line.split(":", 1)[0].strip()
@@ -293,24 +447,42 @@ def _table_block(path: Path, page_dir: Path) -> str:
     return include + note + link
 
 
-def _settings_block(config) -> str:
+def _settings_block(config, label: str = "Quick-mode settings") -> str:
     if config is None:
         return ""
-    rows = ["Quick-mode settings:", "", "| setting | value |", "|:--|:--|"]
+    rows = [f"{label}:", "", "| setting | value |", "|:--|:--|"]
     for key, value in config.items():
         text = json.dumps(value) if not isinstance(value, str) else value
         rows.append(f"| `{key}` | `{text.replace('|', '/')}` |")
     return "\n".join(rows)
 
 
-def render_study_page(name: str, *, outputs_root: Path = STUDY_OUTPUTS, page_dir: Path = STUDY_PAGES,
-                      template: Path = TEMPLATE) -> str:
-    """The Markdown (MyST) page of one study."""
-    from boundcheck.cli import load_study
+def _provenance(name: str, outputs: StudyOutputs) -> str:
+    """Where the results on a page come from: the stored default-settings run, or a quick smoke run."""
+    meta = outputs.meta
+    if outputs.kind == "stored":
+        when = ", ".join(part for part in (
+            f"computed on {meta['date']}" if meta.get("date") else "",
+            f"in {meta['elapsed_s']} s" if meta.get("elapsed_s") is not None else "",
+            f"boundcheck {meta['boundcheck']}" if meta.get("boundcheck") else "",
+            f"revision {meta['revision']}" if meta.get("revision") else "") if part)
+        return (f"Results of the study's **default settings** (the settings listed under *Reproduce*), "
+                f"stored in the repository in `{_shown(outputs.folder)}`" + (f" ({when})" if when else "")
+                + f". Regenerate them with `python docs/build.py --refresh-results {name}` (it runs "
+                f"`boundcheck study {name}` and stores the tables, plots and summary with the date).")
+    return (f"**Quick-mode smoke output, not results**: these numbers come from `boundcheck study {name} "
+            f"--quick` (tiny settings, run by every docs build so that the pipeline is tested), so expect "
+            f"wide intervals, loose fits and toy settings. The results of the default settings are not "
+            f"stored yet: `python docs/build.py --refresh-results {name}` computes and stores them.")
 
-    module = load_study(name)
-    outputs = read_outputs(Path(outputs_root) / name, name)
-    description = _md_text(getattr(module, "DESCRIPTION", "")) or "(no description)"
+
+def render_study_page(name: str, *, outputs_root: Path = STUDY_OUTPUTS, page_dir: Path = STUDY_PAGES,
+                      template: Path = TEMPLATE, results_root: Path | None = RESULTS) -> str:
+    """The Markdown (MyST) page of one study: stored default-settings results if any, else quick outputs."""
+    info = study_info(name)
+    module = info.module
+    outputs = study_outputs(name, outputs_root=outputs_root, results_root=results_root)
+    description = _md_text(info.description) or "(no description)"
     doc = _docstring_rst(module)
     statement = _fence(doc, "{eval-rst}") if doc else "(The study's script has no docstring.)"
 
@@ -319,7 +491,7 @@ def render_study_page(name: str, *, outputs_root: Path = STUDY_OUTPUTS, page_dir
                    f"`boundcheck study {name} --quick --out docs/_generated/studies/{name}`), then rebuild.")
         verdicts = figures = tables = ""
     else:
-        results = ""
+        results = _provenance(name, outputs)
         verdicts = "\n".join(f"- {_md_code(v)}" for v in outputs.verdicts) or "(no verdicts)"
         if outputs.notes:
             verdicts += "\n\nNotes:\n\n" + "\n".join(f"- {_md_text(n)}" for n in outputs.notes)
@@ -340,22 +512,29 @@ def render_study_page(name: str, *, outputs_root: Path = STUDY_OUTPUTS, page_dir
         tables = "\n\n".join(blocks) or "(no table)"
 
     meta = outputs.meta if outputs is not None else {}
+    stored = outputs is not None and outputs.kind == "stored"
     config = meta.get("config")
     if config is None:
         try:
-            config = _jsonable(dataclasses.asdict(module.Config.quick()))
+            config = _settings(info.Config() if stored else info.Config.quick())
         except Exception:
             config = None
-    mode = meta.get("mode", "quick")
+    mode = meta.get("mode", "default" if stored else "quick")
+    flag = "" if mode == "default" else f" --{mode}"
     provenance = []
-    if meta:
-        provenance.append(f"These results come from `boundcheck study {name} --{mode}` "
+    if stored:
+        provenance.append(f"These results come from `boundcheck study {name}{flag}`, run by "
+                          f"`{meta.get('command', f'python docs/build.py --refresh-results {name}')}` "
+                          f"(boundcheck {meta.get('boundcheck', '?')}, {meta.get('date', '?')}, "
+                          f"{meta.get('elapsed_s', '?')} s).")
+    elif meta:
+        provenance.append(f"These numbers come from `boundcheck study {name}{flag}` "
                           f"(boundcheck {meta.get('boundcheck', '?')}, {meta.get('date', '?')}, "
                           f"{meta.get('elapsed_s', '?')} s).")
     elif outputs is not None:
         provenance.append(f"These results were read from `{_rel(outputs.folder, ROOT)}`.")
-    modes = ["`--quick` (the settings below, seconds)", "no flag (the study's defaults)"]
-    if hasattr(module.Config, "paper"):
+    modes = ["`--quick` (tiny settings, seconds)", "no flag (the study's defaults)"]
+    if info.has_paper:
         modes.append("`--paper` (the paper's full settings)")
     provenance.append(f"Run `boundcheck study {name}` with " + ", ".join(modes) + "; "
                       "`--config FILE.toml` overrides any setting, `--out DIR` chooses the folder, and "
@@ -363,9 +542,10 @@ def render_study_page(name: str, *, outputs_root: Path = STUDY_OUTPUTS, page_dir
 
     body = string.Template(Path(template).read_text()).substitute(
         mark=GENERATED_MARK, name=name, description=description, statement=statement,
-        bounds=_bounds_section(_bound_ids(module, outputs)), results=results,
+        bounds=_bounds_section(_bound_ids(info, outputs)), results=results,
         verdicts=verdicts, figures=figures, tables=tables,
-        reproduce="\n\n".join(provenance), settings=_settings_block(config))
+        reproduce="\n\n".join(provenance),
+        settings=_settings_block(config, "Default settings" if mode == "default" else f"{mode.capitalize()}-mode settings"))
     return "\n".join(_squeeze_blank(_drop_empty_sections(body.splitlines()))).rstrip() + "\n"
 
 
@@ -409,33 +589,38 @@ def _squeeze_blank(lines):
     return out
 
 
-def render_index(names, *, outputs_root: Path = STUDY_OUTPUTS) -> str:
+def render_index(names, *, outputs_root: Path = STUDY_OUTPUTS, results_root: Path | None = RESULTS) -> str:
     """``docs/studies/index.md``: one line per study, with its verdicts, and the toctree."""
-    from boundcheck.cli import load_study
-
     lines = [GENERATED_MARK, "", "# Studies", "",
              "Each study puts one or more bounds or claims of the paper next to Monte Carlo estimates and "
              "writes a table, plots and one verdict line per bound or claim (*holds*, *VIOLATED in k of n "
              "cells*, *vacuous*, or a fitted exponent against the theory's). "
-             "The pages below are generated by `python docs/build.py` from **quick-mode** runs (small "
-             "settings, for speed: expect wide intervals and loose fits); run a study without `--quick`, "
-             "or with `--paper`, for the real picture.", ""]
+             "A study's page shows the results of its **default settings**, stored in the repository "
+             "(`docs/results/<study>/`, with the date and the command that regenerates them: `python "
+             "docs/build.py --refresh-results <study>`). A study whose default results are not stored yet "
+             "shows its **quick-mode smoke output** instead (tiny settings, run by every docs build so that "
+             "the pipeline is tested), and says so: those numbers are not results.", ""]
     if not names:
         lines += ["No study was found (the studies folder is empty).", ""]
     for name in names:
         try:
-            desc = _md_text(getattr(load_study(name), "DESCRIPTION", ""))
+            desc = _md_text(study_info(name).description)
         except BaseException as exc:  # noqa: BLE001 - a broken study must not hide the others
             if isinstance(exc, KeyboardInterrupt):
                 raise
             desc = _md_text(f"(cannot load: {exc})")
-        outputs = read_outputs(Path(outputs_root) / name, name)
+        outputs = study_outputs(name, outputs_root=outputs_root, results_root=results_root)
         if outputs is None:
             status = "no outputs yet"
         else:
             shown = outputs.verdicts[:MAX_INDEX_VERDICTS]
             more = len(outputs.verdicts) - len(shown)
             status = _md_text("; ".join(shown) + (f"; and {more} more" if more > 0 else "")) or "no verdicts"
+            if outputs.kind == "stored":
+                date = str(outputs.meta.get("date", ""))[:10]
+                status = f"default settings{', ' + date if date else ''}: " + status
+            else:
+                status = "quick-mode smoke output: " + status
         lines.append(f"- [{name}]({name}.md): {desc}  \n  *{status}*")
     lines += ["", "```{toctree}", ":hidden:", ""] + list(names) + ["```", ""]
     return "\n".join(lines)
@@ -451,7 +636,8 @@ def _write_if_changed(path: Path, text: str) -> bool:
     return True
 
 
-def write_pages(names=None, *, outputs_root: Path = STUDY_OUTPUTS, page_dir: Path = STUDY_PAGES) -> list:
+def write_pages(names=None, *, outputs_root: Path = STUDY_OUTPUTS, page_dir: Path = STUDY_PAGES,
+                results_root: Path | None = RESULTS) -> list:
     """Write ``<page_dir>/<name>.md`` for each study and ``index.md``; return the pages written.
 
     Files are rewritten only when their text changes (so Sphinx rebuilds only what changed). Generated
@@ -463,9 +649,9 @@ def write_pages(names=None, *, outputs_root: Path = STUDY_OUTPUTS, page_dir: Pat
     names = list_studies() if names is None else list(names)
     page_dir = Path(page_dir)
     page_dir.mkdir(parents=True, exist_ok=True)
-    pages = {f"{name}.md": lambda name=name: render_study_page(name, outputs_root=outputs_root,
-                                                                page_dir=page_dir) for name in names}
-    pages["index.md"] = lambda: render_index(names, outputs_root=outputs_root)
+    pages = {f"{name}.md": lambda name=name: render_study_page(name, outputs_root=outputs_root, page_dir=page_dir,
+                                                                results_root=results_root) for name in names}
+    pages["index.md"] = lambda: render_index(names, outputs_root=outputs_root, results_root=results_root)
     for filename in pages:
         path = page_dir / filename
         if path.is_file() and not path.read_text().startswith(GENERATED_MARK):
@@ -586,6 +772,14 @@ def main(argv=None) -> int:
                         help="run only the studies that have no outputs yet")
     parser.add_argument("--studies", metavar="A,B",
                         help="run only these studies (comma-separated; the others keep their outputs)")
+    parser.add_argument("--refresh-results", nargs="*", metavar="NAME",
+                        help="run these studies (comma- or space-separated; none named: every study) at their "
+                             "DEFAULT settings and store their tables, plots and summary in docs/results/<name> "
+                             "with the date and the command; runs no quick study")
+    parser.add_argument("--workers", type=int, default=1,
+                        help="worker processes for --refresh-results (default 1)")
+    parser.add_argument("--resume", action="store_true",
+                        help="with --refresh-results: resume an interrupted run instead of starting afresh")
     parser.add_argument("--no-sphinx", action="store_true", help="write the pages only")
     parser.add_argument("--no-pages", action="store_true",
                         help="run the studies only: write no page and do not run Sphinx")
@@ -597,19 +791,31 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     if args.skip_studies and (args.reuse or args.studies or args.no_pages):
         parser.error("--skip-studies runs no study: it excludes --reuse, --studies and --no-pages")
+    refresh = args.refresh_results is not None
+    if refresh and (args.skip_studies or args.reuse or args.studies):
+        parser.error("--refresh-results runs no quick study: it excludes --skip-studies, --reuse and --studies")
+    if args.resume and not refresh:
+        parser.error("--resume goes with --refresh-results")
+    if args.workers < 1:
+        parser.error(f"--workers must be a positive integer, got {args.workers}")
 
     from boundcheck.cli import list_studies
 
     available = list_studies()
     names = available
-    if args.studies:
-        names = [s.strip() for s in args.studies.split(",") if s.strip()]
+    wanted = args.studies.split(",") if args.studies else (
+        [n for arg in args.refresh_results for n in arg.split(",")] if refresh else [])
+    if [s for s in wanted if s.strip()]:
+        names = [s.strip() for s in wanted if s.strip()]
         unknown = [s for s in names if s not in available]
         if unknown:
             parser.error(f"unknown study {', '.join(unknown)}; available: {', '.join(available) or '(none)'}")
     failed = {}
     start = time.perf_counter()
-    if not args.skip_studies:
+    if refresh:
+        failed = {k: v for k, v in refresh_results(names, workers=args.workers, resume=args.resume).items()
+                  if v is not None}
+    elif not args.skip_studies:
         failed = {k: v for k, v in run_studies(names, reuse=args.reuse).items() if v is not None}
     if not args.no_pages:
         write_pages(available)
@@ -617,7 +823,8 @@ def main(argv=None) -> int:
         write_api_toplevel()
         write_bounds_list()
     print(f"[docs] {'studies run' if args.no_pages else 'pages written'} in {time.perf_counter() - start:.1f} s "
-          f"({len(names) if not args.skip_studies else 0} studies run, {len(failed)} failed)")
+          f"({len(names) if not args.skip_studies else 0} studies run"
+          f"{' at their default settings' if refresh else ''}, {len(failed)} failed)")
     code = 0
     if not (args.no_sphinx or args.no_pages):
         code = sphinx_build(Path(args.out), builder=args.builder,

@@ -45,8 +45,11 @@ extensions = [
     "myst_parser",
     "sphinx.ext.autodoc",
     "sphinx.ext.mathjax",
+    "sphinx-mathjax-offline",  # MathJax 3 shipped in a PyPI wheel, copied into _static: no CDN, no network
     "numpydoc",
 ]
+# The offline copy (the extension sets the same path; said here so that the page never names a CDN).
+mathjax_path = "mathjax/tex-chtml.js"
 source_suffix = {".rst": "restructuredtext", ".md": "markdown"}
 root_doc = "index"
 exclude_patterns = ["_build", "_generated", "Thumbs.db", ".DS_Store", "**/.ipynb_checkpoints"]
@@ -65,7 +68,7 @@ numpydoc_class_members_toctree = False
 numpydoc_attributes_as_param_list = True
 numpydoc_xref_param_type = False
 
-# Plain, offline theme (shipped with Sphinx); MathJax is loaded by the browser.
+# Plain, offline theme (shipped with Sphinx); MathJax is served from the site's own _static folder.
 html_theme = "alabaster"
 html_theme_options = {
     "description": "Monte Carlo checks of adversarial robustness bounds in lazily trained networks",
