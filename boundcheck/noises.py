@@ -116,9 +116,9 @@ def one_step_noise(net, X, y, *, eps: float, norm: str = "l2", loss: str | None 
     ``-eps y g / ||g||`` and ``-eps y sign(g)`` with ``g = grad f(x)``, set to 0 where the sign of ``l'``
     (known in closed form) is 0: this is the normalized loss gradient without rounding the product
     ``l' y g`` and without the underflow of ``l'`` at large margins (``exp(-z)`` is 0 in floating point
-    beyond ``z ~ 745``), so the FGSM noise is exactly invariant to rescaling W, a or x. Multi-class: the cross-entropy gradient is normalized as computed (``p - e_y``
-    with its y-entry summed from the other classes, so it vanishes only when every ``p_k``, ``k != y``,
-    underflows).
+    beyond ``z ~ 745``), so the FGSM noise is exactly invariant to rescaling W, a or x. Multi-class: the
+    cross-entropy gradient is normalized as computed (``p - e_y`` with its y-entry summed from the other
+    classes, so it vanishes only when every ``p_k``, ``k != y``, underflows).
 
     See Also
     --------

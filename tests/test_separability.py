@@ -494,14 +494,21 @@ def _run_quick(name, tmp_path):
 def test_synthetic_study_quick(tmp_path):
     result, out = _run_quick("noise_separability_synthetic", tmp_path)
     expected = {"inputs", "labels", "d", "m", "norm", "n_nets", "margin_mean", "margin_ci_low", "margin_ci_high",
-                "limit", "first_order_mean", "model_mean", "limit_holds", "model_holds", "sd_within",
+                "limit", "first_order_mean", "model_mean", "sd_within", "sd_within_ci_low", "sd_within_ci_high",
                 "sd_within_law", "sd_total", "sd_total_law", "frac_nonpositive", "p_nonpositive_model",
-                "min_margin", "kernel_mean_abs_dev", "kernel_tolerance", "kernel_min_signed_gram",
+                "min_margin", "kernel_mean_abs_dev", "kernel_constant_mean_abs_dev", "kernel_gain",
+                "kernel_min_signed_gram",
                 "zero_shot_acc", "hebbian_acc", "probe_noise_test_acc", "probe_raw_test_acc", "lp_noise",
                 "lp_raw"}
     assert expected <= set(result.table.columns)
     assert (out / "noise_separability_synthetic.csv").is_file() and (out / "summary.txt").is_file()
     assert any(line.startswith("margin_mean_vs_limit") for line in result.verdicts)
+    checks = result.extra_tables["checks"]
+    assert set(checks["verdict"]) <= {"consistent", "OUTSIDE", "no power"}
+    # every line of a judged check prints the half-widths next to the gap to the competitor
+    for line in result.verdicts:
+        if line.startswith(("margin_", "frac_nonpositive")):
+            assert "half-width" in line and "gap" in line, line
 
 
 def test_mnist_study_quick(tmp_path):
