@@ -5,6 +5,10 @@ a standardized value (a C-contiguous float64 array, a Python int, a ``numpy.rand
 ``ValueError`` / ``TypeError`` whose message names the parameter and what was expected. Nothing is
 silently coerced: integer arrays are accepted as exact numbers, but strings, objects, complex numbers and
 non-finite values are refused.
+
+The checks of a network and of arrays shaped by it (points, weights, biases, batch) are in
+:mod:`boundcheck._validate_network`, beside these (they need the ``Network`` class, which itself validates
+with this module).
 """
 
 from __future__ import annotations

@@ -19,68 +19,16 @@ from dataclasses import dataclass
 import numpy as np
 
 from . import _kernels
-from ._validate import as_float_array, check_int, check_real
+from ._numeric import CHUNK_BYTES, augmented_norms, chunks, output_bias, output_scale, stacked_preactivations
+from ._validate import check_real
+from ._validate_network import check_batch, check_biases, check_network, check_points, check_weights
 from .network import Network
 
 __all__ = ["forward", "input_gradient", "activation_counts", "sign_flips", "gradient_difference",
            "network_pass", "NetworkPass", "preactivations"]
 
-_CHUNK_BYTES = 32 * 2**20
 
-
-# --------------------------------------------------------------------------- validation
-
-def _check_net(net) -> Network:
-    if not isinstance(net, Network):
-        raise TypeError(f"net must be a boundcheck.Network, got {type(net).__name__}")
-    return net
-
-
-def _check_X(net: Network, X, name: str = "X") -> np.ndarray:
-    if np.ndim(X) != 2:
-        raise ValueError(f"{name} must be a 2-D array of shape (n, {net.dim}), got shape {np.shape(X)}; "
-                         f"for one point use {name}[None, :]")
-    X = as_float_array(X, name, ndim=2)
-    if X.shape[1] != net.dim:
-        raise ValueError(f"{name} must have shape (n, d) with d = {net.dim} (the network's input dimension), "
-                         f"got {X.shape}")
-    return X
-
-
-def _check_W(net: Network, W, name: str = "W") -> np.ndarray:
-    if W is None:
-        return net.W0
-    W = as_float_array(W, name, ndim=3)
-    if W.shape != net.W0.shape:
-        raise ValueError(f"{name} must have the shape of the network's W0, (K, m, d) = {net.W0.shape}, "
-                         f"got {W.shape}")
-    return W
-
-
-def _check_b(net: Network, b, name: str = "b") -> np.ndarray | None:
-    if b is None:
-        return net.b0
-    if net.b0 is None:
-        raise ValueError(f"{name} was given but the network has no biases (net.b0 is None)")
-    b = as_float_array(b, name, ndim=2)
-    if b.shape != net.b0.shape:
-        raise ValueError(f"{name} must have shape (K, m) = {net.b0.shape}, got {b.shape}")
-    return b
-
-
-def _check_batch(net: Network, batch, n: int) -> int:
-    if batch is None:
-        per_point = 8 * net.n_inits * net.width
-        return max(1, min(n, _CHUNK_BYTES // per_point)) if n else 1
-    return check_int(batch, "batch", minimum=1)
-
-
-# --------------------------------------------------------------------------- shared pieces
-
-def _stack(W: np.ndarray) -> np.ndarray:
-    K, m, d = W.shape
-    return W.reshape(K * m, d)
-
+# --------------------------------------------------------------------------- public operations
 
 def preactivations(net: Network, X, W=None, b=None) -> np.ndarray:
     """Pre-activations ``w_s . x + b_s``, shape (n, K, m), in one BLAS product.
@@ -94,33 +42,10 @@ def preactivations(net: Network, X, W=None, b=None) -> np.ndarray:
     b : array_like, shape (K, m), optional
         First-layer biases (default ``net.b0``).
     """
-    net = _check_net(net)
-    X = _check_X(net, X)
-    return _pre(net, X, _check_W(net, W), _check_b(net, b))
+    net = check_network(net)
+    X = check_points(net, X)
+    return stacked_preactivations(X, check_weights(net, W), check_biases(net, b))
 
-
-def _pre(net, X, W, b):
-    K, m, _ = W.shape
-    pre = (X @ _stack(W).T).reshape(len(X), K, m)
-    if b is not None:
-        pre += b[None]
-    return pre
-
-
-def _out_bias(net: Network) -> np.ndarray:
-    return net.output_bias if net.output_bias is not None else np.zeros(net.n_inits)
-
-
-def _scale(net: Network) -> float:
-    return 1.0 / np.sqrt(net.width)
-
-
-def _chunks(n: int, batch: int):
-    for start in range(0, n, batch):
-        yield start, min(n, start + batch)
-
-
-# --------------------------------------------------------------------------- public operations
 
 def forward(net: Network, X, W=None, b=None, *, batch: int | None = None) -> np.ndarray:
     """The network's output f(x; W).
@@ -149,14 +74,14 @@ def forward(net: Network, X, W=None, b=None, *, batch: int | None = None) -> np.
     >>> forward(net, sample_sphere(3, 5, rng=1)).shape
     (2, 3)
     """
-    net = _check_net(net)
-    X = _check_X(net, X)
-    W, b = _check_W(net, W), _check_b(net, b)
+    net = check_network(net)
+    X = check_points(net, X)
+    W, b = check_weights(net, W), check_biases(net, b)
     n = len(X)
-    batch = _check_batch(net, batch, n)
+    batch = check_batch(net, batch, n)
     out = np.empty((net.n_inits, n))
-    for lo, hi in _chunks(n, batch):
-        _kernels.forward_from_pre(_pre(net, X[lo:hi], W, b), net.a, _out_bias(net), _scale(net), out, lo)
+    for lo, hi in chunks(n, batch):
+        _kernels.forward_from_pre(stacked_preactivations(X[lo:hi], W, b), net.a, output_bias(net), output_scale(net), out, lo)
     return out
 
 
@@ -179,44 +104,44 @@ def input_gradient(net: Network, X, W=None, b=None, *, batch: int | None = None)
     -------
     ndarray, shape (K, n, d)
     """
-    net = _check_net(net)
-    X = _check_X(net, X)
-    W, b = _check_W(net, W), _check_b(net, b)
+    net = check_network(net)
+    X = check_points(net, X)
+    W, b = check_weights(net, W), check_biases(net, b)
     n = len(X)
-    batch = _check_batch(net, batch, n)
+    batch = check_batch(net, batch, n)
     K, m, d = W.shape
     out = np.empty((K, n, d))
-    for lo, hi in _chunks(n, batch):
+    for lo, hi in chunks(n, batch):
         coef = np.empty((K, hi - lo, m))
-        _kernels.gradient_coefficients(_pre(net, X[lo:hi], W, b), net.a, _scale(net), coef)
+        _kernels.gradient_coefficients(stacked_preactivations(X[lo:hi], W, b), net.a, output_scale(net), coef)
         np.matmul(coef, W, out=out[:, lo:hi])
     return out
 
 
 def activation_counts(net: Network, X, W=None, b=None, *, batch: int | None = None) -> np.ndarray:
     """Number of active neurons (pre-activation > 0), shape (K, n), int64."""
-    net = _check_net(net)
-    X = _check_X(net, X)
-    W, b = _check_W(net, W), _check_b(net, b)
+    net = check_network(net)
+    X = check_points(net, X)
+    W, b = check_weights(net, W), check_biases(net, b)
     n = len(X)
-    batch = _check_batch(net, batch, n)
+    batch = check_batch(net, batch, n)
     out = np.empty((net.n_inits, n), dtype=np.int64)
-    for lo, hi in _chunks(n, batch):
-        _kernels.count_active(_pre(net, X[lo:hi], W, b), out, lo)
+    for lo, hi in chunks(n, batch):
+        _kernels.count_active(stacked_preactivations(X[lo:hi], W, b), out, lo)
     return out
 
 
 def sign_flips(net: Network, X, W=None, b=None, *, batch: int | None = None) -> np.ndarray:
     """Number of neurons s with 1{w_s . x + b_s > 0} != 1{w0_s . x + b0_s > 0}, shape (K, n), int64."""
-    net = _check_net(net)
-    X = _check_X(net, X)
-    W, b = _check_W(net, W), _check_b(net, b)
+    net = check_network(net)
+    X = check_points(net, X)
+    W, b = check_weights(net, W), check_biases(net, b)
     n = len(X)
-    batch = _check_batch(net, batch, n)
+    batch = check_batch(net, batch, n)
     out = np.empty((net.n_inits, n), dtype=np.int64)
-    for lo, hi in _chunks(n, batch):
+    for lo, hi in chunks(n, batch):
         Xc = X[lo:hi]
-        _kernels.count_flips(_pre(net, Xc, W, b), _pre(net, Xc, net.W0, net.b0), out, lo)
+        _kernels.count_flips(stacked_preactivations(Xc, W, b), stacked_preactivations(Xc, net.W0, net.b0), out, lo)
     return out
 
 
@@ -246,23 +171,23 @@ def gradient_difference(net: Network, X, Z, W=None, W_prime=None, b=None, b_prim
     ``(1/sqrt(m)) sum_s a_s (1{w_s.z > 0} - 1{w_s.x > 0}) w_s``: only flipped neurons contribute, and one
     product does it.
     """
-    net = _check_net(net)
-    X = _check_X(net, X, "X")
-    Z = _check_X(net, Z, "Z")
+    net = check_network(net)
+    X = check_points(net, X, "X")
+    Z = check_points(net, Z, "Z")
     if Z.shape != X.shape:
         raise ValueError(f"Z must have the shape of X, {X.shape}, got {Z.shape}")
-    W, b = _check_W(net, W, "W"), _check_b(net, b, "b")
+    W, b = check_weights(net, W, "W"), check_biases(net, b, "b")
     same = W_prime is None and b_prime is None
-    Wp = W if W_prime is None else _check_W(net, W_prime, "W_prime")
-    bp = b if b_prime is None else _check_b(net, b_prime, "b_prime")
+    Wp = W if W_prime is None else check_weights(net, W_prime, "W_prime")
+    bp = b if b_prime is None else check_biases(net, b_prime, "b_prime")
     n = len(X)
-    batch = _check_batch(net, batch, n)
+    batch = check_batch(net, batch, n)
     K, m, d = W.shape
     out = np.empty((K, n))
-    scale = _scale(net)
-    for lo, hi in _chunks(n, batch):
-        pre_x = _pre(net, X[lo:hi], W, b)
-        pre_z = _pre(net, Z[lo:hi], Wp, bp)
+    scale = output_scale(net)
+    for lo, hi in chunks(n, batch):
+        pre_x = stacked_preactivations(X[lo:hi], W, b)
+        pre_z = stacked_preactivations(Z[lo:hi], Wp, bp)
         coef = np.empty((K, hi - lo, m))
         if same:
             _kernels.difference_coefficients(pre_z, pre_x, net.a, scale, coef)
@@ -324,16 +249,16 @@ def network_pass(net: Network, X, W=None, b=None, *, radius: float | None = None
     -------
     NetworkPass
     """
-    net = _check_net(net)
-    X = _check_X(net, X)
+    net = check_network(net)
+    X = check_points(net, X)
     at_init = W is None and b is None
-    W, b = _check_W(net, W), _check_b(net, b)
+    W, b = check_weights(net, W), check_biases(net, b)
     if radius is not None:
         radius = check_real(radius, "radius", minimum=0.0)
     n = len(X)
-    batch = _check_batch(net, batch, n)
+    batch = check_batch(net, batch, n)
     K, m, d = W.shape
-    scale, c = _scale(net), _out_bias(net)
+    scale, c = output_scale(net), output_bias(net)
     f = np.empty((K, n))
     grad = np.empty((K, n, d))
     active = np.empty((K, n), dtype=np.int64)
@@ -342,15 +267,15 @@ def network_pass(net: Network, X, W=None, b=None, *, radius: float | None = None
     if with_radius:
         lower, upper = np.empty((K, n)), np.empty((K, n))
         reach_flips = np.empty((K, n), dtype=np.int64)
-        reach = radius * _augmented_norms(net, X)
+        reach = radius * augmented_norms(net, X)
     else:  # placeholders the kernel never touches
         lower = upper = np.empty((K, 0))
         reach_flips = np.empty((K, 0), dtype=np.int64)
         reach = np.empty(0)
-    for lo, hi in _chunks(n, batch):
+    for lo, hi in chunks(n, batch):
         Xc = X[lo:hi]
-        pre = _pre(net, Xc, W, b)
-        pre0 = pre if at_init else _pre(net, Xc, net.W0, net.b0)
+        pre = stacked_preactivations(Xc, W, b)
+        pre0 = pre if at_init else stacked_preactivations(Xc, net.W0, net.b0)
         coef = np.empty((K, hi - lo, m))
         _kernels.fused_pass(pre, pre0, net.a, c, scale, reach[lo:hi] if with_radius else reach,
                             not at_init, with_radius, f, active, flips, lower, upper, reach_flips, coef, lo)
@@ -361,14 +286,13 @@ def network_pass(net: Network, X, W=None, b=None, *, radius: float | None = None
                        f_lower=lower, f_upper=upper, max_sign_flips=reach_flips)
 
 
-def _augmented_norms(net: Network, X: np.ndarray) -> np.ndarray:
-    """||x~|| with x~ = (x, 1) for networks with biases (the lazy-ball row is [w_s, b_s]), else ||x||.
+# Transitional private names, for the modules that still import them from here (attacks, lazy, minimal):
+# the helpers now live in boundcheck._numeric and boundcheck._validate_network. Remove once those import them.
+_CHUNK_BYTES = CHUNK_BYTES
+_check_net, _check_X, _check_W, _check_b, _check_batch = (check_network, check_points, check_weights, check_biases,
+                                                          check_batch)
+_chunks, _out_bias, _scale, _augmented_norms = chunks, output_bias, output_scale, augmented_norms
 
-    Rows are scaled by their largest entry first, so tiny (subnormal) inputs do not underflow to 0.
-    """
-    cols = [X] if not net.has_bias else [X, np.ones((len(X), 1))]
-    Xa = np.concatenate(cols, axis=1) if len(cols) > 1 else X
-    top = np.abs(Xa).max(axis=1) if Xa.shape[1] else np.zeros(len(Xa))
-    safe = np.where(top > 0, top, 1.0)
-    scaled = Xa / safe[:, None]
-    return top * np.sqrt(np.einsum("ij,ij->i", scaled, scaled))
+
+def _pre(net, X, W, b):
+    return stacked_preactivations(X, W, b)

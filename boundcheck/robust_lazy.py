@@ -74,7 +74,8 @@ from ._validate import as_float_array, check_choice, check_int, check_real, chec
 from .bounds.wang2022 import theorem_3_1_certified, theorem_3_1_sufficient_step
 from .lazy import WorstCase
 from .network import Network
-from .ops import _CHUNK_BYTES, _check_b, _check_net, _check_W, _check_X, _chunks, _out_bias, _pre, _scale
+from ._numeric import CHUNK_BYTES, chunks, output_bias, output_scale, row_norms, stacked_preactivations
+from ._validate_network import check_biases, check_network, check_points, check_weights
 
 __all__ = ["segment_gradient_deviation", "sufficient_step", "SufficientStep", "certify_step", "StepCertificate",
            "step_margin", "StepMargin", "random_lazy_weights", "robust_lazy_weights", "RobustLazyResult",
@@ -94,20 +95,10 @@ _LOWRANK_MAX_POINTS = 4
 # Shared pieces
 # ======================================================================================================
 
-def _row_norms(V: np.ndarray) -> np.ndarray:
-    """l2 norms over the last axis, scaled by the largest entry (no under- or overflow)."""
-    if V.shape[-1] == 0:
-        return np.zeros(V.shape[:-1])
-    big = np.abs(V).max(axis=-1)
-    safe = np.where(big > 0, big, 1.0)
-    U = V / safe[..., None]
-    return big * np.sqrt(np.einsum("...d,...d->...", U, U))
-
-
 def _ray_batch(net: Network, n: int, batch) -> int:
     if batch is None:
         K, m, d = net.W0.shape
-        return max(1, min(n, _CHUNK_BYTES // (8 * K * (2 * m + 2 * d)))) if n else 1
+        return max(1, min(n, CHUNK_BYTES // (8 * K * (2 * m + 2 * d)))) if n else 1
     return check_int(batch, "batch", minimum=1)
 
 
@@ -120,24 +111,24 @@ def _ray_chunk(net: Network, Xc: np.ndarray, W: np.ndarray, b):
     """
     K, m, _ = W.shape
     nc = len(Xc)
-    pre = _pre(net, Xc, W, b)
+    pre = stacked_preactivations(Xc, W, b)
     f = np.empty((K, nc))
-    _kernels.forward_from_pre(pre, net.a, _out_bias(net), _scale(net), f, 0)
+    _kernels.forward_from_pre(pre, net.a, output_bias(net), output_scale(net), f, 0)
     coef = np.empty((K, nc, m))
-    _kernels.gradient_coefficients(pre, net.a, _scale(net), coef)
+    _kernels.gradient_coefficients(pre, net.a, output_scale(net), coef)
     g = coef @ W
     s = np.where(f >= 0, 1.0, -1.0)
     slope = np.matmul(g, W.transpose(0, 2, 1))
     slope *= -s[..., None]
-    return pre, f, g, _row_norms(g), s, slope
+    return pre, f, g, row_norms(g), s, slope
 
 
 def _norm_tolerance(net: Network, W: np.ndarray) -> np.ndarray:
     """Per init, a bound on the rounding of gradient norms and deviations: ``64 eps (m + d) scale sum_s
     abs(a_s) ||w_s||`` (each is a sum of at most m rows of W, each with d terms)."""
     K, m, d = W.shape
-    mass = np.einsum("km,km->k", np.abs(net.a), _row_norms(W))
-    return 64.0 * np.finfo(np.float64).eps * (m + d) * _scale(net) * mass
+    mass = np.einsum("km,km->k", np.abs(net.a), row_norms(W))
+    return 64.0 * np.finfo(np.float64).eps * (m + d) * output_scale(net) * mass
 
 
 def _check_eta_array(eta, K: int, n: int, *, allow_inf: bool) -> np.ndarray:
@@ -189,9 +180,9 @@ def segment_gradient_deviation(net: Network, X, W=None, b=None, *, eta, batch: i
     >>> segment_gradient_deviation(net, sample_sphere(3, 20, rng=1), eta=0.05).shape
     (1, 3)
     """
-    net = _check_net(net)
-    X = _check_X(net, X)
-    W, b = _check_W(net, W), _check_b(net, b)
+    net = check_network(net)
+    X = check_points(net, X)
+    W, b = check_weights(net, W), check_biases(net, b)
     K, m, d = W.shape
     n = len(X)
     etas = _check_eta_array(eta, K, n, allow_inf=True)
@@ -199,9 +190,9 @@ def segment_gradient_deviation(net: Network, X, W=None, b=None, *, eta, batch: i
     tol = _norm_tolerance(net, W)
     out = np.empty((K, n))
     junk1, junk2 = np.empty((K, n)), np.empty((K, n))
-    for lo, hi in _chunks(n, batch):
+    for lo, hi in chunks(n, batch):
         pre, f, g, G, s, slope = _ray_chunk(net, X[lo:hi], W, b)
-        _robust_lazy_kernels.scan_all(pre, slope, net.a, W, _scale(net), np.abs(f), G,
+        _robust_lazy_kernels.scan_all(pre, slope, net.a, W, output_scale(net), np.abs(f), G,
                                       np.ascontiguousarray(etas[:, lo:hi]), 0, tol, out, junk1, junk2, lo)
     return out
 
@@ -273,9 +264,9 @@ def sufficient_step(net: Network, X, W=None, b=None, *, sign_zero_positive: bool
     >>> bool((sufficient_step(net, X).eta >= min_flip_step(net, X).eta).all())
     True
     """
-    net = _check_net(net)
-    X = _check_X(net, X)
-    W, b = _check_W(net, W), _check_b(net, b)
+    net = check_network(net)
+    X = check_points(net, X)
+    W, b = check_weights(net, W), check_biases(net, b)
     if not isinstance(sign_zero_positive, (bool, np.bool_)):
         raise TypeError(f"sign_zero_positive must be a bool, got {sign_zero_positive!r}")
     K, m, d = W.shape
@@ -284,10 +275,11 @@ def sufficient_step(net: Network, X, W=None, b=None, *, sign_zero_positive: bool
     tol = _norm_tolerance(net, W)
     eta, end, D = np.empty((K, n)), np.empty((K, n)), np.empty((K, n))
     f_all, G_all = np.empty((K, n)), np.empty((K, n))
-    for lo, hi in _chunks(n, batch):
+    for lo, hi in chunks(n, batch):
         pre, f, g, G, s, slope = _ray_chunk(net, X[lo:hi], W, b)
         f_all[:, lo:hi], G_all[:, lo:hi] = f, G
-        _robust_lazy_kernels.scan_all(pre, slope, net.a, W, _scale(net), np.abs(f), G, np.zeros_like(f), 1, tol, eta, end, D, lo)
+        _robust_lazy_kernels.scan_all(pre, slope, net.a, W, output_scale(net), np.abs(f), G, np.zeros_like(f), 1,
+                                      tol, eta, end, D, lo)
     if not sign_zero_positive:
         zero = f_all == 0
         eta[zero], end[zero] = np.inf, np.inf
@@ -355,9 +347,9 @@ def certify_step(net: Network, X, eta, W=None, b=None, *, batch: int | None = No
         The label ``certified`` comes from the registry (:func:`~boundcheck.bounds.theorem_3_1_certified`);
         wherever it is True, ``flipped`` is True too (the theorem's proof), up to rounding at ties.
     """
-    net = _check_net(net)
-    X = _check_X(net, X)
-    W, b = _check_W(net, W), _check_b(net, b)
+    net = check_network(net)
+    X = check_points(net, X)
+    W, b = check_weights(net, W), check_biases(net, b)
     K, m, d = W.shape
     n = len(X)
     etas = _check_eta_array(eta, K, n, allow_inf=False)
@@ -367,17 +359,17 @@ def certify_step(net: Network, X, eta, W=None, b=None, *, batch: int | None = No
     f_after = np.empty((K, n))
     s_all = np.empty((K, n))
     junk1, junk2 = np.empty((K, n)), np.empty((K, n))
-    for lo, hi in _chunks(n, batch):
+    for lo, hi in chunks(n, batch):
         pre, f, g, G, s, slope = _ray_chunk(net, X[lo:hi], W, b)
         f_all[:, lo:hi], G_all[:, lo:hi], s_all[:, lo:hi] = f, G, s
         e = np.ascontiguousarray(etas[:, lo:hi])
-        _robust_lazy_kernels.scan_all(pre, slope, net.a, W, _scale(net), np.abs(f), G, e, 0, tol, D, junk1, junk2, lo)
+        _robust_lazy_kernels.scan_all(pre, slope, net.a, W, output_scale(net), np.abs(f), G, e, 0, tol, D, junk1, junk2, lo)
         Xp = X[lo:hi][None] - (e * s)[..., None] * g
         pre_p = np.matmul(Xp, W.transpose(0, 2, 1))
         if b is not None:
             pre_p += b[:, None, :]
         fp = np.empty((K, hi - lo))
-        _attack_kernels.forward_per_init(pre_p, net.a, _out_bias(net), _scale(net), fp)
+        _attack_kernels.forward_per_init(pre_p, net.a, output_bias(net), output_scale(net), fp)
         f_after[:, lo:hi] = fp
     bound_margin = np.asarray(theorem_3_1_sufficient_step.evaluate(eta=etas, G=G_all, D_seg=D, f=f_all), float)
     certified = np.asarray(theorem_3_1_certified(etas, G_all, D, f_all), bool)
@@ -479,7 +471,7 @@ def _check_labels_or_sign(y_or_sign, n: int):
 
 
 def _check_theory_net(net) -> Network:
-    net = _check_net(net)
+    net = check_network(net)
     if net.has_bias:
         raise ValueError("net has first-layer biases (net.b0 is not None); the adversary over W takes the theory "
                          "setting without them (use init_network(..., parametrization='theory') or b0=None)")
@@ -515,14 +507,14 @@ def step_margin(net: Network, X, eta: float, W=None, *, y_or_sign="sign", weight
     StepMargin
     """
     net = _check_theory_net(net)
-    X = _check_X(net, X)
-    W = _check_W(net, W)
+    X = check_points(net, X)
+    W = check_weights(net, W)
     eta = check_real(eta, "eta", minimum=0.0)
     labels = _check_labels_or_sign(y_or_sign, len(X))
     if weights is not None:
         weights = as_float_array(weights, "weights", shape=(net.n_inits, len(X)))
-    phi, robust, state = _margin_forward(net.a, _out_bias(net), _scale(net), W, X, eta, labels)
-    grad = _margin_grad(net.a, _scale(net), W, eta, state, weights) if need_grad else None
+    phi, robust, state = _margin_forward(net.a, output_bias(net), output_scale(net), W, X, eta, labels)
+    grad = _margin_grad(net.a, output_scale(net), W, eta, state, weights) if need_grad else None
     return StepMargin(margin=phi, robust=robust, s=state[0], f=state[1], grad=grad)
 
 
@@ -544,11 +536,11 @@ def random_lazy_weights(net: Network, radius: float, *, rng=None) -> np.ndarray:
     -------
     ndarray, shape (K, m, d)
     """
-    net = _check_net(net)
+    net = check_network(net)
     radius = check_real(radius, "radius", minimum=0.0)
     gen = check_rng(rng)
     D = gen.standard_normal(net.W0.shape)
-    norms = _row_norms(D)
+    norms = row_norms(D)
     norms[norms == 0] = 1.0
     return net.W0 + radius * D / norms[..., None]
 
@@ -812,7 +804,7 @@ def robust_lazy_weights(net: Network, X, y_or_sign, radius: float, eta: float, *
     input gradients) and two for the W-gradient, plus the row normalization and projection (O(m d)).
     """
     net = _check_theory_net(net)
-    X = _check_X(net, X)
+    X = check_points(net, X)
     n = len(X)
     labels = _check_labels_or_sign(y_or_sign, n)
     radius = check_real(radius, "radius", minimum=0.0)
@@ -830,11 +822,11 @@ def robust_lazy_weights(net: Network, X, y_or_sign, radius: float, eta: float, *
     K, m, d = net.W0.shape
     if batch is None:
         per_init = 8 * m * (d + (1 if per_point else n))
-        batch = max(1, min(K, _CHUNK_BYTES // per_init))
+        batch = max(1, min(K, CHUNK_BYTES // per_init))
     else:
         batch = check_int(batch, "batch", minimum=1)
     gen = check_rng(rng)
-    a, c0, scale = net.a, _out_bias(net), _scale(net)
+    a, c0, scale = net.a, output_bias(net), output_scale(net)
 
     if per_point:
         streams = gen.spawn(n * K)
@@ -844,7 +836,7 @@ def robust_lazy_weights(net: Network, X, y_or_sign, radius: float, eta: float, *
         witnesses = [np.empty((K, m, d)) for _ in range(n)] if keep_witness else None
         for i in range(n):
             xi = X[i:i + 1]
-            for lo, hi in _chunks(K, batch):
+            for lo, hi in chunks(K, batch):
                 Wb, phi, rob, cphi, crob, st = _adversary(
                     a[lo:hi], c0[lo:hi], scale, net.W0[lo:hi], xi, labels if labels is None else labels[i:i + 1],
                     radius, eta, steps, streams[i * K + lo:i * K + hi], True, surrogate, temperature, alpha0,
@@ -861,7 +853,7 @@ def robust_lazy_weights(net: Network, X, y_or_sign, radius: float, eta: float, *
         start = np.empty(K, dtype=np.int64)
         cand_v, cand_r = {}, {}
         witness = np.empty((K, m, d)) if keep_witness else None
-        for lo, hi in _chunks(K, batch):
+        for lo, hi in chunks(K, batch):
             Wb, phi, rob, cphi, crob, st = _adversary(
                 a[lo:hi], c0[lo:hi], scale, net.W0[lo:hi], X, labels, radius, eta, steps, streams[lo:hi], False,
                 surrogate, temperature, alpha0, alpha1)

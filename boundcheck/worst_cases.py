@@ -46,7 +46,8 @@ from . import _worst_case_kernels
 from ._validate import as_float_array, check_int, check_real, check_rng, check_unit_sphere
 from .lazy import WorstCase
 from .network import Network
-from .ops import _check_net, _check_X, gradient_difference, input_gradient
+from ._validate_network import check_network, check_points
+from .ops import gradient_difference, input_gradient
 
 __all__ = ["GradNormWorstCase", "GradDiffWorstCase", "grad_norm_lower", "grad_norm_upper",
            "grad_difference_upper", "grad_difference_per_sample_bound", "expected_crossings",
@@ -58,7 +59,7 @@ __all__ = ["GradNormWorstCase", "GradDiffWorstCase", "grad_norm_lower", "grad_no
 # ======================================================================================================
 
 def _check_theory_net(net) -> Network:
-    net = _check_net(net)
+    net = check_network(net)
     if net.has_bias:
         raise ValueError(
             "net has first-layer biases (net.b0 is not None), but Lemmas B.7 and B.9 of Wang et al. 2022 are "
@@ -616,7 +617,7 @@ def grad_norm_lower(net: Network, X, radius: float, *, steps: int = 400, restart
     True
     """
     net = _check_theory_net(net)
-    X = _check_X(net, X)
+    X = check_points(net, X)
     _check_nonzero_rows(X)
     R = check_real(radius, "radius", minimum=0.0)
     steps = check_int(steps, "steps", minimum=0)
@@ -760,7 +761,7 @@ def grad_norm_upper(net: Network, X, radius: float, *, steps: int = 8) -> WorstC
         ``kind="heuristic"``, ``quantity="grad_norm"``, ``sense="max"``, values (K, n), with witnesses.
     """
     net = _check_theory_net(net)
-    X = _check_X(net, X)
+    X = check_points(net, X)
     _check_nonzero_rows(X)
     R = check_real(radius, "radius", minimum=0.0)
     steps = check_int(steps, "steps", minimum=0)
@@ -1041,7 +1042,7 @@ def grad_difference_upper(net: Network, X, r: float, radius: float, *, n_directi
     if net.dim < 2:
         raise ValueError(f"net.dim must be >= 2 for grad_difference_upper (z = x + r u needs a direction u "
                          f"orthogonal to x), got d = {net.dim}")
-    X = _check_X(net, X)
+    X = check_points(net, X)
     check_unit_sphere(X, "X")
     r = check_real(r, "r", minimum=0.0, maximum=1.0)
     R = check_real(radius, "radius", minimum=0.0)
@@ -1130,8 +1131,8 @@ def grad_difference_per_sample_bound(net: Network, X, Z, W=None) -> np.ndarray:
     from .bounds import get
 
     net = _check_theory_net(net)
-    X = _check_X(net, X, "X")
-    Z = _check_X(net, Z, "Z")
+    X = check_points(net, X, "X")
+    Z = check_points(net, Z, "Z")
     if Z.shape != X.shape:
         raise ValueError(f"Z must have the shape of X, {X.shape}, got {Z.shape}")
     if W is None:
