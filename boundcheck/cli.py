@@ -300,11 +300,12 @@ def run_study(name: str, *, quick: bool = False, paper: bool = False, config_fil
 def _stored_study_name(folder: Path) -> str | None:
     from .store import ResultStore
 
-    manifest = ResultStore.read_manifest(folder / "cells")
-    if manifest is None:
-        return None
-    stored = (manifest.get("config") or {}).get("config") or {}
-    return stored.get("study") if isinstance(stored, dict) else None
+    for store in sorted(p for p in folder.glob("cells*") if p.is_dir()):  # cells, or cells_<phase>
+        manifest = ResultStore.read_manifest(store)
+        if manifest is not None:
+            stored = (manifest.get("config") or {}).get("config") or {}
+            return stored.get("study") if isinstance(stored, dict) else None
+    return None
 
 
 def report_study(folder, name: str | None = None):

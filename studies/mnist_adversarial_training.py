@@ -28,19 +28,19 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import json
 import math
 import time
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 import boundcheck as bc
-from boundcheck.montecarlo import Grid, cell_seed, fit_exponent, run_sweep
-from boundcheck.report import StudyResult, atomic_write_text
-from boundcheck.store import ResultStore
+from boundcheck.montecarlo import cell_seed
+from boundcheck.report import StudyResult
+from boundcheck.stats import fit_exponent
+from boundcheck.study import (Integer, Phase, Study, StudyConfig, TupleOf, choice, nonnegative, nonnegative_int,
+                              positive, positive_int, positive_ints, positives, seed_domain, setting)
 from boundcheck.train import train_adversarial
 
 NAME = "mnist_adversarial_training"
@@ -49,8 +49,8 @@ DESCRIPTION = ("Fig 4: projected adversarial training on MNIST 0/1; robust accur
 COLORS = ("tab:red", "tab:orange", "tab:blue", "tab:green", "tab:purple", "tab:brown", "tab:gray")
 
 
-@dataclass
-class Config:
+@dataclass(frozen=True)
+class Config(StudyConfig):
     """Settings (defaults: a reduced run that finishes in well under 30 minutes on 2 cores).
 
     Left panel: image sides ``sizes_left`` (d = size^2), budgets ``eps_left``, width ``width_left`` and
@@ -63,27 +63,29 @@ class Config:
     (or once per ``epoch``, the authors' code).
     """
 
-    sizes_left: tuple = (5, 10, 20, 28)
-    eps_left: tuple = (0.0, 0.025, 0.05, 0.1, 0.2, 0.3, 0.4, 0.5)
-    width_left: int = 1000
-    C0_left: float = 10.0
-    size_right: int = 28
-    eps_right: float = 0.2
-    widths_right: tuple = (100, 400, 1600)
-    radii_right: tuple = (0.01, 0.03, 0.1, 0.2, 0.3, 0.5, 1.0, 2.0, 3.0)
-    C0_mark: float = 1.0
-    seeds: int = 1
-    n_train: int = 1000
-    n_test: int = 500
-    pgd_steps: int = 10
-    lr: float = 1.0
-    batch_size: int = 32
-    epochs: int = 10
-    patience: int = 3
-    projection: str = "step"
-    resize: str = "area"
-    dtype: str = "float32"
-    seed: int = 0
+    sizes_left: tuple = setting((5, 10, 20, 28), TupleOf(Integer(1, 28), unique=True,
+                                                          description="a non-empty tuple of distinct sides in 1..28"))
+    eps_left: tuple = setting((0.0, 0.025, 0.05, 0.1, 0.2, 0.3, 0.4, 0.5),
+                              TupleOf(nonnegative, unique=True, description="a non-empty tuple of distinct eps >= 0"))
+    width_left: int = setting(1000, positive_int)
+    C0_left: float = setting(10.0, positive)
+    size_right: int = setting(28, Integer(1, 28, description="a side in 1..28"))
+    eps_right: float = setting(0.2, nonnegative)
+    widths_right: tuple = setting((100, 400, 1600), positive_ints)
+    radii_right: tuple = setting((0.01, 0.03, 0.1, 0.2, 0.3, 0.5, 1.0, 2.0, 3.0), positives)
+    C0_mark: float = setting(1.0, positive)
+    seeds: int = setting(1, positive_int)
+    n_train: int = setting(1000, nonnegative_int)
+    n_test: int = setting(500, nonnegative_int)
+    pgd_steps: int = setting(10, positive_int)
+    lr: float = setting(1.0, positive)
+    batch_size: int = setting(32, positive_int)
+    epochs: int = setting(10, positive_int)
+    patience: int = setting(3, positive_int)
+    projection: str = setting("step", choice("step", "epoch"))
+    resize: str = setting("area", choice("area", "bilinear"))
+    dtype: str = setting("float32", choice("float32", "float64"))
+    seed: int = setting(0, seed_domain)
 
     @classmethod
     def quick(cls) -> "Config":
@@ -160,17 +162,6 @@ def cell(coords: dict, rng: np.random.Generator, settings: dict) -> dict:
 # Running and reporting
 # --------------------------------------------------------------------------------------------------------
 
-def _check_config(config: Config) -> None:
-    if any(r <= 0 for r in config.radii_right):
-        raise ValueError(f"radii_right must be > 0 (logarithmic axis), got {list(config.radii_right)}")
-    if any(e < 0 for e in config.eps_left) or config.eps_right < 0:
-        raise ValueError("eps values must be >= 0")
-    if config.projection not in ("step", "epoch"):
-        raise ValueError(f"projection must be 'step' or 'epoch', got {config.projection!r}")
-    if config.dtype not in ("float32", "float64"):
-        raise ValueError(f"dtype must be 'float32' or 'float64', got {config.dtype!r}")
-
-
 def _common(config: Config) -> dict:
     return dict(n_train=config.n_train, n_test=config.n_test, pgd_steps=config.pgd_steps, lr=config.lr,
                 batch_size=config.batch_size, epochs=config.epochs, patience=config.patience,
@@ -178,40 +169,31 @@ def _common(config: Config) -> dict:
 
 
 def _plan(config: Config):
-    left_grid = Grid({"d": [int(s) ** 2 for s in config.sizes_left], "eps": [float(e) for e in config.eps_left],
-                      "seed": list(range(config.seeds))})
-    right_grid = Grid({"m": [int(m) for m in config.widths_right], "radius": [float(r) for r in config.radii_right],
-                       "seed": list(range(config.seeds))})
     left = dict(_common(config), panel="eps", m=int(config.width_left), C0=float(config.C0_left))
     right = dict(_common(config), panel="radius", d=int(config.size_right) ** 2, eps=float(config.eps_right))
-    return left_grid, left, right_grid, right
+    return left, right
 
 
-def run(config: Config, *, out_dir, workers: int = 1, scheduler=None, progress: bool = True) -> StudyResult:
-    """Run (or resume) both panels' sweeps, store every cell under ``out_dir``, build the tables and figure."""
-    _check_config(config)
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(out_dir / "config.json", json.dumps(dataclasses.asdict(config), indent=2) + "\n")
-    left_grid, left, right_grid, right = _plan(config)
-    t0 = time.perf_counter()
-    left_table = run_sweep(functools.partial(cell, settings=left), left_grid, seed=config.seed,
-                           store=ResultStore(out_dir / "sweep_eps"), workers=workers, scheduler=scheduler,
-                           progress=progress, config=left)
-    right_table = run_sweep(functools.partial(cell, settings=right), right_grid, seed=config.seed,
-                            store=ResultStore(out_dir / "sweep_radius"), workers=workers, scheduler=scheduler,
-                            progress=progress, config=right)
-    return _build(config, left_table, right_table, wall=time.perf_counter() - t0)
+def eps_grid(config: Config) -> dict:
+    """Left panel: image dimension d, budget eps, seed."""
+    return {"d": [s ** 2 for s in config.sizes_left], "eps": config.eps_left, "seed": list(range(config.seeds))}
 
 
-def report(out_dir) -> StudyResult:
-    """Rebuild the tables and the figure from the cells stored under ``out_dir`` (nothing is recomputed)."""
-    out_dir = Path(out_dir)
-    config = Config(**{k: tuple(v) if isinstance(v, list) else v
-                       for k, v in json.loads((out_dir / "config.json").read_text()).items()})
-    left_grid, _, right_grid, _ = _plan(config)
-    return _build(config, ResultStore(out_dir / "sweep_eps").table(left_grid),
-                  ResultStore(out_dir / "sweep_radius").table(right_grid), wall=None)
+def radius_grid(config: Config) -> dict:
+    """Right panel: width m, lazy radius, seed."""
+    return {"m": config.widths_right, "radius": config.radii_right, "seed": list(range(config.seeds))}
+
+
+def eps_cell(coords: dict, rng: np.random.Generator, settings: Config) -> dict:
+    return cell(coords, rng, _plan(settings)[0])
+
+
+def radius_cell(coords: dict, rng: np.random.Generator, settings: Config) -> dict:
+    return cell(coords, rng, _plan(settings)[1])
+
+
+def build(tables: dict, config: Config) -> StudyResult:
+    return _build(config, tables["eps"], tables["radius"], wall=None)
 
 
 # --------------------------------------------------------------------------------------------------------
@@ -376,3 +358,8 @@ def _figure(config: Config, left: pd.DataFrame, right: pd.DataFrame):
     fig.suptitle("Fig. 4: projected adversarial training (inputs on the unit sphere, biases)")
     fig.tight_layout()
     return fig
+
+
+STUDY = Study(name=NAME, description=DESCRIPTION, config=Config, build=build,
+              phases=(Phase("eps", eps_grid, eps_cell), Phase("radius", radius_grid, radius_cell)))
+run, report = STUDY.run, STUDY.report
