@@ -66,7 +66,9 @@ from typing import Callable
 
 import numpy as np
 import pandas as pd
+from scipy.linalg import blas as _blas
 
+from . import _train_kernels as _tk
 from ._validate import as_float_array, check_choice, check_int, check_real, check_rng
 from .network import Network, lazy_radius
 
@@ -366,32 +368,226 @@ def _evaluate(X, y, W, b, a_scaled, c) -> tuple[float, float]:
     return loss / n, correct / n
 
 
-def _row_deviation(W, W0, b, b0, buf) -> np.ndarray:
-    """``||[w_s, b_s] - [w0_s, b0_s]||`` for every row s, using ``buf`` (m, d) as scratch."""
-    np.subtract(W, W0, out=buf)
-    sq = np.einsum("ij,ij->i", buf, buf)
-    if b is not None:
-        sq = sq + (b - b0) ** 2
-    return np.sqrt(sq)
+def _row_sq(W, W0, b, b0, rows=None) -> np.ndarray:
+    """``||[w_s, b_s] - [w0_s, b0_s]||^2`` (float64) for the given rows (default all): the exact kernel every
+    lazy check and projection decides with (a row's value does not depend on the other rows computed)."""
+    if rows is None:
+        rows = np.arange(W.shape[0])
+    out = np.empty(len(rows))
+    if len(rows):
+        _tk.row_sq_deviation(W, W0, _zeros_if_none(b, W), _zeros_if_none(b0, W), b is not None, rows, out)
+    return out
 
 
-def _project_inplace(W, W0, b, b0, radius: float, buf) -> None:
+def _row_deviation(W, W0, b, b0, buf=None) -> np.ndarray:
+    """``||[w_s, b_s] - [w0_s, b0_s]||`` for every row s (float64)."""
+    return np.sqrt(_row_sq(W, W0, b, b0))
+
+
+def _zeros_if_none(b, W):
+    return np.zeros(W.shape[0], W.dtype) if b is None else b
+
+
+def _project_rows(W, W0, b, b0, radius: float, rows=None, sq=None) -> np.ndarray:
+    """Project the given rows (default all) that lie outside the ball onto it, in place; returns the rows'
+    squared deviations after the projection."""
+    if rows is None:
+        rows = np.arange(W.shape[0])
+    if sq is None:
+        sq = _row_sq(W, W0, b, b0, rows)
+    if len(rows) and _tk.project_rows(W, W0, _zeros_if_none(b, W), _zeros_if_none(b0, W), b is not None, rows,
+                                      sq, float(radius)):
+        moved = rows[np.sqrt(sq) > radius]
+        sq = sq.copy()
+        sq[np.sqrt(sq) > radius] = _row_sq(W, W0, b, b0, moved)
+    return sq
+
+
+def _project_inplace(W, W0, b, b0, radius: float, buf=None) -> None:
     """Project the rows ``[w_s, b_s]`` onto the ball of radius R around ``[w0_s, b0_s]``, in place.
 
     The same map as :func:`boundcheck.lazy.project_lazy` (tested against it), without validation and in
-    the working dtype.
+    the working dtype; only the rows outside the ball are written.
     """
-    dev = _row_deviation(W, W0, b, b0, buf)
-    outside = dev > radius
-    if not outside.any():
-        return
-    scale = np.ones_like(dev)
-    scale[outside] = radius / dev[outside]
-    # buf holds W - W0; W <- W0 + (W - W0) * scale
-    np.multiply(buf, scale[:, None], out=buf)
-    np.add(W0, buf, out=W)
-    if b is not None:
-        b[...] = b0 + (b - b0) * scale
+    _project_rows(W, W0, b, b0, radius)
+
+
+# --------------------------------------------------------------------------------------------------------
+# One SGD step at the BLAS roofline
+# --------------------------------------------------------------------------------------------------------
+
+_UNIT_ROUNDOFF = {np.dtype(np.float64): 2.0 ** -53, np.dtype(np.float32): 2.0 ** -24}
+_Z0_BYTES = 2 ** 31  # precompute X W0^T for the whole training set up to this size (else one more GEMM/step)
+_SYNC_EVERY = 64  # recompute every row's deviation exactly at least this often (steps)
+
+
+def _gamma(n: int, u: float) -> float:
+    """Higham's gamma_n = n u / (1 - n u): the relative error bound of an n-term dot product."""
+    return n * u / (1.0 - n * u)
+
+
+def _gemm_update(W, Xb, G, alpha: float) -> None:
+    """``W += alpha * G^T Xb`` in place, one BLAS call with beta = 1 (no gradient array is formed).
+
+    W is C-contiguous (m, d), so ``W.T`` is the Fortran-ordered (d, m) output of ``Xb^T G``."""
+    gemm = _blas.dgemm if W.dtype == np.float64 else _blas.sgemm
+    out = gemm(alpha, Xb.T, G.T, beta=1.0, c=W.T, trans_b=True, overwrite_c=True)
+    if not np.shares_memory(out, W):  # the wrapper had to copy (not expected for these layouts)
+        W[...] = out.T
+
+
+class _Stepper:
+    """Buffers and kernels of one minibatch SGD step on one init, in the working dtype.
+
+    ``gradient`` runs the first product ``Z = X_B W^T`` and the fused element-wise passes; ``apply`` the
+    second, in place. With ``track``, the per-row quantities of the incremental lazy check are computed in
+    the same pass (:mod:`boundcheck._train_kernels`)."""
+
+    def __init__(self, model: _Model, batch_size: int, m: int):
+        dt = model.dtype
+        self.model = model
+        self.Z = np.empty((batch_size, m), dt)
+        self.G = np.empty((batch_size, m), dt)
+        self.KG = np.empty((batch_size, m), dt)
+        self.q = np.empty(m)
+        self.U = None
+        self.f = np.empty(batch_size)
+        self.gb = np.empty(m)
+        self.inc = np.empty(m)
+        self.A = np.empty(m)
+        self.zero_b = np.zeros(m, dt)
+        self.zero_x = np.zeros(batch_size)
+
+    def gradient(self, Xb, yb, W, b, Z0b=None, xnorm=None):
+        """Loss of the batch; fills ``G`` (and ``gb``, and with Z0b ``inc`` and ``A``). Returns (loss, G)."""
+        nb = Xb.shape[0]
+        model = self.model
+        Z = self.Z[:nb]
+        np.matmul(Xb, W.T, out=Z)
+        f = self.f[:nb]
+        _tk.forward_rows(Z, self.zero_b if b is None else b, model.a_scaled, model.c, f)
+        margin = yb * f
+        loss = float(np.mean(np.logaddexp(0, -margin)))
+        g = (-yb * np.exp(-np.logaddexp(0, margin)) / nb).astype(model.dtype)
+        G = self.G[:nb]
+        track = Z0b is not None
+        _tk.gradient_rows(Z, Z0b if track else Z, track, g, model.a_scaled,
+                          xnorm if track else self.zero_x, G, self.gb, self.inc, self.A)
+        return loss, G
+
+    def apply(self, W, b, Xb, G, lr: float) -> None:
+        """``W -= lr G^T X_B`` (one GEMM, in place) and ``b -= lr sum_i G_i``."""
+        _gemm_update(W, Xb, G, -lr)
+        if b is not None:
+            b[...] = b - lr * self.gb
+
+
+class _LazyTracker:
+    """Squared row deviations ``p`` kept up to date from what a step computes, with error bounds ``e``.
+
+    Invariant: the exact kernel's value (:func:`_row_sq`) of every row is at most ``(p + e) (1 + gam_exact)``.
+    A step is predicted by :func:`boundcheck._train_kernels.track_rows` in O(batch * m); only flagged rows
+    (those that might cross the threshold) are recomputed exactly. Every ``_SYNC_EVERY`` steps, or when an
+    error bound grows past 1% of the threshold, all rows are recomputed exactly."""
+
+    def __init__(self, model: _Model, Xs, batch_size: int, lr: float):
+        dt = model.dtype
+        m, d = model.W0.shape
+        has_bias = model.b0 is not None
+        self.model, self.lr, self.has_bias = model, lr, has_bias
+        u = _UNIT_ROUNDOFF[dt]
+        u64 = _UNIT_ROUNDOFF[np.dtype(np.float64)]
+        da = d + 1
+        self.gam_dot = _gamma(da + 2, u) + _gamma(batch_size + 2, u64)
+        self.gam_quad = _gamma(batch_size + da + 3, u) + _gamma(batch_size + 2, u64)
+        self.gam_upd = _gamma(batch_size + 3, u) + _gamma(batch_size + 3, u64)
+        self.gam_exact = _gamma(da + 4, u64)
+        W0 = model.W0.astype(np.float64)
+        sq0 = np.einsum("ij,ij->i", W0, W0)
+        if has_bias:
+            sq0 = sq0 + model.b0.astype(np.float64) ** 2
+        self.w0norm = np.sqrt(sq0) * (1 + 1e-12)
+        self.p = np.zeros(m)
+        self.e = np.zeros(m)
+        self.p_new = np.empty(m)
+        self.e_new = np.empty(m)
+        self.flag = np.empty(m, dtype=np.bool_)
+        self.since_sync = 0
+        self.set_data(Xs, batch_size)
+
+    def set_data(self, Xs, batch_size: int) -> None:
+        """The training inputs in visiting order: their norms, X W0^T (if it fits) and the batch Grams."""
+        model = self.model
+        dt = model.dtype
+        n, m = Xs.shape[0], model.W0.shape[0]
+        x64 = Xs.astype(np.float64)
+        self.xnorm = np.sqrt(np.einsum("ij,ij->i", x64, x64) + (1.0 if self.has_bias else 0.0)) * (1 + 1e-12)
+        self.Z0 = None
+        if n * m * dt.itemsize <= _Z0_BYTES:
+            self.Z0 = np.empty((n, m), dt)
+            chunk = max(1, 2 ** 22 // max(m, 1))
+            for lo in range(0, n, chunk):
+                self._pre0(Xs[lo:lo + chunk], self.Z0[lo:lo + chunk])
+        self.Z0_buf = np.empty((batch_size, m), dt)
+        self.grams = []
+        for lo in range(0, n, batch_size):
+            Xb = Xs[lo:lo + batch_size]
+            K = Xb @ Xb.T
+            if self.has_bias:
+                K += 1
+            self.grams.append(K)
+
+    def _pre0(self, Xb, out):
+        np.matmul(Xb, self.model.W0.T, out=out)
+        if self.has_bias:
+            out += self.model.b0
+
+    def batch(self, k: int, lo: int, hi: int, Xb):
+        """(Z0 rows of the batch, norms of its inputs, its Gram matrix)."""
+        if self.Z0 is not None:
+            Z0b = self.Z0[lo:hi]
+        else:
+            Z0b = self.Z0_buf[:hi - lo]
+            self._pre0(Xb, Z0b)
+        return Z0b, self.xnorm[lo:hi], self.grams[k]
+
+    def sync(self, W, b) -> None:
+        """Exact squared deviations of every row."""
+        self.p = _row_sq(W, self.model.W0, b, self.model.b0)
+        self.e = self.gam_exact * self.p
+        self.since_sync = 0
+
+    def maybe_sync(self, W, b, thr: float) -> None:
+        if self.since_sync >= _SYNC_EVERY or self.e.max() > 1e-2 * thr * thr:
+            self.sync(W, b)
+
+    def predict(self, stepper: _Stepper, G, K, Xb, thr: float) -> int:
+        """Predict every row's squared deviation after the step; returns how many rows are flagged (might
+        exceed ``thr`` in the exact kernel)."""
+        nb = G.shape[0]
+        m, d = self.model.W0.shape
+        if d + 1 < nb:  # G_s^T K G_s = ||G_s^T [X_B, 1]||^2: a product of batch x (d + 1) x m
+            if stepper.U is None:
+                stepper.U = np.empty((m, d), G.dtype)
+            np.matmul(G.T, Xb, out=stepper.U)
+            _tk.quad_from_U(stepper.U, stepper.gb, self.has_bias, stepper.q)
+        else:  # ... = G_s^T (K G)_s: a product of batch x batch x m
+            KG = stepper.KG[:nb]
+            np.matmul(K, G, out=KG)
+            _tk.quad_from_KG(G, KG, stepper.q)
+        thr2 = thr * thr * (1.0 - 4 * _UNIT_ROUNDOFF[np.dtype(np.float64)])
+        return _tk.track_rows(stepper.q, stepper.inc, stepper.A, self.p, self.e, self.w0norm, self.lr,
+                              self.gam_dot, self.gam_quad, self.gam_upd, self.gam_exact, thr2, self.p_new,
+                              self.e_new, self.flag)
+
+    def accept(self, rows=None, sq=None) -> None:
+        """Take the predicted values (the step was applied); rows recomputed exactly get their exact values."""
+        self.p, self.p_new = self.p_new, self.p
+        self.e, self.e_new = self.e_new, self.e
+        if rows is not None:
+            self.p[rows] = sq
+            self.e[rows] = self.gam_exact * sq
+        self.since_sync += 1
 
 
 # --------------------------------------------------------------------------------------------------------
@@ -601,8 +797,6 @@ def train_lazy_sgd(net: Network, X, y, *, C0: float, lr: float = 0.1, batch_size
     W = model.W0.copy()
     b = None if model.b0 is None else model.b0.copy()
     W_new = np.empty_like(W)
-    b_new = None if b is None else np.empty_like(b)
-    buf = np.empty_like(W)
     proj_radius = radius * (1.0 - 1e-5) if dt == np.float32 else radius
     n = X.shape[0]
     batches = _batches(n, batch_size)
@@ -617,7 +811,7 @@ def train_lazy_sgd(net: Network, X, y, *, C0: float, lr: float = 0.1, batch_size
             loss = float(np.mean(batch_losses)) if batch_losses else float("nan")
             acc = float("nan")
         test_acc = _evaluate(Xt, yt, W, b, model.a_scaled, model.c)[1] if Xt is not None else float("nan")
-        dev = float(_row_deviation(W, model.W0, b, model.b0, buf).max())
+        dev = float(_row_deviation(W, model.W0, b, model.b0).max())
         rows.append(dict(epoch=epoch, steps=steps, epochs_trained=steps / len(batches), loss=loss,
                          train_acc=acc, test_acc=test_acc, max_deviation=dev,
                          deviation_over_radius=dev / radius if radius > 0 else (0.0 if dev == 0 else np.inf),
@@ -632,37 +826,54 @@ def train_lazy_sgd(net: Network, X, y, *, C0: float, lr: float = 0.1, batch_size
     reason = "epochs"
     epochs_completed = 0
     Xs, ys = Xw[order], yw[order]
+    ys64 = ys.astype(np.float64)
+    stepper = _Stepper(model, batch_size, net.width)
+    tracker = _LazyTracker(model, Xs, batch_size, lr) if epochs else None
     for epoch in range(1, epochs + 1):
+        t0 = time.perf_counter()
         if shuffle == "every_epoch" and epoch > 1:
             order = gen.permutation(n)
             Xs, ys = Xw[order], yw[order]
-        t0 = time.perf_counter()
+            ys64 = ys.astype(np.float64)
+            tracker.set_data(Xs, batch_size)
         batch_losses = []
         stopped = False
-        for lo, hi in batches:
-            loss, gW, gb, _ = _loss_grad(Xs[lo:hi], ys[lo:hi], W, b, model.a_scaled, model.c)
+        for k, (lo, hi) in enumerate(batches):
+            thr = pending[0][1] if (pending and mode == "stop") else (radius if mode == "stop" else proj_radius)
+            tracker.maybe_sync(W, b, thr)
+            Xb = Xs[lo:hi]
+            Z0b, xnb, Kb = tracker.batch(k, lo, hi, Xb)
+            loss, G = stepper.gradient(Xb, ys64[lo:hi], W, b, Z0b, xnb)
             batch_losses.append(loss)
+            flagged = tracker.predict(stepper, G, Kb, Xb, thr)
             if mode == "stop":
-                np.multiply(gW, -lr, out=W_new)
-                W_new += W
-                if b is not None:
-                    np.multiply(gb, -lr, out=b_new)
-                    b_new += b
-                dmax = float(_row_deviation(W_new, model.W0, b_new, model.b0, buf).max())
-                while pending and dmax > pending[0][1]:
-                    c0j, rj = pending.pop(0)
-                    saved[c0j] = _checkpoint(c0j, rj, W, b, model, buf, steps, len(batches), "left_ball")
-                if dmax > radius:
-                    stopped = True
-                    break
-                W, W_new = W_new, W
-                if b is not None:
-                    b, b_new = b_new, b
+                if not flagged:
+                    stepper.apply(W, b, Xb, G, lr)
+                    tracker.accept()
+                else:
+                    # some row might cross a threshold: form the candidate apart and decide exactly
+                    rows_f = np.flatnonzero(tracker.flag)
+                    np.copyto(W_new, W)
+                    b_new = None if b is None else b.copy()
+                    stepper.apply(W_new, b_new, Xb, G, lr)
+                    sq = _row_sq(W_new, model.W0, b_new, model.b0, rows_f)
+                    dmax = float(np.sqrt(sq.max()))
+                    while pending and dmax > pending[0][1]:
+                        c0j, rj = pending.pop(0)
+                        saved[c0j] = _checkpoint(c0j, rj, W, b, model, steps, len(batches), "left_ball")
+                    if dmax > radius:
+                        stopped = True
+                        break
+                    W, W_new = W_new, W
+                    b = b_new
+                    tracker.accept(rows_f, sq)
             else:
-                W -= lr * gW
-                if b is not None:
-                    b -= lr * gb
-                _project_inplace(W, model.W0, b, model.b0, proj_radius, buf)
+                stepper.apply(W, b, Xb, G, lr)
+                if flagged:
+                    rows_f = np.flatnonzero(tracker.flag)
+                    tracker.accept(rows_f, _project_rows(W, model.W0, b, model.b0, proj_radius, rows_f))
+                else:
+                    tracker.accept()
             steps += 1
             if on_step is not None:
                 on_step(steps, _readonly(W), None if b is None else _readonly(b))
@@ -678,13 +889,70 @@ def train_lazy_sgd(net: Network, X, y, *, C0: float, lr: float = 0.1, batch_size
             break
 
     for c0j, rj in pending:
-        saved[c0j] = _checkpoint(c0j, rj, W, b, model, buf, steps, len(batches), reason)
+        saved[c0j] = _checkpoint(c0j, rj, W, b, model, steps, len(batches), reason)
     history = _history_frame(rows, _LAZY_COLUMNS)
     return TrainResult(W=W.astype(np.float64), b=None if b is None else b.astype(np.float64), history=history,
                        stopped_reason=reason, steps=steps, epochs_completed=epochs_completed,
                        steps_per_epoch=len(batches), radius=float(radius), mode=mode,
                        seconds=time.perf_counter() - start_time,
                        checkpoints={c: saved[c] for c in sorted(saved)})
+
+
+def _train_lazy_sgd_reference(net: Network, X, y, *, C0: float, lr: float = 0.1, batch_size: int = 64,
+                              epochs: int = 1000, mode: str = "stop", rng=None, dtype=np.float64,
+                              shuffle: str = "once", checkpoints=()) -> dict:
+    """The slow, obviously correct lazy SGD that :func:`train_lazy_sgd` is tested against (no validation).
+
+    Every step forms the candidate weights apart (the same gradient and the same BLAS update as the fast
+    trainer), computes **every** row's deviation with the exact kernel, and only then stops (stop mode) or
+    projects every row outside the ball (project mode). No incremental bookkeeping: a pass over W per step.
+
+    Returns
+    -------
+    dict
+        ``W``, ``b`` (working dtype), ``steps``, ``stopped_reason``, ``checkpoints`` (C0 -> (W, b, steps)),
+        ``max_deviations`` (after every applied step).
+    """
+    dt = np.dtype(dtype)
+    gen = check_rng(rng)
+    m = net.width
+    radius = lazy_radius(C0, m)
+    proj_radius = radius * (1.0 - 1e-5) if dt == np.float32 else radius
+    pending = sorted((float(c), lazy_radius(c, m)) for c in set(checkpoints))
+    model = _model(net, dt)
+    Xw, yw = np.asarray(X).astype(dt), np.asarray(y, dtype=np.float64)
+    W, b = model.W0.copy(), None if model.b0 is None else model.b0.copy()
+    n = len(Xw)
+    batches = _batches(n, batch_size)
+    order = gen.permutation(n)
+    stepper = _Stepper(model, batch_size, m)
+    saved, devs, steps, reason = {}, [], 0, "epochs"
+    for epoch in range(1, epochs + 1):
+        if shuffle == "every_epoch" and epoch > 1:
+            order = gen.permutation(n)
+        Xs, ys = Xw[order], yw[order]
+        for lo, hi in batches:
+            _, G = stepper.gradient(Xs[lo:hi], ys[lo:hi], W, b)
+            if mode == "stop":
+                W_new, b_new = W.copy(), None if b is None else b.copy()
+                stepper.apply(W_new, b_new, Xs[lo:hi], G, lr)
+                dmax = float(np.sqrt(_row_sq(W_new, model.W0, b_new, model.b0).max()))
+                while pending and dmax > pending[0][1]:
+                    saved[pending.pop(0)[0]] = (W.copy(), None if b is None else b.copy(), steps)
+                if dmax > radius:
+                    reason = "left_ball"
+                    break
+                W, b = W_new, b_new
+            else:
+                stepper.apply(W, b, Xs[lo:hi], G, lr)
+                _project_rows(W, model.W0, b, model.b0, proj_radius)
+            steps += 1
+            devs.append(float(np.sqrt(_row_sq(W, model.W0, b, model.b0).max())))
+        if reason == "left_ball":
+            break
+    for c0j, _ in pending:
+        saved[c0j] = (W.copy(), None if b is None else b.copy(), steps)
+    return dict(W=W, b=b, steps=steps, stopped_reason=reason, checkpoints=saved, max_deviations=np.array(devs))
 
 
 def _check_checkpoints(checkpoints, C0: float, mode: str, m: int) -> list[tuple[float, float]]:
@@ -699,8 +967,8 @@ def _check_checkpoints(checkpoints, C0: float, mode: str, m: int) -> list[tuple[
     return [(c, c / np.sqrt(m)) for c in sorted(set(values))]
 
 
-def _checkpoint(C0, radius, W, b, model, buf, steps, steps_per_epoch, reason) -> Checkpoint:
-    dev = float(_row_deviation(W, model.W0, b, model.b0, buf).max())
+def _checkpoint(C0, radius, W, b, model, steps, steps_per_epoch, reason) -> Checkpoint:
+    dev = float(_row_deviation(W, model.W0, b, model.b0).max())
     return Checkpoint(C0=float(C0), radius=float(radius), W=W.astype(np.float64),
                       b=None if b is None else b.astype(np.float64), steps=steps,
                       epochs_trained=steps / steps_per_epoch, max_deviation=dev, stopped_reason=reason)
@@ -836,12 +1104,12 @@ def train_adversarial(net: Network, X, y, *, radius: float, eps: float, pgd_step
     model = _model(net, dt)
     W = model.W0.copy()
     b = None if model.b0 is None else model.b0.copy()
-    buf = np.empty_like(W)
     proj_radius = radius * (1.0 - 1e-5) if dt == np.float32 else radius
     n = X.shape[0]
     batches = _batches(n, batch_size)
     order = gen.permutation(n)
     Xs, ys = X[order], y[order]
+    stepper = _Stepper(model, batch_size, net.width)
     Xw, yw = Xs.astype(dt), ys.astype(dt)
     Xt, yt = (X_test.astype(dt), y_test.astype(dt)) if X_test is not None else (None, None)
 
@@ -873,7 +1141,7 @@ def train_adversarial(net: Network, X, y, *, radius: float, eps: float, pgd_step
             X_adv_t = run_attack(X_test, y_test)
             rob_test = _evaluate(X_adv_t.astype(dt), yt, W, b, model.a_scaled, model.c)[1]
         eval_seconds = time.perf_counter() - t0
-        dev = float(_row_deviation(W, model.W0, b, model.b0, buf).max())
+        dev = float(_row_deviation(W, model.W0, b, model.b0).max())
         rows.append(dict(
             epoch=epoch, steps=steps, epochs_trained=steps / len(batches), loss=loss, train_acc=tr_acc,
             robust_train_acc=robust_train_acc, test_acc=test_acc, robust_test_acc=rob_test,
@@ -901,21 +1169,21 @@ def train_adversarial(net: Network, X, y, *, radius: float, eps: float, pgd_step
         X_adv = run_attack(Xs, ys)
         attack_seconds = time.perf_counter() - t0
         Xa = X_adv.astype(dt)
+        ya = ys.astype(np.float64)
         robust_train_acc = _evaluate(Xa, yw, W, b, model.a_scaled, model.c)[1]
         batch_losses = []
         for lo, hi in batches:
-            loss, gW, gb, _ = _loss_grad(Xa[lo:hi], yw[lo:hi], W, b, model.a_scaled, model.c)
+            Xb = Xa[lo:hi]
+            loss, G = stepper.gradient(Xb, ya[lo:hi], W, b)
             batch_losses.append(loss)
-            W -= lr * gW
-            if b is not None:
-                b -= lr * gb
+            stepper.apply(W, b, Xb, G, lr)
             if projection == "step":
-                _project_inplace(W, model.W0, b, model.b0, proj_radius, buf)
+                _project_rows(W, model.W0, b, model.b0, proj_radius)
             steps += 1
             if on_step is not None:
                 on_step(steps, _readonly(W), None if b is None else _readonly(b))
         if projection == "epoch":
-            _project_inplace(W, model.W0, b, model.b0, proj_radius, buf)
+            _project_rows(W, model.W0, b, model.b0, proj_radius)
         seconds = time.perf_counter() - t0
         epochs_completed = epoch
         if robust_train_acc > best + min_improvement:

@@ -342,3 +342,127 @@ def test_study_quick_runs_end_to_end(name, tmp_path):
     # the report is rebuilt from the stored cells alone, identically
     again = module.report(out)
     assert again.table.equals(result.table)
+
+
+# ------------------------------------------------------------------------------------------ fast vs reference
+
+from boundcheck import train as _train  # noqa: E402
+
+
+def _mnist_like(n=300, d=49, seed=0):
+    """Non-negative, correlated inputs (like pixels), so the batch Gram matrix is far from diagonal."""
+    gen = np.random.default_rng(seed)
+    protos = gen.random((2, d))
+    y = gen.choice([-1, 1], n)
+    X = np.clip(protos[(y > 0).astype(int)] + 0.3 * gen.standard_normal((n, d)), 0, 1)
+    return X, y
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("parametrization", ["paper_code", "theory"])
+@pytest.mark.parametrize("shuffle", ["once", "every_epoch"])
+@pytest.mark.parametrize("d", [49, 9])
+def test_stop_mode_equals_reference_bit_for_bit(dtype, parametrization, shuffle, d):
+    X, y = _mnist_like(d=d)
+    net = bc.init_network(X.shape[1], 60, parametrization=parametrization, rng=3)
+    kw = dict(C0=4.0, lr=0.05, batch_size=32, epochs=40, rng=4, dtype=dtype, shuffle=shuffle)
+    ref = _train._train_lazy_sgd_reference(net, X, y, checkpoints=(1.0, 2.0), **kw)
+    fast = train_lazy_sgd(net, X, y, checkpoints=(1.0, 2.0), eval_train=False, **kw)
+    assert ref["stopped_reason"] == fast.stopped_reason == "left_ball"  # the ball binds: the stop is tested
+    assert fast.steps == ref["steps"] > 50
+    np.testing.assert_array_equal(fast.W, ref["W"].astype(np.float64))
+    if ref["b"] is not None:
+        np.testing.assert_array_equal(fast.b, ref["b"].astype(np.float64))
+    for c0 in (1.0, 2.0):
+        Wc, bc_, steps = ref["checkpoints"][c0]
+        assert fast.checkpoints[c0].steps == steps
+        np.testing.assert_array_equal(fast.checkpoints[c0].W, Wc.astype(np.float64))
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("parametrization", ["paper_code", "theory"])
+def test_project_mode_equals_reference_bit_for_bit(dtype, parametrization):
+    X, y = _mnist_like(seed=1)
+    net = bc.init_network(X.shape[1], 50, parametrization=parametrization, rng=5)
+    kw = dict(C0=0.7, lr=0.2, batch_size=32, epochs=6, rng=6, dtype=dtype, mode="project")
+    ref = _train._train_lazy_sgd_reference(net, X, y, **kw)
+    fast = train_lazy_sgd(net, X, y, eval_train=False, **kw)
+    assert fast.steps == ref["steps"]
+    np.testing.assert_array_equal(fast.W, ref["W"].astype(np.float64))
+    R = 0.7 / np.sqrt(50)
+    assert ref["max_deviations"].max() >= R * (1 - 2e-5)  # the projection binds
+
+
+def test_fast_path_without_precomputed_pre_activations_and_with_rare_syncs(monkeypatch):
+    # the X W0^T fallback (one more product per step) and a tracker that is never re-synchronized on a
+    # schedule: the result must still equal the reference
+    monkeypatch.setattr(_train, "_Z0_BYTES", 0)
+    monkeypatch.setattr(_train, "_SYNC_EVERY", 10 ** 9)
+    X, y = _mnist_like(seed=2)
+    net = bc.init_network(X.shape[1], 40, parametrization="paper_code", rng=7)
+    kw = dict(C0=3.0, lr=0.05, batch_size=16, epochs=60, rng=8)
+    ref = _train._train_lazy_sgd_reference(net, X, y, checkpoints=(1.0, 2.0), **kw)
+    fast = train_lazy_sgd(net, X, y, checkpoints=(1.0, 2.0), eval_train=False, **kw)
+    assert fast.steps == ref["steps"] > 50 and fast.stopped_reason == ref["stopped_reason"] == "left_ball"
+    np.testing.assert_array_equal(fast.W, ref["W"])
+
+
+@pytest.mark.parametrize("d", [49, 9])  # K G (d + 1 >= batch) and G^T X (d + 1 < batch) for the quadratic term
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_incremental_deviations_are_bounded_and_tight(dtype, d):
+    """The tracker's invariant, checked at every step against the exact kernel: |exact - p| <= e; and the
+    bound is small enough that the fast path (no row flagged) is what runs almost every step."""
+    X, y = _mnist_like(n=256, d=d, seed=3)
+    dt = np.dtype(dtype)
+    net = bc.init_network(X.shape[1], 80, parametrization="paper_code", rng=9)
+    model = _train._model(net, dt)
+    Xs, ys = X.astype(dt), y.astype(np.float64)
+    W, b = model.W0.copy(), model.b0.copy()
+    lr, B, R = 0.05, 32, 8.0 / np.sqrt(80)
+    stepper = _train._Stepper(model, B, 80)
+    tracker = _train._LazyTracker(model, Xs, B, lr)
+    flagged_steps = 0
+    for step in range(200):
+        k = step % (256 // B)
+        lo, hi = k * B, (k + 1) * B
+        tracker.maybe_sync(W, b, R)
+        Z0b, xnb, Kb = tracker.batch(k, lo, hi, Xs[lo:hi])
+        _, G = stepper.gradient(Xs[lo:hi], ys[lo:hi], W, b, Z0b, xnb)
+        flagged_steps += tracker.predict(stepper, G, Kb, Xs[lo:hi], R) > 0
+        stepper.apply(W, b, Xs[lo:hi], G, lr)
+        tracker.accept()
+        exact = _train._row_sq(W, model.W0, b, model.b0)
+        assert np.all(np.abs(exact - tracker.p) <= tracker.e), step
+        assert exact.max() <= R * R  # C0 = 5 is not reached in these steps
+    assert flagged_steps <= 2
+    # the bound is not vacuous: far below the squared radius
+    assert tracker.e.max() < 1e-2 * R * R
+
+
+def test_gemm_update_is_in_place_and_matches_numpy():
+    gen = np.random.default_rng(0)
+    for dt in (np.float64, np.float32):
+        W = gen.standard_normal((30, 7)).astype(dt)
+        X = gen.standard_normal((5, 7)).astype(dt)
+        G = gen.standard_normal((5, 30)).astype(dt)
+        expect = W.astype(np.float64) - 0.3 * G.T.astype(np.float64) @ X.astype(np.float64)
+        ptr = W.__array_interface__["data"][0]
+        _train._gemm_update(W, X, G, -0.3)
+        assert W.__array_interface__["data"][0] == ptr
+        np.testing.assert_allclose(W, expect, rtol=1e-5 if dt == np.float32 else 1e-13, atol=1e-5 if dt == np.float32 else 1e-13)
+
+
+def test_stepper_gradient_matches_loss_and_gradient():
+    X, y = _mnist_like(n=40, d=9, seed=4)
+    for parametrization in ("paper_code", "theory"):
+        net = bc.init_network(9, 25, parametrization=parametrization, rng=1)
+        model = _train._model(net, np.dtype(np.float64))
+        st = _train._Stepper(model, 40, 25)
+        W = net.W0[0] + 0.1
+        b = None if net.b0 is None else net.b0[0] - 0.05
+        loss, G = st.gradient(X, y.astype(float), W, b)
+        lg = loss_and_gradient(net, W, b, X, y)
+        assert loss == pytest.approx(lg.loss, rel=1e-12)
+        np.testing.assert_allclose(G.T @ X, lg.grad_W, rtol=1e-11, atol=1e-15)
+        if b is not None:
+            np.testing.assert_allclose(st.gb, lg.grad_b, rtol=1e-11, atol=1e-15)

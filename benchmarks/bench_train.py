@@ -1,0 +1,148 @@
+"""Speed of one lazy-SGD epoch against its roofline (the bare GEMMs of its steps) and PyTorch, in one run.
+
+One epoch of :func:`boundcheck.train_lazy_sgd` (stop mode, the lazy check before every step; and project
+mode) on ``n`` MNIST-like inputs (non-negative, correlated, like pixels), batch 64, one init, is timed
+against
+
+* its roofline: per step, the two BLAS products of the same shapes, ``Z = X_B W^T`` and the in-place
+  rank-B update ``W += -lr G^T X_B`` (``dgemm``/``sgemm`` with beta = 1), nothing else;
+* PyTorch (when installed; never a dependency): the loop a user would write, ``nn.functional.linear`` +
+  ReLU + fixed top layer, autograd, ``W -= lr W.grad`` under ``no_grad``, and the lazy check
+  ``(W - W0).norm(dim=1).max()`` before every step (on a candidate update, so that an update leaving the
+  ball is not applied, as boundcheck does).
+
+Goal (issue 12): an epoch within 1.3x of its GEMMs, float64 and float32, m from 1000 to 10000, d from 25 to
+784. One BLAS / torch thread (threadpoolctl); the best of ``--repeats`` epochs. The one-time setup of the
+incremental check (``X W0^T`` for the whole training set, once per run) is reported apart, as a fraction
+of an epoch.
+
+Run: ``python benchmarks/bench_train.py [--repeats N] [--n N] [--quick]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import time
+
+import numpy as np
+from scipy.linalg import blas
+from threadpoolctl import threadpool_limits
+
+import boundcheck as bc
+from boundcheck import train as T
+
+
+def data(n, d, seed=0):
+    gen = np.random.default_rng(seed)
+    protos = gen.random((2, d))
+    y = gen.choice([-1.0, 1.0], n)
+    X = np.clip(protos[(y > 0).astype(int)] + 0.3 * gen.standard_normal((n, d)), 0, 1)
+    return X, y
+
+
+def best(fn, repeats):
+    out = []
+    for _ in range(repeats):
+        t = time.perf_counter()
+        fn()
+        out.append(time.perf_counter() - t)
+    return min(out)
+
+
+def bare_epoch(X, W, batch, lr, G):
+    gemm = blas.dgemm if W.dtype == np.float64 else blas.sgemm
+    for lo in range(0, len(X), batch):
+        Xb = X[lo:lo + batch]
+        Z = Xb @ W.T
+        gemm(-lr, Xb.T, G[:len(Xb)].T, beta=1.0, c=W.T, trans_b=True, overwrite_c=True)
+    return Z
+
+
+def boundcheck_epoch(net, X, y, dtype, mode, repeats):
+    # one run of repeats + 1 epochs: the per-epoch "seconds" exclude evaluation; the first epoch is dropped
+    res = bc.train_lazy_sgd(net, X, y, C0=1e6, lr=1e-3, batch_size=64, epochs=repeats + 1, mode=mode,
+                            rng=0, dtype=dtype, eval_train=False)
+    return float(res.history["seconds"].iloc[2:].min())
+
+
+def torch_epoch(net, X, y, dtype, repeats, C0=1e6):
+    import torch
+    tdt = torch.float64 if dtype == np.float64 else torch.float32
+    W0 = torch.tensor(net.W0[0], dtype=tdt)
+    b0 = torch.tensor(net.b0[0], dtype=tdt)
+    a = torch.tensor(net.a[0] / np.sqrt(net.width), dtype=tdt)
+    c = float(net.output_bias[0])
+    Xt, yt = torch.tensor(X, dtype=tdt), torch.tensor(y, dtype=tdt)
+    W = W0.clone().requires_grad_(True)
+    b = b0.clone().requires_grad_(True)
+    R = C0 / np.sqrt(net.width)
+    lr = 1e-3
+
+    def epoch():
+        for lo in range(0, len(Xt), 64):
+            xb, yb = Xt[lo:lo + 64], yt[lo:lo + 64]
+            f = torch.relu(torch.nn.functional.linear(xb, W, b)) @ a + c
+            loss = torch.nn.functional.softplus(-yb * f).mean()
+            W.grad = b.grad = None
+            loss.backward()
+            with torch.no_grad():
+                Wn = W - lr * W.grad
+                bn = b - lr * b.grad
+                dev = torch.sqrt(((Wn - W0) ** 2).sum(1) + (bn - b0) ** 2).max()
+                if dev > R:
+                    return
+                W.copy_(Wn)
+                b.copy_(bn)
+
+    epoch()
+    return best(epoch, repeats)
+
+
+def case(n, m, d, dtype, repeats, have_torch):
+    X, y = data(n, d)
+    net = bc.init_network(d, m, parametrization="paper_code", rng=1)
+    Xd = X.astype(dtype)
+    W = net.W0[0].astype(dtype)
+    G = np.random.default_rng(2).standard_normal((64, m)).astype(dtype) * 1e-6
+    bare_epoch(Xd, W, 64, 1e-3, G)
+    t_bare = best(lambda: bare_epoch(Xd, W, 64, 1e-3, G), repeats)
+    t_stop = boundcheck_epoch(net, X, y, dtype, "stop", repeats)
+    t_proj = boundcheck_epoch(net, X, y, dtype, "project", repeats)
+    model = T._model(net, np.dtype(dtype))
+    t_setup = best(lambda: T._LazyTracker(model, Xd, 64, 1e-3), 1)
+    line = (f"{np.dtype(dtype).name:7s} n={n:5d} m={m:5d} d={d:3d} | GEMMs {t_bare * 1e3:8.1f} ms"
+            f" | stop {t_stop / t_bare:5.2f}x  project {t_proj / t_bare:5.2f}x (goal <= 1.3)"
+            f" | one-time setup {t_setup / t_stop:4.2f} epoch")
+    if have_torch:
+        t_torch = torch_epoch(net, X, y, dtype, repeats)
+        line += f" | PyTorch {t_torch / t_bare:5.2f}x (boundcheck stop {t_torch / t_stop:4.2f}x faster)"
+    print(line, flush=True)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--n", type=int, default=64 * 40, help="training points per epoch")
+    parser.add_argument("--quick", action="store_true", help="m = 1000 only")
+    args = parser.parse_args()
+    try:
+        import torch
+        torch.set_num_threads(1)
+        have_torch = True
+        peer = f"torch {torch.__version__}"
+    except ImportError:
+        have_torch, peer = False, "PyTorch not installed (skipped)"
+    print(f"boundcheck {bc.__version__}; {platform.processor() or platform.machine()}; {os.cpu_count()} CPUs; "
+          f"numpy {np.__version__}; {peer}; 1 thread; ratios to the bare GEMMs of the same epoch")
+    widths = (1000,) if args.quick else (1000, 4000, 10000)
+    with threadpool_limits(1):
+        for dtype in (np.float64, np.float32):
+            for m in widths:
+                for d in (25, 100, 784):
+                    case(args.n, m, d, dtype, args.repeats, have_torch)
+
+
+if __name__ == "__main__":
+    main()
