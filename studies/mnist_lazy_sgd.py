@@ -28,20 +28,20 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import json
 import math
 import time
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 import boundcheck as bc
 from boundcheck.attacks import min_flip_step
-from boundcheck.montecarlo import Grid, fit_exponent, run_sweep
-from boundcheck.report import StudyResult, atomic_write_text
-from boundcheck.store import ResultStore
+from boundcheck.report import StudyResult
+from boundcheck.stats import fit_exponent
+from boundcheck.study import (ConfigError, Integer, Phase, Study, StudyConfig, TupleOf, choice, nonnegative_int,
+                              positive, positive_int, positive_ints, positives, seed_domain)
+from boundcheck.study import setting as _setting  # (`setting` names a column of the tables here)
 from boundcheck.train import evaluate, train_lazy_sgd
 
 NAME = "mnist_lazy_sgd"
@@ -62,8 +62,8 @@ QUANTITIES = {
 COLORS = ("tab:red", "tab:orange", "tab:blue", "tab:purple", "tab:brown", "tab:gray")
 
 
-@dataclass
-class Config:
+@dataclass(frozen=True)
+class Config(StudyConfig):
     """Settings of the study (defaults: a reduced run that finishes in well under 30 minutes on 2 cores).
 
     ``sizes`` are image sides (d = size^2); ``widths`` the m values (three curves per figure);
@@ -72,24 +72,30 @@ class Config:
     ``n_eval`` test images searched for the minimal flip (0: all 2115); ``epochs`` the cap on epochs.
     """
 
-    settings: tuple = ("raw_bias", "sphere_nobias")
-    sizes: tuple = (5, 7, 10, 14, 20, 28)
-    widths: tuple = (250, 500, 1000)
-    C0s: tuple = (1.0, 2.0, 5.0, 10.0)
-    C0_fig2: float = 10.0
-    seeds: int = 2
-    n_train: int = 0
-    n_eval: int = 1000
-    lr: float = 0.1
-    batch_size: int = 64
-    epochs: int = 100
-    resize: str = "area"
-    dtype: str = "float32"
-    flip_method: str = "exact"
-    hist_setting: str = "raw_bias"
-    hist_size: int = 28
-    hist_width: int = 500
-    seed: int = 0
+    settings: tuple = _setting(("raw_bias", "sphere_nobias"), TupleOf(choice(*SETTINGS), unique=True))
+    sizes: tuple = _setting((5, 7, 10, 14, 20, 28), TupleOf(Integer(1, 28), min_len=3, unique=True,
+                                                           description="at least 3 distinct sides in 1..28 "
+                                                                       "(an exponent fit needs 3 values of d)"))
+    widths: tuple = _setting((250, 500, 1000), positive_ints)
+    C0s: tuple = _setting((1.0, 2.0, 5.0, 10.0), positives)
+    C0_fig2: float = _setting(10.0, positive)
+    seeds: int = _setting(2, positive_int)
+    n_train: int = _setting(0, nonnegative_int)
+    n_eval: int = _setting(1000, nonnegative_int)
+    lr: float = _setting(0.1, positive)
+    batch_size: int = _setting(64, positive_int)
+    epochs: int = _setting(100, positive_int)
+    resize: str = _setting("area", choice("area", "bilinear"))
+    dtype: str = _setting("float32", choice("float32", "float64"))
+    flip_method: str = _setting("exact", choice("exact", "grid"))
+    hist_setting: str = _setting("raw_bias", choice(*SETTINGS))
+    hist_size: int = _setting(28, Integer(1, 28, description="a side in 1..28"))
+    hist_width: int = _setting(500, positive_int)
+    seed: int = _setting(0, seed_domain)
+
+    def check(self):
+        if float(self.C0_fig2) not in [float(c) for c in self.C0s]:
+            raise ConfigError(f"setting 'C0_fig2' = {self.C0_fig2}: expected one of C0s = {list(self.C0s)}")
 
     @classmethod
     def quick(cls) -> "Config":
@@ -205,66 +211,32 @@ def points_cell(coords: dict, rng: np.random.Generator, settings: dict) -> pd.Da
                          "f": fl["f"][ok]})
 
 
-def _cell_fn(func_name: str, settings: dict):
-    return functools.partial(globals()[func_name], settings=settings)
+def main_cell(coords: dict, rng: np.random.Generator, settings: Config) -> pd.DataFrame:
+    """A cell of the main sweep (see :func:`cell`); ``settings`` is the study's config."""
+    return cell(coords, rng, _cell_settings(settings))
+
+
+def hist_cell(coords: dict, rng: np.random.Generator, settings: Config) -> pd.DataFrame:
+    """A cell of the Fig 7 sweep (see :func:`points_cell`), at C0 = C0_fig2."""
+    hist = dict(_cell_settings(settings), C0s=[float(settings.C0_fig2)], C0_hist=float(settings.C0_fig2))
+    return points_cell(coords, rng, hist)
 
 
 # --------------------------------------------------------------------------------------------------------
 # Running and reporting
 # --------------------------------------------------------------------------------------------------------
 
-def _grids(config: Config):
-    ds = [int(s) ** 2 for s in config.sizes]
-    main = Grid({"setting": list(config.settings), "d": ds, "m": [int(m) for m in config.widths],
-                 "seed": list(range(config.seeds))})
-    points = Grid({"setting": [config.hist_setting], "d": [int(config.hist_size) ** 2],
-                   "m": [int(config.hist_width)], "seed": [0]})
-    return main, points
+def main_grid(config: Config) -> dict:
+    return {"setting": config.settings, "d": [s ** 2 for s in config.sizes], "m": config.widths,
+            "seed": list(range(config.seeds))}
 
 
-def _check_config(config: Config) -> None:
-    for s in config.settings:
-        if s not in SETTINGS:
-            raise ValueError(f"settings must be among {list(SETTINGS)}, got {s!r}")
-    if float(config.C0_fig2) not in [float(c) for c in config.C0s]:
-        raise ValueError(f"C0_fig2 = {config.C0_fig2} must be one of C0s = {list(config.C0s)}")
-    if len(config.sizes) < 3:
-        raise ValueError("an exponent fit needs at least 3 values of d (sizes)")
-    if config.hist_setting not in SETTINGS:
-        raise ValueError(f"hist_setting must be among {list(SETTINGS)}, got {config.hist_setting!r}")
-    if config.dtype not in ("float32", "float64"):
-        raise ValueError(f"dtype must be 'float32' or 'float64', got {config.dtype!r}")
-    if config.flip_method not in ("exact", "grid"):
-        raise ValueError(f"flip_method must be 'exact' or 'grid', got {config.flip_method!r}")
+def hist_grid(config: Config) -> dict:
+    return {"setting": [config.hist_setting], "d": [config.hist_size ** 2], "m": [config.hist_width], "seed": [0]}
 
 
-def run(config: Config, *, out_dir, workers: int = 1, scheduler=None, progress: bool = True) -> StudyResult:
-    """Run (or resume) the sweep, store every cell under ``out_dir``, and build the tables and plots."""
-    _check_config(config)
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(out_dir / "config.json", json.dumps(dataclasses.asdict(config), indent=2) + "\n")
-    main_grid, points_grid = _grids(config)
-    settings = _cell_settings(config)
-    t0 = time.perf_counter()
-    table = run_sweep(_cell_fn("cell", settings), main_grid, seed=config.seed, store=ResultStore(out_dir / "sweep"),
-                      workers=workers, scheduler=scheduler, progress=progress, config=settings)
-    hist_settings = dict(settings, C0s=[float(config.C0_fig2)], C0_hist=float(config.C0_fig2))
-    points = run_sweep(_cell_fn("points_cell", hist_settings), points_grid, seed=config.seed,
-                       store=ResultStore(out_dir / "sweep_points"), workers=1, scheduler=None, progress=False,
-                       config=hist_settings)
-    return _build(config, table, points, wall=time.perf_counter() - t0)
-
-
-def report(out_dir) -> StudyResult:
-    """Rebuild the tables and plots from the cells stored under ``out_dir`` (nothing is recomputed)."""
-    out_dir = Path(out_dir)
-    config = Config(**{k: tuple(v) if isinstance(v, list) else v
-                       for k, v in json.loads((out_dir / "config.json").read_text()).items()})
-    main_grid, points_grid = _grids(config)
-    table = ResultStore(out_dir / "sweep").table(main_grid)
-    points = ResultStore(out_dir / "sweep_points").table(points_grid)
-    return _build(config, table, points, wall=None)
+def build(tables: dict, config: Config) -> StudyResult:
+    return _build(config, tables["main"], tables["points"], wall=None)
 
 
 # --------------------------------------------------------------------------------------------------------
@@ -530,3 +502,8 @@ def _build(config: Config, table: pd.DataFrame, points: pd.DataFrame, wall: floa
                        extra_tables={"summary": summary, "exponents": pooled, "exponents_per_width": exps,
                                      "C0_trends": trends, "timing": timing},
                        notes=notes)
+
+
+STUDY = Study(name=NAME, description=DESCRIPTION, config=Config, build=build,
+              phases=(Phase("main", main_grid, main_cell), Phase("points", hist_grid, hist_cell)))
+run, report = STUDY.run, STUDY.report
