@@ -303,8 +303,20 @@ def max_pair_flips(net: Network, X, Y, radius: float, *, batch: int | None = Non
     -----
     The flip set is not closed (``w . x = 0`` counts as inactive); a neuron at distance exactly R from it
     is counted although the infimum may not be attained. This matters only on a set of measure zero.
-    Degenerate pairs are handled exactly: ``y~`` a positive multiple of ``x~`` (never a flip), a negative
-    multiple (every neuron can flip once R > 0), and ``x~ = 0`` or ``y~ = 0``.
+
+    Nearly parallel pairs (``sin^2`` of the angle between ``x~`` and ``y~`` at most ``1e-4``) are computed
+    apart, in an orthonormal basis of their plane built stably: the second direction comes from the
+    difference ``y~ - x~`` (or ``y~ + x~``), which floating point forms exactly when the two are close, and
+    the pre-activations along it are one BLAS product; the distance to each wedge is then that of a 2-D
+    point to a thin 2-D cone. So a pair ``y = x + eps u`` gives the same count for every ``eps > 0`` down to
+    rounding of the stored inputs (as the wedges close, the count tends to ``#{s : |w0_s . x^| <= R}``,
+    not to 0). Exactly parallel pairs are recognized in exact arithmetic (error-free products): ``y~`` a
+    positive multiple of ``x~`` never flips, a negative multiple flips every neuron once R > 0; and
+    ``x~ = 0`` or ``y~ = 0`` are handled too. The result is exact except for neurons within rounding of
+    the radius, and for pairs whose inputs have subnormal components (the exact parallelism test may then
+    miss an exact multiple). A pair parallel only up to the rounding of its inputs (e.g. ``y = 3 * x``
+    computed in floating point, which is not an exact multiple) is counted for the floats given, and a
+    ``RuntimeWarning`` says so: the count there is the nearly-parallel limit, not the 0 of an exact multiple.
     """
     net = _check_net(net)
     X = _check_X(net, X, "X")
@@ -315,6 +327,7 @@ def max_pair_flips(net: Network, X, Y, radius: float, *, batch: int | None = Non
     n = len(X)
     batch = _check_batch(net, batch, n)
     extra = 1.0 if net.has_bias else 0.0
+    X_in, Y_in = X, Y
     if not net.has_bias:  # without biases the flip set is invariant to rescaling x and y: avoid underflow
         X = X / np.where(np.abs(X).max(1) > 0, np.abs(X).max(1), 1.0)[:, None]
         Y = Y / np.where(np.abs(Y).max(1) > 0, np.abs(Y).max(1), 1.0)[:, None]
@@ -322,7 +335,9 @@ def max_pair_flips(net: Network, X, Y, radius: float, *, batch: int | None = Non
     gyy = np.einsum("ij,ij->i", Y, Y) + extra
     gxy = np.einsum("ij,ij->i", X, Y) + extra
     det = gxx * gyy - gxy * gxy
-    degenerate = (gxx == 0) | (gyy == 0) | (det <= 1e-14 * gxx * gyy)
+    zero = (gxx == 0) | (gyy == 0)
+    near = ~zero & (det <= _NEAR_PARALLEL * gxx * gyy)
+    degenerate = zero | near
     safe_xx, safe_yy = np.where(degenerate, 1.0, gxx), np.where(degenerate, 1.0, gyy)
     safe_xy = np.where(degenerate, 0.0, gxy)
     out = np.empty((net.n_inits, n), dtype=np.int64)
@@ -340,8 +355,106 @@ def max_pair_flips(net: Network, X, Y, radius: float, *, batch: int | None = Non
                 out[:, i] = (zy + radius * np.sqrt(gyy[i]) > 0).sum(-1)
             elif gyy[i] == 0:
                 out[:, i] = (zx + radius * np.sqrt(gxx[i]) > 0).sum(-1)
-            elif gxy[i] > 0:  # same direction: both sides always agree
-                out[:, i] = 0
-            else:  # opposite directions: disagree unless exactly at the kink
-                out[:, i] = net.width if radius > 0 else ((zx > 0) != (zy > 0)).sum(-1)
+            else:
+                u, v = _augment(X_in[i], net.has_bias), _augment(Y_in[i], net.has_bias)
+                parallel = _exactly_parallel(u, v)
+                if parallel > 0:  # same direction: both sides always agree
+                    out[:, i] = 0
+                elif parallel < 0:  # opposite directions: disagree unless exactly at the kink
+                    out[:, i] = net.width if radius > 0 else ((zx > 0) != (zy > 0)).sum(-1)
+                else:
+                    out[:, i] = _near_parallel_pair_flips(net, u, v, radius)
     return WorstCase(out, "exact", "pair_flips", "max", radius, None)
+
+
+#: sin^2 of the angle between x~ and y~ below which :func:`max_pair_flips` builds the plane stably in numpy
+#: (the Gram-determinant route of the kernel loses about 1e-16 / sin^2 of relative accuracy).
+_NEAR_PARALLEL = 1e-4
+
+
+def _augment(x: np.ndarray, bias: bool) -> np.ndarray:
+    return np.append(x, 1.0) if bias else np.asarray(x, dtype=np.float64)
+
+
+def _pow2_scale(*vectors) -> list:
+    """The vectors times one power of two that brings their largest entry into [0.5, 1) (exact)."""
+    top = max(float(np.abs(v).max()) for v in vectors)
+    e = np.frexp(top)[1] if top > 0 else 0
+    return [np.ldexp(v, -e) for v in vectors]
+
+
+def _two_product(a, b):
+    """Error-free product (Dekker/Veltkamp): ``a * b == hi + lo`` exactly (no over/underflow assumed)."""
+    split = 134217729.0  # 2^27 + 1
+    ca, cb = split * a, split * b
+    ah = ca - (ca - a)
+    al = a - ah
+    bh = cb - (cb - b)
+    bl = b - bh
+    hi = a * b
+    lo = ((ah * bh - hi) + ah * bl + al * bh) + al * bl
+    return hi, lo
+
+
+def _exactly_parallel(u: np.ndarray, v: np.ndarray) -> int:
+    """+1 if ``v = c u`` exactly with c > 0, -1 if c < 0, 0 if not parallel (u, v non-zero).
+
+    ``v`` is a multiple of ``u`` iff ``u_p v_j = u_j v_p`` for every j, with p an index where ``u_p != 0``;
+    each product is formed exactly as a double-double (after an exact power-of-two scaling).
+    """
+    u, v = _pow2_scale(u, v)
+    p = int(np.argmax(np.abs(u)))
+    h1, l1 = _two_product(np.full_like(v, u[p]), v)
+    h2, l2 = _two_product(u, np.full_like(u, v[p]))
+    if np.array_equal(h1, h2) and np.array_equal(l1, l2):
+        return 1 if u[p] * v[p] > 0 else -1
+    return 0
+
+
+def _near_parallel_pair_flips(net: Network, u: np.ndarray, v: np.ndarray, radius: float) -> np.ndarray:
+    """Exact count (per init) for a pair ``(u, v) = (x~, y~)`` that is nearly but not exactly parallel.
+
+    Orthonormal basis (e1, e2) of span(u, v): e1 = u / |u|, e2 from the component of the small difference
+    ``v -+ u`` orthogonal to e1 (Gram-Schmidt twice). In these coordinates ``u ~ (1, 0)`` and
+    ``v ~ (cos phi, sin phi)`` with ``sin phi > 0`` small, and a neuron ``w`` only matters through
+    ``p = (w . e1, w . e2)``: it can separate the pair within R iff ``p`` is within R of the wedge
+    ``A = {p1 >= 0, p . v^ <= 0}`` (between the rays ``(0, -1)`` and ``(sin phi, -cos phi)``) or of ``-A``.
+    """
+    us, vs = _pow2_scale(u, v)
+    e1 = us / np.linalg.norm(us)
+    diff = vs - us if us @ vs > 0 else vs + us
+    D = diff if np.linalg.norm(diff) < np.linalg.norm(vs) else vs
+    perp = D - (D @ e1) * e1
+    perp = perp - (perp @ e1) * e1
+    sin_raw = float(np.linalg.norm(perp))
+    W0 = net.W0
+    a = W0 @ e1[:W0.shape[2]]
+    if net.has_bias:
+        a = a + net.b0 * e1[-1]
+    if sin_raw == 0.0:  # the wedges have closed to half-lines of the hyperplane w . e1 = 0: distance |a|
+        return (np.abs(a) <= radius).sum(-1)
+    e2 = perp / sin_raw
+    b = W0 @ e2[:W0.shape[2]]
+    if net.has_bias:
+        b = b + net.b0 * e2[-1]
+    y1, y2 = float(vs @ e1), sin_raw        # v = y1 e1 + y2 e2 (its part orthogonal to e1 is perp)
+    r = np.hypot(y1, y2)
+    c, s = y1 / r, y2 / r
+    if s <= 16 * len(us) * np.finfo(float).eps:
+        import warnings
+
+        warnings.warn(f"max_pair_flips: x~ and y~ are parallel up to the rounding of the inputs (sin angle = {s:.2g}) "
+                      "but not exact multiples; the count is exact for the stored floats (the limit of nearly parallel "
+                      "pairs, #{s : |w0_s . x^| <= R}), while an exact multiple would give 0 (same direction) or m",
+                      RuntimeWarning, stacklevel=3)
+
+    def dist_to_A(p1, p2):
+        inside = (p1 >= 0) & (p1 * c + p2 * s <= 0)
+        norm = np.hypot(p1, p2)
+        d1 = np.where(-p2 >= 0, np.abs(p1), norm)                     # ray (0, -1)
+        t2 = p1 * s - p2 * c                                            # p . (sin phi, -cos phi)
+        d2 = np.where(t2 >= 0, np.abs(p1 * c + p2 * s), norm)          # ray (sin phi, -cos phi)
+        return np.where(inside, 0.0, np.minimum(d1, d2))
+
+    dist = np.minimum(dist_to_A(a, b), dist_to_A(-a, -b))
+    return (dist <= radius).sum(-1)

@@ -36,6 +36,10 @@ class StudyResult:
         Further tables (e.g. the exponent fits), saved beside the main one.
     notes : list of str
         Free text printed after the verdicts (settings reduced for speed, etc.).
+    self_checks : list of str
+        Lines of the checks that hold by construction (they test the implementation, not the paper; see
+        :func:`boundcheck.checks.self_check_lines`), written apart under the heading
+        :data:`boundcheck.checks.SELF_CHECK_HEADING`.
     """
 
     name: str
@@ -44,6 +48,7 @@ class StudyResult:
     figures: dict = field(default_factory=dict)
     extra_tables: dict = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    self_checks: list[str] = field(default_factory=list)
 
 
 def atomic_write_text(path: Path, text: str) -> None:
@@ -120,7 +125,12 @@ def write_study(result: StudyResult, out_dir) -> Path:
     for name, fig in result.figures.items():
         save_figure(fig, out_dir, name)
         plt.close(fig)
-    lines = [f"study {result.name}"] + result.verdicts + [f"note: {n}" for n in result.notes]
+    lines = [f"study {result.name}"] + result.verdicts
+    if result.self_checks:
+        from .checks import SELF_CHECK_HEADING
+
+        lines += [f"{SELF_CHECK_HEADING}:"] + [f"  {line}" for line in result.self_checks]
+    lines += [f"note: {n}" for n in result.notes]
     atomic_write_text(out_dir / "summary.txt", "\n".join(lines) + "\n")
     return out_dir
 

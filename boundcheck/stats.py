@@ -1,6 +1,9 @@
 """The statistics that judge a bound (pure functions of arrays).
 
 - :func:`clopper_pearson` -- the exact binomial interval, vectorized;
+- :func:`excess_test` -- the exact one-sided binomial test of "failure rate <= p" on k of n crossings, with
+  the smallest count that would reject (what the test could have detected); the primitive of every
+  verdict on a bound (:mod:`boundcheck.checks` builds the verdicts on it);
 - :func:`violation_summary` -- how often an empirical worst case crosses a bound, with its exact interval
   against the allowed failure rate ``gamma``, and a verdict;
 - :func:`tightness` -- the bound over the empirical ``(1 - gamma)``-quantile (or the reverse for lower
@@ -27,6 +30,8 @@ __all__ = [
     "ExponentFit",
     "Description",
     "clopper_pearson",
+    "ExcessTest",
+    "excess_test",
     "violation_summary",
     "tightness",
     "fit_exponent",
@@ -276,9 +281,117 @@ def clopper_pearson(k, n, confidence: float = 0.95) -> Interval:
     return Interval(low, high, est, confidence)
 
 
+@dataclass(frozen=True)
+class ExcessTest:
+    """The exact one-sided binomial test of H0 "the failure rate is at most p" on ``k`` of ``n`` crossings.
+
+    Attributes
+    ----------
+    successes, trials : int
+        ``k`` crossings among ``n`` independent draws.
+    failure_probability : float
+        ``p``, the failure probability the bound allows (0 for a sure bound).
+    confidence : float
+        The two-sided Clopper-Pearson confidence the test matches; the one-sided level is
+        ``(1 - confidence) / 2``.
+    level : float
+        ``(1 - confidence) / 2``.
+    p_value : float
+        ``P(Binomial(n, p) >= k)`` (``scipy.stats.binomtest(k, n, p, alternative="greater").pvalue``);
+        1 when ``k = 0``, 0 when ``p = 0 < k``.
+    significant : bool
+        ``p_value < level``: the excess of crossings over ``p`` is significant (equivalently the
+        Clopper-Pearson lower limit exceeds ``p``, up to floating-point rounding at the boundary).
+    min_count : int or None
+        The smallest ``k`` that would be significant with these ``n`` and ``p`` (None when not even
+        ``k = n`` would: the test has no power at these settings).
+    """
+
+    successes: int
+    trials: int
+    failure_probability: float
+    confidence: float
+    level: float
+    p_value: float
+    significant: bool
+    min_count: int | None
+
+    @property
+    def has_power(self) -> bool:
+        """Whether some outcome (at most ``n`` crossings) could have been significant."""
+        return self.min_count is not None
+
+    @property
+    def min_detectable_rate(self) -> float:
+        """``min_count / n``: the smallest observed crossing rate that reads as significant (inf: none)."""
+        return math.inf if self.min_count is None else self.min_count / self.trials
+
+
+def excess_test(k, n, failure_probability, confidence: float = 0.95) -> ExcessTest:
+    """Exact one-sided binomial test of "failure rate <= ``failure_probability``" on ``k`` of ``n`` draws.
+
+    Parameters
+    ----------
+    k : int
+        Number of draws on the wrong side of the bound (definite crossings), ``0 <= k <= n``.
+    n : int
+        Number of independent draws, ``n >= 1``.
+    failure_probability : float
+        The rate the bound allows, in [0, 1]. 0 (a sure bound): any crossing is significant.
+    confidence : float
+        The test rejects at one-sided level ``(1 - confidence) / 2``, the level at which the two-sided
+        Clopper-Pearson interval of the same confidence excludes ``failure_probability`` from above.
+
+    Returns
+    -------
+    ExcessTest
+
+    Examples
+    --------
+    >>> t = excess_test(3, 100, 0.0)
+    >>> t.significant, t.min_count
+    (True, 1)
+    >>> t = excess_test(0, 2, 0.5)          # even 2 of 2 would not be significant at 2.5%
+    >>> t.has_power
+    False
+    """
+    from scipy import stats
+
+    confidence = _check_confidence(confidence)
+    p = check_real(failure_probability, "failure_probability", minimum=0.0, maximum=1.0)
+    n = int(_as_int_array(n, "n"))
+    k = int(_as_int_array(k, "k"))
+    if n < 1:
+        raise ValueError(f"n must be >= 1, got {n}")
+    if not 0 <= k <= n:
+        raise ValueError(f"k must satisfy 0 <= k <= n, got k={k}, n={n}")
+    level = (1.0 - confidence) / 2.0
+    p_value = 1.0 if k == 0 else float(stats.binom.sf(k - 1, n, p))
+    # P(Bin(n, p) >= j) is non-increasing in j: bisect for the first j >= 1 whose tail is below the level
+    if not stats.binom.sf(n - 1, n, p) < level:
+        min_count = None
+    else:
+        lo, hi = 1, n                      # tail(hi) < level; find the smallest such j in [lo, hi]
+        while lo < hi:
+            mid = (lo + hi) // 2
+            if stats.binom.sf(mid - 1, n, p) < level:
+                hi = mid
+            else:
+                lo = mid + 1
+        min_count = lo
+    return ExcessTest(successes=k, trials=n, failure_probability=p, confidence=confidence, level=level,
+                      p_value=p_value, significant=bool(p_value < level), min_count=min_count)
+
+
 def violation_summary(empirical, bound, sense: str, gamma: float, confidence: float = 0.95, *,
                       trivial: float | None = None) -> ViolationSummary:
     """Count how often ``empirical`` crosses ``bound`` and judge the rate against ``gamma``.
+
+    This is the exact-value case of :func:`boundcheck.checks.compare_to_bound`, the verdict engine the
+    studies use (same test, :func:`excess_test`). The vocabulary maps one to one: ``sense`` is the bound's
+    ``direction``, ``gamma`` its ``failure_probability``, and ``trivial`` decides ``vacuous``. Values that
+    are certified from one side only, or found by a heuristic, need ``compare_to_bound`` (its outcomes
+    include ``undecided``, ``outside hypothesis`` and ``no power``).
 
     A bound of the form "with probability at least ``1 - gamma``, Q <= B" (``sense="upper"``) or
     "Q >= B" (``sense="lower"``) may fail on at most a fraction ``gamma`` of the draws. This function counts
@@ -312,11 +425,11 @@ def violation_summary(empirical, bound, sense: str, gamma: float, confidence: fl
     -----
     The verdict is decided in this order:
 
-    1. ``"violated"`` when the Clopper-Pearson lower limit ``ci_low`` exceeds ``gamma``: the observed excess
-       of violations over the allowed rate is statistically significant. Equivalently, the exact one-sided
-       binomial test of H0 "failure probability <= gamma" rejects at level ``(1 - confidence) / 2``
-       (``p_value < (1 - confidence) / 2``). A violated bound is a finding and is never hidden behind
-       "vacuous".
+    1. ``"violated"`` when the exact one-sided binomial test of H0 "failure probability <= gamma"
+       (:func:`excess_test`) rejects at level ``(1 - confidence) / 2`` (``p_value < (1 - confidence) / 2``):
+       the observed excess of violations over the allowed rate is statistically significant. Equivalently,
+       the Clopper-Pearson lower limit ``ci_low`` exceeds ``gamma``. A violated bound is a finding and is
+       never hidden behind "vacuous".
     2. ``"vacuous"`` when ``trivial`` is given and the bound is vacuous (see above).
     3. ``"holds"`` otherwise: the data are consistent with a failure rate at most ``gamma``.
 
@@ -330,8 +443,6 @@ def violation_summary(empirical, bound, sense: str, gamma: float, confidence: fl
     >>> s.violations, s.rate, s.verdict
     (1, 0.25, 'holds')
     """
-    from scipy import stats
-
     sense = check_choice(sense, "sense", SENSES)
     gamma = check_real(gamma, "gamma", minimum=0.0, maximum=1.0, closed_max=False)
     confidence = _check_confidence(confidence)
@@ -353,8 +464,9 @@ def violation_summary(empirical, bound, sense: str, gamma: float, confidence: fl
     n = int(emp.size)
     k = int(np.count_nonzero(crossed))
     ci = clopper_pearson(k, n, confidence)
-    p_value = float(stats.binom.sf(k - 1, n, gamma)) if k > 0 else 1.0
-    if ci.low > gamma:
+    test = excess_test(k, n, gamma, confidence)
+    p_value = test.p_value
+    if test.significant:
         verdict = "violated"
     else:
         verdict = "holds"

@@ -17,12 +17,12 @@ from .registry import (CONDITION_KINDS, DIRECTIONS, STATUSES, Bound, Condition, 
 from . import wang2022
 from .wang2022 import (B7Terms, RegimeCheck, chernoff_count_bound, expected_sign_flips, grad_norm_lower_certified,
                        grad_norm_reference, lemma_B7_terms, lemma_B9_reference, sign_disagreement_probability,
-                       theorem_3_1_certified, theorem_3_1_regime)
+                       theorem_3_1_certified, theorem_3_1_regime, theorem_3_1_regime_dims, RegimeDims)
 
 __all__ = [
     "Bound", "Parameter", "Condition", "register", "unregister", "register_bound", "get", "list_bounds",
     "registry", "DIRECTIONS", "STATUSES", "CONDITION_KINDS", "wang2022",
     "expected_sign_flips", "chernoff_count_bound", "sign_disagreement_probability", "B7Terms",
     "lemma_B7_terms", "grad_norm_lower_certified", "grad_norm_reference", "lemma_B9_reference",
-    "theorem_3_1_certified", "RegimeCheck", "theorem_3_1_regime",
+    "theorem_3_1_certified", "RegimeCheck", "theorem_3_1_regime", "theorem_3_1_regime_dims", "RegimeDims",
 ]

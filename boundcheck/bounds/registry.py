@@ -302,6 +302,10 @@ class Bound:
         ``notes``.
     example : mapping, optional
         Parameter values for a demo or a smoke test.
+    reconstructed : mapping name -> str, optional
+        The constants (parameters) whose value the spec marks RECONSTRUCTED or not found, each with that
+        status in words (e.g. ``{"c_eps": "not found"}``). A verdict that uses the bound names them with
+        their values (:meth:`reconstructed_constants`).
 
     Notes
     -----
@@ -329,6 +333,7 @@ class Bound:
     trivial: float | Callable[..., Any] | None = field(default=None, repr=False)
     reference: Callable[..., Any] | None = field(default=None, repr=False)
     example: Mapping[str, Any] = field(default_factory=dict, repr=False)
+    reconstructed: Mapping[str, str] = field(default_factory=dict, repr=False)
     _defaults: Mapping[str, Any] = field(init=False, repr=False)
     _by_name: Mapping[str, Parameter] = field(init=False, repr=False)
 
@@ -387,6 +392,13 @@ class Bound:
         object.__setattr__(self, "constants", MappingProxyType(constants))
         object.__setattr__(self, "conditions", _as_conditions(self.conditions))
         object.__setattr__(self, "example", MappingProxyType(dict(self.example)))
+        reconstructed = dict(self.reconstructed)
+        for name, status in reconstructed.items():
+            if name not in ordered:
+                raise bad(f"reconstructed constant {name!r} is not a parameter of the bound")
+            if not isinstance(status, str) or not status.strip():
+                raise bad(f"reconstructed constant {name!r}: give its status in words, e.g. 'not found'")
+        object.__setattr__(self, "reconstructed", MappingProxyType(reconstructed))
         if not self.notes:
             object.__setattr__(self, "notes", inspect.getdoc(self.function) or "")
         if self.trivial is not None and not callable(self.trivial):
@@ -490,6 +502,21 @@ class Bound:
         if self.direction == "lower":
             return ~(value > triv)
         return ~(value < triv)
+
+    def reconstructed_constants(self, **params) -> dict[str, tuple[Any, str]]:
+        """The reconstructed / not-found constants with the values used: ``{name: (value, status)}``.
+
+        ``params`` are the values passed to :meth:`evaluate` (a constant not among them has its default).
+        Pass the result as ``constants=`` to :func:`boundcheck.checks.compare_to_bound`, so that the
+        verdict line names each constant and its value.
+        """
+        out = {}
+        for name, status in self.reconstructed.items():
+            value = params.get(name, self._defaults.get(name))
+            if isinstance(value, np.ndarray) and value.ndim == 0:
+                value = value.item()
+            out[name] = (value, status)
+        return out
 
     def check_conditions(self, **params) -> dict[str, np.ndarray | None]:
         """Check each condition at these parameters.

@@ -50,7 +50,8 @@ __all__ = [
     # helpers
     "expected_sign_flips", "chernoff_count_bound", "sign_disagreement_probability", "B7Terms",
     "lemma_B7_terms", "grad_norm_lower_certified", "grad_norm_reference", "lemma_B9_reference",
-    "theorem_3_1_certified", "RegimeCheck", "theorem_3_1_regime", "BOUNDS",
+    "theorem_3_1_certified", "RegimeCheck", "theorem_3_1_regime", "RegimeDims", "theorem_3_1_regime_dims",
+    "BOUNDS",
     # entries (Bound objects; calling one is evaluate)
     "lemma_B5_f_range", "lemma_B5_deterministic",
     "lemma_B4_sign_flips_hoeffding", "lemma_B4_sign_flips_paper", "lemma_B4_sign_flips_chernoff",
@@ -545,6 +546,87 @@ def theorem_3_1_regime(d, m, eta=None, *, C1=None, C2=None, poly_coef=1.0, poly_
     return RegimeCheck(step_lower, step_upper, width_lower, width_upper)
 
 
+@dataclass(frozen=True)
+class RegimeDims:
+    """For which d the width range ``poly_coef d^poly_degree <= m <= exp(d^c_exp)`` of Theorem 3.1 is non-empty.
+
+    The range is non-empty exactly when ``g(d) = d^c_exp - poly_degree ln d - ln poly_coef >= 0``. ``g``
+    decreases up to ``d* = (poly_degree / c_exp)^(1 / c_exp)`` and increases after it, so the set of integer
+    ``d >= 2`` where it is non-empty is ``{2, ..., small_max}`` (possibly empty) together with
+    ``{d >= threshold}``.
+
+    Attributes
+    ----------
+    small_max : int
+        The largest d of the small-d island (1 when there is none: then only ``d >= threshold`` counts).
+    threshold : int
+        The smallest d from which the range is non-empty for every larger d.
+    poly_coef, poly_degree, c_exp : float
+        The (reconstructed) constants used.
+    """
+
+    small_max: int
+    threshold: int
+    poly_coef: float
+    poly_degree: float
+    c_exp: float
+
+    def nonempty(self, d) -> np.ndarray:
+        """Whether the width range is non-empty at each d."""
+        d = np.asarray(d)
+        return (d <= self.small_max) | (d >= self.threshold)
+
+    def describe(self) -> str:
+        """One line, e.g. ``'non-empty only for d <= 4 and d >= 10776 (m >= 1 d^1, log m <= d^0.24)'``."""
+        cond = f"m >= {self.poly_coef:g} d^{self.poly_degree:g} and log m <= d^{self.c_exp:g}, RECONSTRUCTED constants"
+        small = f"d <= {self.small_max} and " if self.small_max >= 2 else ""
+        return f"the width range is non-empty only for {small}d >= {self.threshold} ({cond})"
+
+
+def theorem_3_1_regime_dims(*, poly_coef=1.0, poly_degree=1.0, c_exp=0.24) -> RegimeDims:
+    """For which input dimensions d Theorem 3.1's reconstructed width range is non-empty (see RegimeDims).
+
+    With the defaults (``m >= d``, ``log m <= d^0.24``): only for d <= 4 and for d >= 10776, so every
+    (d, m) of the studies (d from 25 to 784) lies outside it, whatever m. The constants are parameters: the
+    spec marks them RECONSTRUCTED (``c_exp = 0.24`` recalled with low-medium confidence).
+    """
+    v = _validate(poly_coef=(Parameter("poly_coef", "width polynomial coefficient", lower=0, lower_open=True),
+                             poly_coef),
+                  poly_degree=(_nonneg_param("poly_degree", "width polynomial degree"), poly_degree),
+                  c_exp=(Parameter("c_exp", "width exponent c", lower=0, lower_open=True), c_exp))
+    coef, p, c = float(v["poly_coef"]), float(v["poly_degree"]), float(v["c_exp"])
+
+    def g(d):
+        return d ** c - p * math.log(d) - math.log(coef)
+
+    d_star = max(2.0, (p / c) ** (1.0 / c)) if p > 0 else 2.0
+    # small-d island: g decreasing on [2, d_star]
+    small_max = 1
+    if g(2) >= 0:
+        lo, hi = 2, int(math.floor(d_star))
+        if g(hi) >= 0:
+            small_max = hi
+        else:
+            while hi - lo > 1:                      # g(lo) >= 0 > g(hi)
+                mid = (lo + hi) // 2
+                lo, hi = (mid, hi) if g(mid) >= 0 else (lo, mid)
+            small_max = lo
+    lo = int(math.ceil(d_star))
+    if g(lo) >= 0:
+        threshold = lo
+    else:
+        hi = lo
+        while g(hi) < 0:
+            hi *= 2
+        while hi - lo > 1:                          # g(lo) < 0 <= g(hi)
+            mid = (lo + hi) // 2
+            lo, hi = (lo, mid) if g(mid) >= 0 else (mid, hi)
+        threshold = hi
+    if small_max >= threshold - 1:                  # the two parts meet: non-empty for every d >= 2
+        small_max, threshold = 1, 2
+    return RegimeDims(small_max=small_max, threshold=threshold, poly_coef=coef, poly_degree=p, c_exp=c)
+
+
 # ----------------------------------------------------------------------------------------------------------
 # Entry functions (private; the registry validates their arguments)
 # ----------------------------------------------------------------------------------------------------------
@@ -709,6 +791,7 @@ lemma_B4_sign_flips_paper = Bound(
                 Parameter("mean_coef", "constant c in E|S_x| <= c C0 sqrt(m); valid for c >= sqrt(2/pi)",
                           lower=0)),
     constants={"mean_coef": 1.0},
+    reconstructed={"mean_coef": "RECONSTRUCTED (the paper's E|S_x| <= C0 sqrt(m))"},
     failure_probability=lambda gamma: gamma,
     status="recon",
     notes=(
@@ -1075,6 +1158,8 @@ theorem_3_1_eta_min = Bound(
                 Parameter("gamma_D", "failure of the uniform gradient-difference event (B.9); default gamma",
                           lower=0, upper=1, optional=True)),
     constants={"C_f": None, "c_g": None, "poly_coef": 1.0, "poly_degree": 1.0, "c_exp": 0.24},
+    reconstructed={"poly_coef": "RECONSTRUCTED, low confidence", "poly_degree": "RECONSTRUCTED, low confidence",
+                   "c_exp": "RECONSTRUCTED, low-medium confidence (Bubeck et al.'s ReLU exponent)"},
     conditions=(
         _X_FIXED, _X_SPHERE, _INIT,
         Condition("gradient_difference_uniform", "sup_{z in B(x, eta G)} ||grad f(z;W) - grad f(x;W)|| <= "
@@ -1121,6 +1206,7 @@ corollary_3_2_robust_error = Bound(
                 Parameter("d", "input dimension (conditions only)", lower=2, integer=True, optional=True),
                 _nonneg_param("c_eps", "eps_d = c_eps / sqrt(d), the size eta ||grad f|| of Theorem 3.1's step")),
     constants={"c_eps": 1.0},
+    reconstructed={"c_eps": "not found; calibrate eps_d from Theorem 3.1's law instead"},
     conditions=(
         Condition("eps_at_least_eps_d", "eps >= eps_d = c_eps / sqrt(d) (the perturbation size of Thm 3.1; "
                   "c_eps not found, default 1)",
