@@ -52,6 +52,7 @@ K - 1 degrees of freedom).
 
 from __future__ import annotations
 
+import functools
 import math
 import time
 from dataclasses import dataclass
@@ -64,6 +65,8 @@ from boundcheck.clustered import clustered_proportion_interval, total_sd_interva
 from boundcheck.montecarlo import cell_seed
 from boundcheck.report import StudyResult, verdict_line
 from boundcheck.stats import mean_interval
+from boundcheck.study import (Integer, Study, StudyConfig, TupleOf, choice, nonnegative_int, positive, positive_int,
+                              positive_ints, probability, seed_domain, setting)
 from boundcheck import noise_predictions as npred
 from boundcheck import noises, probes
 
@@ -72,25 +75,26 @@ DESCRIPTION = "FGM/FGSM noises of random two-layer nets: zero-shot margins vs de
 
 
 @dataclass(frozen=True)
-class Config:
+class Config(StudyConfig):
     """Settings of the synthetic noise-separability study."""
 
-    dims: tuple = (4, 8, 16, 32, 64, 256, 784)
-    widths: tuple = (256, 2048)
-    inputs: tuple = ("gaussian", "sphere")
-    labels: tuple = ("random", "structured")
-    n_train: int = 2000
-    n_test: int = 2000
-    n_nets: int = 10
-    nets_d_ref: int = 32
-    hebbian_k: int = 10
-    n_kernel: int = 500
-    lam: float = 1e-3
-    probe_max_iter: int = 300
-    lp_max_d: int = 256
-    model_budget: int = 4_000_000
-    confidence: float = 0.99
-    seed: int = 0
+    dims: tuple = setting((4, 8, 16, 32, 64, 256, 784), TupleOf(Integer(2), unique=True,
+                                                                 description="a non-empty tuple of distinct d >= 2"))
+    widths: tuple = setting((256, 2048), positive_ints)
+    inputs: tuple = setting(("gaussian", "sphere"), TupleOf(choice("gaussian", "sphere"), unique=True))
+    labels: tuple = setting(("random", "structured"), TupleOf(choice("random", "structured"), unique=True))
+    n_train: int = setting(2000, positive_int)
+    n_test: int = setting(2000, positive_int)
+    n_nets: int = setting(10, Integer(2, description="an integer >= 2 (intervals over nets)"))
+    nets_d_ref: int = setting(32, positive_int)
+    hebbian_k: int = setting(10, positive_int)
+    n_kernel: int = setting(500, Integer(2, description="an integer >= 2"))
+    lam: float = setting(1e-3, positive)
+    probe_max_iter: int = setting(300, positive_int)
+    lp_max_d: int = setting(256, nonnegative_int)
+    model_budget: int = setting(4_000_000, positive_int)
+    confidence: float = setting(0.99, probability)
+    seed: int = setting(0, seed_domain)
 
     @classmethod
     def quick(cls) -> "Config":
@@ -129,7 +133,29 @@ def _lp_status(X, y, d, lp_max_d) -> str:
 
 # ----------------------------------------------------------------------------------------------- one cell
 
-def _cell(cfg: Config, inputs: str, d: int, m: int, K: int, model_cache: dict) -> list[dict]:
+@functools.lru_cache(maxsize=64)
+def _reduced_model(seed: int, d: int, m: int, nm: str, model_budget: int) -> tuple:
+    """The reduced margin model's mean, standard error, sd, P(gamma <= 0) and sample size (cached: the
+    Gaussian and sphere cells of one (d, m) share it)."""
+    size = int(min(200_000, max(5_000, model_budget // d)))
+    samples = npred.reduced_margin_model(d, m, nm, size=size, rng=cell_seed(seed, {"model": nm, "d": d, "m": m}))
+    p_model = npred.margin_prediction(d, m, nm).p_nonpositive if nm == "l2" else float((samples <= 0).mean())
+    return (float(samples.mean()), float(samples.std()) / math.sqrt(size), float(samples.std()), p_model, size)
+
+
+def grid(config: Config) -> dict:
+    return {"inputs": config.inputs, "d": config.dims, "m": config.widths}
+
+
+def cell(coords: dict, rng: np.random.Generator, settings: Config) -> pd.DataFrame:
+    """One (inputs, d, m) cell on the engine (see :func:`_cell`); below ``nets_d_ref`` the nets grow as 1/d."""
+    d, m = int(coords["d"]), int(coords["m"])
+    K = max(settings.n_nets, int(math.ceil(settings.n_nets * settings.nets_d_ref / d)))
+    rows = _cell(settings, coords["inputs"], d, m, K, rng)
+    return pd.DataFrame(rows).drop(columns=["inputs", "d", "m"])
+
+
+def _cell(cfg: Config, inputs: str, d: int, m: int, K: int, rng: np.random.Generator) -> list[dict]:
     """All rows of one (inputs, d, m) cell: both label kinds, both norms (measurements only; see :func:`judge`).
 
     The zero-shot margins, the Hebbian accuracy and the kernel agreement are exactly label-independent
@@ -139,8 +165,7 @@ def _cell(cfg: Config, inputs: str, d: int, m: int, K: int, model_cache: dict) -
     net 0.
     """
     t0 = time.perf_counter()
-    seed = cell_seed(cfg.seed, {"inputs": inputs, "d": d, "m": m})
-    g_data, g_labels, g_net = (np.random.default_rng(s) for s in seed.spawn(3))
+    g_data, g_labels, g_net = rng.spawn(3)  # rng: the engine's, from cell_seed(seed, {inputs, d, m})
     n_tot = cfg.n_train + cfg.n_test
     X = _draw_inputs(inputs, n_tot, d, g_data)
     beta = g_data.standard_normal(d)
@@ -176,15 +201,7 @@ def _cell(cfg: Config, inputs: str, d: int, m: int, K: int, model_cache: dict) -
     for nm in NORMS:
         G = gamma[nm]
         pred = npred.margin_prediction(d, m, nm)
-        key = (d, m, nm)
-        if key not in model_cache:
-            size = int(min(200_000, max(5_000, cfg.model_budget // d)))
-            samples = npred.reduced_margin_model(d, m, nm, size=size,
-                                                 rng=cell_seed(cfg.seed, {"model": nm, "d": d, "m": m}))
-            p_model = pred.p_nonpositive if nm == "l2" else float((samples <= 0).mean())
-            model_cache[key] = (float(samples.mean()), float(samples.std()) / math.sqrt(size),
-                                float(samples.std()), p_model, size)
-        model_mean, model_se, model_sd, p_model, size = model_cache[key]
+        model_mean, model_se, model_sd, p_model, size = _reduced_model(cfg.seed, d, m, nm, cfg.model_budget)
         mi = mean_interval(G.mean(axis=1), cfg.confidence)
         sd_tot = total_sd_interval(G, cfg.confidence)
         sd_in = within_sd_interval(G, cfg.confidence)
@@ -526,26 +543,9 @@ def _figures(table: pd.DataFrame) -> dict:
 
 # ----------------------------------------------------------------------------------------------- run
 
-def run(config: Config, *, out_dir=None, progress: bool = True) -> StudyResult:
-    """Run the study; returns the table, verdicts, breakdown table and figures."""
+def build(table: pd.DataFrame, config: Config) -> StudyResult:
+    """The verdicts, breakdown table and figures from the sweep's table."""
     cfg = config
-    cells = [(inp, d, m) for inp in cfg.inputs for d in cfg.dims for m in cfg.widths]
-    rows, model_cache = [], {}
-    bar = None
-    if progress:
-        try:
-            from tqdm import tqdm
-            bar = tqdm(total=len(cells), desc=NAME, leave=False)
-        except ImportError:  # pragma: no cover
-            bar = None
-    for inp, d, m in cells:
-        K = max(cfg.n_nets, int(math.ceil(cfg.n_nets * cfg.nets_d_ref / d)))
-        rows.extend(_cell(cfg, inp, d, m, K, model_cache))
-        if bar is not None:
-            bar.update(1)
-    if bar is not None:
-        bar.close()
-    table = pd.DataFrame(rows)
     checks = judge(table)
     verdicts = _verdicts(table, cfg, checks)
     notes = [
@@ -562,3 +562,7 @@ def run(config: Config, *, out_dir=None, progress: bool = True) -> StudyResult:
     ]
     return StudyResult(name=NAME, table=table, verdicts=verdicts, figures=_figures(table),
                        extra_tables={"breakdown": _breakdown(table, checks), "checks": checks}, notes=notes)
+
+
+STUDY = Study(name=NAME, description=DESCRIPTION, config=Config, grid=grid, cell=cell, build=build)
+run, report = STUDY.run, STUDY.report
