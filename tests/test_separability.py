@@ -486,6 +486,16 @@ def test_gd_gradient_and_lazy_projection(kind):
 
 # --------------------------------------------------------------------------- the studies, end to end
 
+def _study_module(name):
+    import importlib
+    import sys
+    from pathlib import Path
+    studies = str(Path(__file__).resolve().parent.parent / "studies")
+    if studies not in sys.path:
+        sys.path.insert(0, studies)
+    return importlib.import_module(name)
+
+
 def _run_quick(name, tmp_path):
     from boundcheck.cli import run_study
     return run_study(name, quick=True, out=tmp_path / name, quiet=True)
@@ -528,3 +538,24 @@ def test_mnist_study_quick(tmp_path):
     lazy = t[t["kind"] == "lazy"]
     assert len(lazy) and (lazy["max_row_movement"] <= lazy["lazy_radius"] * (1 + 1e-12)).all()
     assert (out / "accuracy_vs_movement.png").is_file()
+    # the lazy -> rich lines judge the learned probe and the LP beside the zero-shot rule, never read VIOLATED
+    # on a comparison that is not a bound, and say what drop they could detect
+    lines = result.verdicts
+    assert not any("VIOLATED" in v for v in lines if v.startswith(("zero_shot_lazy>rich", "probe_lazy>rich")))
+    assert any(v.startswith("probe_lazy>rich") for v in lines)
+    assert all("detectable drop" in v for v in lines if v.startswith(("zero_shot_lazy>rich", "probe_lazy>rich")))
+    assert any(v.startswith("lp_noise_separable[even-odd]") and "no power" in v for v in lines)
+    assert "lp_raw" in t.columns
+    chain = result.extra_tables["one_factor_at_a_time"]
+    assert (chain["factor"].str.count(",") == 0).all() and len(chain) == 4 * 4  # 4 steps x 2 tasks x 2 attacks
+    # negative controls on the drop lines: a predicted drop that is not there, an unpredicted one that is
+    mod = _study_module("noise_separability_mnist")
+    cfg = mod.Config.quick()
+    h = t[(t["noise_labels"] == "true") & (t["task"] == "even-odd") & (t["norm"] == "linf")]
+    line = mod._drop_line("x", h[h["kind"].isin(["init", "lazy"])], h[h["kind"] == "rich"], "probe_noise_test_acc",
+                          cfg, predicted=True, why="")
+    assert "the predicted drop is not seen" in line
+    h = t[(t["noise_labels"] == "true") & (t["task"] == "10-class") & (t["norm"] == "l2")]
+    line = mod._drop_line("x", h[h["kind"].isin(["init", "lazy"])], h[h["kind"] == "rich"], "zero_shot_acc",
+                          cfg, predicted=False, why="control")
+    assert "NOT predicted" in line
