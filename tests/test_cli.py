@@ -18,9 +18,8 @@ import pytest
 
 from boundcheck import cli
 
-# A study with a sweep (progress bar), settings of every type, --quick and --paper, and a report()
-# that rebuilds its outputs from the stored table. Its cell function lives in the study script itself,
-# as a user's would.
+# A study with a sweep (progress bar), settings of every type with declared domains, --quick and --paper.
+# Its cell function lives in the study script itself, as a user's would.
 TOY_STUDY = '''
 """A throwaway study for the CLI tests.
 
@@ -29,29 +28,27 @@ Statement
 The value of every cell is below its width.
 """
 from dataclasses import dataclass
-from pathlib import Path
 
-import pandas as pd
-
-from boundcheck.montecarlo import run_sweep
 from boundcheck.report import StudyResult, verdict_line
+from boundcheck.study import (Real, Study, StudyConfig, boolean, positive_int, positive_ints, seed_domain,
+                              setting, text, ConfigError)
 
 NAME = "cli_toy"
 DESCRIPTION = "a throwaway study for the CLI tests"
 
 
 @dataclass(frozen=True)
-class Config:
-    n: int = 3
-    scale: float = 1.0
-    flag: bool = False
-    label: str = "default"
-    widths: tuple = (1, 2)
-    seed: int = 0
+class Config(StudyConfig):
+    n: int = setting(3, positive_int)
+    scale: float = setting(1.0, Real())
+    flag: bool = setting(False, boolean)
+    label: str = setting("default", text)
+    widths: tuple = setting((1, 2), positive_ints)
+    seed: int = setting(0, seed_domain)
 
-    def __post_init__(self):
-        if self.n < 1:
-            raise ValueError(f"n must be >= 1, got {self.n}")
+    def check(self):
+        if self.label == "forbidden":
+            raise ConfigError("setting 'label' = 'forbidden': expected any other label")
 
     @classmethod
     def quick(cls):
@@ -62,11 +59,16 @@ class Config:
         return cls(n=4, label="paper")
 
 
-def cell(coords, rng):
-    return {"value": float(rng.random()) * coords["width"]}
+def grid(config):
+    return {"width": config.widths, "i": list(range(config.n))}
 
 
-def _result(table):
+def cell(coords, rng, settings):
+    return {"value": float(rng.random()) * coords["width"], "scale": settings.scale, "flag": settings.flag,
+            "label": settings.label}
+
+
+def build(table, config):
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -80,43 +82,44 @@ def _result(table):
                        notes=["a note"])
 
 
-def run(config, *, out_dir, workers=1, scheduler=None, progress=True):
-    table = run_sweep(cell, {"width": list(config.widths), "i": list(range(config.n))}, seed=config.seed,
-                      workers=workers, scheduler=scheduler, progress=progress)
-    table["scale"] = config.scale
-    table["flag"] = config.flag
-    table["label"] = config.label
-    return _result(table)
-
-
-def report(folder):
-    return _result(pd.read_csv(Path(folder) / f"{NAME}.csv"))
+STUDY = Study(name=NAME, description=DESCRIPTION, config=Config, grid=grid, cell=cell, build=build)
 '''
 
-# A study with no seed, no --paper, no report(), and a run() that takes neither workers nor scheduler.
+# A study with no --paper configuration.
 PLAIN_STUDY = '''
-"""A study without options."""
+"""A study without paper settings."""
 from dataclasses import dataclass
 
-import pandas as pd
-
 from boundcheck.report import StudyResult
+from boundcheck.study import Study, StudyConfig, positive_int, seed_domain, setting
 
 NAME = "cli_plain"
-DESCRIPTION = "a study without seed, paper settings or report"
+DESCRIPTION = "a study without paper settings"
 
 
 @dataclass(frozen=True)
-class Config:
-    n: int = 2
+class Config(StudyConfig):
+    n: int = setting(2, positive_int)
+    seed: int = setting(0, seed_domain)
 
     @classmethod
     def quick(cls):
         return cls(n=1)
 
 
-def run(config, *, out_dir):
-    return StudyResult(name=NAME, table=pd.DataFrame({"i": range(config.n)}), verdicts=["plain: holds in all 1 cells"])
+def grid(config):
+    return {"i": list(range(config.n))}
+
+
+def cell(coords, rng, settings):
+    return {"x": 1.0}
+
+
+def build(table, config):
+    return StudyResult(name=NAME, table=table, verdicts=["plain: holds in all 1 cells"])
+
+
+STUDY = Study(name=NAME, description=DESCRIPTION, config=Config, grid=grid, cell=cell, build=build)
 '''
 
 BROKEN_STUDY = 'raise RuntimeError("this study is broken on purpose")\n'
@@ -146,12 +149,15 @@ def run_cli(argv):
         return exc.code
 
 
-def cli_error(argv) -> str:
-    """The message of the SystemExit that ``main(argv)`` must raise."""
-    with pytest.raises(SystemExit) as info:
-        cli.main(argv)
-    assert isinstance(info.value.code, str), f"expected an error message, got exit code {info.value.code!r}"
-    return info.value.code
+def cli_error(argv, capsys) -> str:
+    """The one line that ``main(argv)`` must print on stderr, exiting with status 2 (a user's error)."""
+    capsys.readouterr()
+    code = run_cli(argv)
+    err = capsys.readouterr().err
+    assert code == 2, f"expected exit status 2, got {code!r}: {err}"
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in err, err
+    return lines[0]
 
 
 # ------------------------------------------------------------------------------------------------ help
@@ -189,13 +195,16 @@ def test_unknown_command_is_an_error(capsys):
 
 # ------------------------------------------------------------------------------------------------ list
 
-def test_list_prints_studies_and_bounds(studies, capsys):
+def test_list_prints_studies_with_origin_and_bounds(studies, capsys):
     assert run_cli(["list"]) == 0
     out = capsys.readouterr().out
     lines = out.splitlines()
     assert lines[0] == "studies:"
-    assert any(ln.split()[:1] == ["cli_toy"] and "a throwaway study for the CLI tests" in ln for ln in lines)
+    toy = [ln for ln in lines if ln.split()[:1] == ["cli_toy"]]
+    assert len(toy) == 1 and "a throwaway study for the CLI tests" in toy[0] and f"[folder {studies}]" in toy[0]
     assert any(ln.split()[:1] == ["cli_plain"] for ln in lines)
+    shipped = [ln for ln in lines if ln.split()[:1] == ["lemma_f_range"]]
+    assert len(shipped) == 1 and "[boundcheck]" in shipped[0]
     assert "_helpers" not in out
     bounds = pytest.importorskip("boundcheck.bounds")
     assert "bounds:" in lines
@@ -206,46 +215,64 @@ def test_list_prints_studies_and_bounds(studies, capsys):
         assert bound.citation in line
 
 
+def test_every_shipped_study_defines_the_interface():
+    from boundcheck.study import Study
+
+    shipped = [n for n, src in cli.discover_studies().items() if src.origin == "boundcheck"]
+    assert "lemma_f_range" in shipped
+    for name in shipped:
+        study = cli.get_study(name)
+        assert isinstance(study, Study) and study.name == name
+        study.Config.quick()  # the quick config is valid
+
+
 def test_list_survives_a_broken_study(studies, capsys):
     (studies / "cli_broken.py").write_text(BROKEN_STUDY)
     assert run_cli(["list"]) == 0
     out = capsys.readouterr().out
-    assert "cli_broken" in out and "cannot load: this study is broken on purpose" in out
+    assert "cli_broken" in out and "cannot load: RuntimeError: this study is broken on purpose" in out
     assert "cli_toy" in out
 
 
 def test_study_list(studies, capsys):
     assert run_cli(["study", "--list"]) == 0
-    assert capsys.readouterr().out.splitlines() == ["cli_plain", "cli_toy"]
+    names = capsys.readouterr().out.splitlines()
+    assert {"cli_plain", "cli_toy", "lemma_f_range"} <= set(names) and names == sorted(names)
     assert run_cli(["study"]) == 0  # no name: the list too
-    assert capsys.readouterr().out.splitlines() == ["cli_plain", "cli_toy"]
+    assert capsys.readouterr().out.splitlines() == names
 
 
-def test_list_with_no_studies_folder(tmp_path, monkeypatch, capsys):
+def test_missing_studies_folder_leaves_the_shipped_ones(tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("BOUNDCHECK_STUDIES", str(tmp_path / "missing"))
-    assert cli.list_studies() == []
-    assert run_cli(["study", "--list"]) == 0
-    assert capsys.readouterr().out == ""
-    msg = cli_error(["study", "anything"])
-    assert "unknown study 'anything'" in msg and "none found in" in msg and "missing" in msg
+    assert "lemma_f_range" in cli.list_studies()
+    assert "cli_toy" not in cli.list_studies()
+
+
+def test_a_folder_study_shadows_a_shipped_one(studies):
+    (studies / "lemma_f_range.py").write_text(TOY_STUDY.replace('NAME = "cli_toy"', 'NAME = "lemma_f_range"'))
+    source = cli.discover_studies()["lemma_f_range"]
+    assert source.origin == f"folder {studies}"
+    assert cli.get_study("lemma_f_range").description == "a throwaway study for the CLI tests"
+    sys.modules.pop("lemma_f_range", None)
 
 
 # ------------------------------------------------------------------------------------------------ study: errors
 
-def test_unknown_study(studies):
-    msg = cli_error(["study", "nope", "--quick"])
-    assert msg == "boundcheck: unknown study 'nope'; available: cli_plain, cli_toy"
+def test_unknown_study(studies, capsys):
+    msg = cli_error(["study", "nope", "--quick"], capsys)
+    assert msg == "boundcheck: unknown study 'nope'; `boundcheck list` shows the available studies"
 
 
-def test_quick_and_paper_exclude_each_other(studies, tmp_path):
-    msg = cli_error(["study", "cli_toy", "--quick", "--paper", "--out", str(tmp_path / "o")])
-    assert "--quick and --paper exclude each other" in msg
+def test_quick_and_paper_exclude_each_other(studies, tmp_path, capsys):
+    msg = cli_error(["study", "cli_toy", "--quick", "--paper", "--out", str(tmp_path / "o")], capsys)
+    assert msg == "boundcheck: --quick and --paper exclude each other"
     assert not (tmp_path / "o").exists()
 
 
-def test_paper_where_the_study_has_none(studies, tmp_path):
-    msg = cli_error(["study", "cli_plain", "--paper", "--out", str(tmp_path / "o")])
-    assert msg == "boundcheck: study 'cli_plain' has no --paper configuration"
+def test_paper_where_the_study_has_none(studies, tmp_path, capsys):
+    msg = cli_error(["study", "cli_plain", "--paper", "--out", str(tmp_path / "o")], capsys)
+    assert msg == "boundcheck: study 'cli_plain' has no --paper configuration; run it without --paper"
+    assert not (tmp_path / "o").exists()
 
 
 @pytest.mark.parametrize("argv, message", [
@@ -260,6 +287,7 @@ def test_paper_where_the_study_has_none(studies, tmp_path):
     (["--out"], "argument --out: expected one argument"),
     (["--config"], "argument --config: expected one argument"),
     (["--scheduler"], "argument --scheduler: expected one argument"),
+    (["--connect-timeout", "0"], "argument --connect-timeout: expected a positive number of seconds, got '0'"),
     (["--bogus"], "unrecognized arguments: --bogus"),  # (reported by the top-level parser)
 ])
 def test_bad_option_values(studies, argv, message, capsys):
@@ -269,22 +297,11 @@ def test_bad_option_values(studies, argv, message, capsys):
     assert message in err
 
 
-def test_seed_for_a_study_without_seed(studies, tmp_path):
-    msg = cli_error(["study", "cli_plain", "--seed", "3", "--out", str(tmp_path / "o")])
-    assert msg == "boundcheck: study 'cli_plain' takes no seed"
-
-
-@pytest.mark.parametrize("argv, option", [(["--workers", "2"], "workers"), (["--scheduler", "local"], "scheduler")])
-def test_option_the_study_does_not_support(studies, tmp_path, argv, option):
-    msg = cli_error(["study", "cli_plain", "--quick", "--out", str(tmp_path / "o")] + argv)
-    assert msg == f"boundcheck: study 'cli_plain' does not support --{option}"
-
-
-def test_out_is_an_existing_file(studies, tmp_path):
+def test_out_is_an_existing_file(studies, tmp_path, capsys):
     target = tmp_path / "a_file"
     target.write_text("x")
-    msg = cli_error(["study", "cli_toy", "--quick", "--quiet", "--out", str(target)])
-    assert msg == f"boundcheck: --out {target} exists and is not a folder"
+    msg = cli_error(["study", "cli_toy", "--quick", "--quiet", "--out", str(target)], capsys)
+    assert msg == f"boundcheck: --out {target} exists and is not a folder; choose another --out"
 
 
 # ------------------------------------------------------------------------------------------------ config files
@@ -295,55 +312,64 @@ def write_toml(tmp_path, text: str) -> Path:
     return path
 
 
-def test_config_unknown_key(studies, tmp_path):
+def test_config_unknown_key(studies, tmp_path, capsys):
     path = write_toml(tmp_path, "widht = 3\n")
-    msg = cli_error(["study", "cli_toy", "--config", str(path), "--out", str(tmp_path / "o")])
-    assert msg == ("boundcheck: config key 'widht' is not a setting of this study; "
+    msg = cli_error(["study", "cli_toy", "--config", str(path), "--out", str(tmp_path / "o")], capsys)
+    assert msg == (f"boundcheck: --config {path}: config key 'widht' is not a setting of this study; "
                    "expected one of: flag, label, n, scale, seed, widths")
+    assert not (tmp_path / "o").exists()
 
 
 @pytest.mark.parametrize("line, key, value, expected", [
-    ('n = "3"', "n", "'3'", "an integer"),
-    ("n = 2.5", "n", "2.5", "an integer"),
-    ("n = true", "n", "True", "an integer"),
-    ("n = [1, 2]", "n", "[1, 2]", "an integer"),
-    ('scale = "big"', "scale", "'big'", "a number"),
-    ("scale = false", "scale", "False", "a number"),
+    ('n = "3"', "n", "'3'", "a positive integer"),
+    ("n = 2.5", "n", "2.5", "a positive integer"),
+    ("n = true", "n", "True", "a positive integer"),
+    ("n = [1, 2]", "n", "[1, 2]", "a positive integer"),
+    ("n = 0", "n", "0", "a positive integer"),
+    ('scale = "big"', "scale", "'big'", "a finite number"),
+    ("scale = false", "scale", "False", "a finite number"),
     ("scale = nan", "scale", "nan", "a finite number"),
     ("scale = inf", "scale", "inf", "a finite number"),
     ("scale = -inf", "scale", "-inf", "a finite number"),
     ("flag = 1", "flag", "1", "true or false"),
     ('flag = "yes"', "flag", "'yes'", "true or false"),
     ("label = 3", "label", "3", "a string"),
-    ("widths = 3", "widths", "3", "a list"),
-    ('widths = "1, 2"', "widths", "'1, 2'", "a list"),
-    ('widths = [1, "two"]', "widths[1]", "'two'", "an integer"),
-    ("widths = [1, 2.5]", "widths[1]", "2.5", "an integer"),
-    ("seed = -0.5", "seed", "-0.5", "an integer"),
-    ("seed = {a = 1}", "seed", "{'a': 1}", "an integer"),
+    ("widths = 3", "widths", "3", "a non-empty tuple of distinct positive integers"),
+    ('widths = "1, 2"', "widths", "'1, 2'", "a non-empty tuple of distinct positive integers"),
+    ("widths = []", "widths", "[]", "a non-empty tuple of distinct positive integers"),
+    ("widths = [1, 1]", "widths", "[1, 1]", "a non-empty tuple of distinct positive integers"),
+    ('widths = [1, "two"]', "widths[1]", "'two'", "a positive integer; the whole setting must be a non-empty "
+                                                   "tuple of distinct positive integers"),
+    ("widths = [1, 2.5]", "widths[1]", "2.5", "a positive integer; the whole setting must be a non-empty tuple "
+                                              "of distinct positive integers"),
+    ("widths = [-100, 300]", "widths[0]", "-100", "a positive integer; the whole setting must be a non-empty "
+                                                  "tuple of distinct positive integers"),
+    ("seed = -3", "seed", "-3", "an integer seed >= 0"),
+    ("seed = {a = 1}", "seed", "{'a': 1}", "an integer seed >= 0"),
 ])
-def test_config_wrong_type(studies, tmp_path, line, key, value, expected):
+def test_config_outside_its_domain(studies, tmp_path, line, key, value, expected, capsys):
     path = write_toml(tmp_path, line + "\n")
-    msg = cli_error(["study", "cli_toy", "--config", str(path), "--out", str(tmp_path / "o")])
-    assert msg == f"boundcheck: config key {key!r} has value {value}; expected {expected}"
+    msg = cli_error(["study", "cli_toy", "--config", str(path), "--out", str(tmp_path / "o")], capsys)
+    assert msg == f"boundcheck: --config {path}: setting {key!r} = {value}: expected {expected}"
+    assert not (tmp_path / "o").exists()  # refused before any file is written
 
 
-def test_config_refused_by_the_study(studies, tmp_path):
-    path = write_toml(tmp_path, "n = 0\n")
-    msg = cli_error(["study", "cli_toy", "--config", str(path), "--out", str(tmp_path / "o")])
-    assert msg == f"boundcheck: --config {path}: n must be >= 1, got 0"
+def test_config_refused_by_the_study_check(studies, tmp_path, capsys):
+    path = write_toml(tmp_path, 'label = "forbidden"\n')
+    msg = cli_error(["study", "cli_toy", "--config", str(path), "--out", str(tmp_path / "o")], capsys)
+    assert msg == f"boundcheck: --config {path}: setting 'label' = 'forbidden': expected any other label"
 
 
-def test_config_not_toml(studies, tmp_path):
+def test_config_not_toml(studies, tmp_path, capsys):
     path = write_toml(tmp_path, "n = = 3\n")
-    msg = cli_error(["study", "cli_toy", "--config", str(path), "--out", str(tmp_path / "o")])
+    msg = cli_error(["study", "cli_toy", "--config", str(path), "--out", str(tmp_path / "o")], capsys)
     assert msg.startswith(f"boundcheck: --config {path}: not valid TOML: ")
     assert "line 1" in msg
 
 
-def test_config_missing_file(studies, tmp_path):
+def test_config_missing_file(studies, tmp_path, capsys):
     path = tmp_path / "nothing.toml"
-    msg = cli_error(["study", "cli_toy", "--config", str(path), "--out", str(tmp_path / "o")])
+    msg = cli_error(["study", "cli_toy", "--config", str(path), "--out", str(tmp_path / "o")], capsys)
     assert msg == f"boundcheck: --config {path}: no such file"
 
 
@@ -369,15 +395,24 @@ def test_config_overrides_and_seed_comes_last(studies, tmp_path):
     assert run_cli(["study", "cli_toy", "--quiet", "--config", str(seven), "--out", str(again)]) == 0
     assert pd.read_csv(again / "cli_toy.csv")["value"].tolist() == table["value"].tolist()
     five = write_toml(tmp_path, "n = 1\nwidths = [3]\nseed = 5\n")
-    assert run_cli(["study", "cli_toy", "--quiet", "--config", str(five), "--out", str(again)]) == 0
+    assert run_cli(["study", "cli_toy", "--quiet", "--config", str(five), "--out", str(again)]) == 2  # other seed
+    assert run_cli(["study", "cli_toy", "--quiet", "--config", str(five), "--out", str(again), "--fresh"]) == 0
     assert pd.read_csv(again / "cli_toy.csv")["value"].tolist() != table["value"].tolist()
 
 
 def test_config_from_toml_directly(studies, tmp_path):
-    module = cli.load_study("cli_toy")
+    study = cli.get_study("cli_toy")
     path = write_toml(tmp_path, "n = 4\n")
-    config = cli.config_from_toml(module.Config, module.Config.quick(), path)
-    assert config == module.Config(n=4, label="quick")
+    config = cli.config_from_toml(study.Config, study.Config.quick(), path)
+    assert config == study.Config(n=4, label="quick")
+
+
+def test_config_without_domains_keeps_mixed_records(tmp_path):
+    # a field without a declared domain: a tuple of records of mixed types is checked position by position
+    assert cli._coerce("nets", [["init", 512, 1]], (("init", 512, 1.0),)) == (("init", 512, 1.0),)
+    assert cli._coerce("rec", ["a", 3, 2], ("x", 1, 1.0)) == ("a", 3, 2.0)
+    with pytest.raises(cli.UserError, match=r"config key 'rec\[1\]' has value 'b'; expected an integer"):
+        cli._coerce("rec", ["a", "b", 2.0], ("x", 1, 1.0))
 
 
 # ------------------------------------------------------------------------------------------------ end to end
@@ -402,10 +437,10 @@ def test_study_end_to_end_and_report(studies, tmp_path, capsys):
     assert (out / "cli_toy_values.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert b"<svg" in (out / "cli_toy_values.svg").read_bytes()[:2000]
 
-    # report: rebuild everything from the stored table, computing nothing
+    # report: rebuild everything from the stored cells, computing nothing; the study is the store's
     for name in ("cli_toy.md", "cli_toy_values.png", "cli_toy_values.svg", "summary.txt", "cli_toy_means.csv"):
         (out / name).unlink()
-    assert run_cli(["report", str(out), "--study", "cli_toy"]) == 0
+    assert run_cli(["report", str(out)]) == 0
     assert f"rebuilt cli_toy in {out}" in capsys.readouterr().out
     assert expected <= {p.name for p in out.iterdir()}
     assert (out / "summary.txt").read_text() == summary
@@ -430,7 +465,6 @@ def test_default_output_folders(studies, tmp_path, monkeypatch):
     for folder in ("cli_toy_quick", "cli_toy_paper", "cli_plain"):
         assert (tmp_path / "results" / folder / "summary.txt").is_file()
     assert len(pd.read_csv(tmp_path / "results" / "cli_toy_paper" / "cli_toy.csv")) == 8  # paper: n = 4
-    # report finds the study from the folder's name, with or without the mode suffix
     assert run_cli(["report", "results/cli_toy_quick", "--quiet"]) == 0
     assert run_cli(["report", "results/cli_toy_paper", "--quiet"]) == 0
 
@@ -452,39 +486,46 @@ def test_run_study_from_python(studies, tmp_path):
 
 def test_studies_folder_can_change(studies, tmp_path, monkeypatch):
     # a study loaded from one folder must not be served for a same-named study in another
-    assert cli.load_study("cli_toy").DESCRIPTION == "a throwaway study for the CLI tests"
+    assert cli.get_study("cli_toy").description == "a throwaway study for the CLI tests"
     other = tmp_path / "other"
     other.mkdir()
     (other / "cli_toy.py").write_text(TOY_STUDY.replace('"a throwaway study for the CLI tests"', '"the other one"'))
     monkeypatch.setenv("BOUNDCHECK_STUDIES", str(other))
-    assert cli.load_study("cli_toy").DESCRIPTION == "the other one"
+    assert cli.get_study("cli_toy").description == "the other one"
+
+
+def test_debug_shows_the_traceback(studies, tmp_path, capsys):
+    (studies / "cli_failing.py").write_text(PLAIN_STUDY.replace('"cli_plain"', '"cli_failing"').replace(
+        'return {"x": 1.0}', 'raise ZeroDivisionError("boom")'))
+    assert run_cli(["study", "cli_failing", "--quiet", "--out", str(tmp_path / "a")]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "SweepCellError" in err[0] and "boom" in err[0] and "--debug" in err[0]
+    from boundcheck.montecarlo import SweepCellError
+
+    with pytest.raises(SweepCellError):
+        cli.main(["study", "cli_failing", "--quiet", "--debug", "--out", str(tmp_path / "b")])
 
 
 # ------------------------------------------------------------------------------------------------ report: errors
 
-def test_report_missing_folder(studies, tmp_path):
+def test_report_missing_folder(studies, tmp_path, capsys):
     missing = tmp_path / "nowhere"
-    assert cli_error(["report", str(missing)]) == f"boundcheck: report: {missing} is not a folder"
+    assert cli_error(["report", str(missing)], capsys) == f"boundcheck: report: {missing} is not a folder"
 
 
-def test_report_unknown_study(studies, tmp_path):
+def test_report_unknown_study(studies, tmp_path, capsys):
     folder = tmp_path / "mystery_quick"
     folder.mkdir()
-    assert cli_error(["report", str(folder)]) == "boundcheck: unknown study 'mystery'; available: cli_plain, cli_toy"
+    assert cli_error(["report", str(folder), "--study", "mystery"], capsys) == \
+        "boundcheck: unknown study 'mystery'; `boundcheck list` shows the available studies"
 
 
-def test_report_study_without_report(studies, tmp_path):
-    folder = tmp_path / "cli_plain"
-    folder.mkdir()
-    assert cli_error(["report", str(folder)]) == \
-        "boundcheck: study 'cli_plain' cannot rebuild its report from stored results"
-
-
-def test_report_folder_without_results(studies, tmp_path):
+def test_report_folder_without_results(studies, tmp_path, capsys):
     folder = tmp_path / "empty"
     folder.mkdir()
-    msg = cli_error(["report", str(folder), "--study", "cli_toy"])
-    assert msg.startswith(f"boundcheck: report: {folder} holds no stored results of study 'cli_toy'")
+    msg = cli_error(["report", str(folder), "--study", "cli_toy"], capsys)
+    assert msg == f"boundcheck: {folder} holds no stored cells of study cli_toy (run: boundcheck study cli_toy --out {folder})"
+    assert list(folder.iterdir()) == []
 
 
 # ------------------------------------------------------------------------------------------------ the installed script
@@ -496,8 +537,8 @@ def test_installed_entry_point(studies):
     env = dict(os.environ, BOUNDCHECK_STUDIES=str(studies))
     ok = subprocess.run([script, "study", "--list"], capture_output=True, text=True, env=env, timeout=120)
     assert ok.returncode == 0, ok.stderr
-    assert ok.stdout.splitlines() == ["cli_plain", "cli_toy"]
+    assert {"cli_plain", "cli_toy", "lemma_f_range"} <= set(ok.stdout.splitlines())
     bad = subprocess.run([script, "study", "nope"], capture_output=True, text=True, env=env, timeout=120)
-    assert bad.returncode == 1
-    assert bad.stderr.strip() == "boundcheck: unknown study 'nope'; available: cli_plain, cli_toy"
+    assert bad.returncode == 2
+    assert bad.stderr.strip() == "boundcheck: unknown study 'nope'; `boundcheck list` shows the available studies"
     assert "Traceback" not in bad.stderr
