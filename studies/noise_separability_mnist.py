@@ -52,6 +52,7 @@ is a bound, so none reads VIOLATED.
 
 from __future__ import annotations
 
+import functools
 import math
 import time
 from dataclasses import dataclass
@@ -64,6 +65,8 @@ from boundcheck.montecarlo import cell_seed
 from boundcheck.multiclass import classification_accuracy, init_classifier
 from boundcheck.report import StudyResult, verdict_line
 from boundcheck.stats import clopper_pearson
+from boundcheck.study import (ConfigError, Phase, Record, Study, StudyConfig, TupleOf, boolean, choice, nonnegative,
+                              nonnegative_int, positive, positive_int, probability, seed_domain, setting, text)
 from boundcheck.train import train_gd
 from boundcheck import noise_predictions as npred
 from boundcheck import noises, probes
@@ -74,8 +77,15 @@ DESCRIPTION = "FGM/FGSM noises on MNIST (10-class, even/odd): probes on noise vs
 ATTACK = {"l2": "FGM", "linf": "FGSM"}
 
 
+#: one row of ``nets``: (name, kind, m, steps, lr, init_scale, C0)
+_NETS = TupleOf(Record(text, choice("init", "lazy", "free", "rich"), positive_int, nonnegative_int, positive, positive,
+                       nonnegative, names=("name", "kind in init/lazy/free/rich", "m > 0", "steps >= 0", "lr > 0",
+                                           "init_scale > 0", "C0 >= 0")),
+                description="a non-empty tuple of (name, kind, m, steps, lr, init_scale, C0) rows")
+
+
 @dataclass(frozen=True)
-class Config:
+class Config(StudyConfig):
     """Settings of the MNIST noise-separability study.
 
     ``nets`` rows are ``(name, kind, m, steps, lr, init_scale, C0)``: ``kind`` in {"init", "lazy",
@@ -83,10 +93,10 @@ class Config:
     ignored otherwise; ``init_scale`` multiplies the ``N(0, I/d)`` first layer.
     """
 
-    tasks: tuple = ("10-class", "even-odd")
-    n_train: int = 2000
-    n_test: int = 1000
-    nets: tuple = (
+    tasks: tuple = setting(("10-class", "even-odd"), TupleOf(choice("10-class", "even-odd"), unique=True))
+    n_train: int = setting(2000, positive_int)
+    n_test: int = setting(1000, positive_int)
+    nets: tuple = setting((
         ("init", "init", 512, 0, 1.0, 1.0, 0.0),
         ("lazy_C0=1", "lazy", 512, 100, 1.0, 1.0, 1.0),
         ("free", "free", 512, 100, 1.0, 1.0, 0.0),
@@ -95,29 +105,29 @@ class Config:
         ("free_m64_600st_lr2", "free", 64, 600, 2.0, 1.0, 0.0),
         ("rich_x0.1", "rich", 64, 600, 2.0, 0.1, 0.0),
         ("rich_x0.03", "rich", 64, 600, 4.0, 0.03, 0.0),
-    )
-    chain: tuple = ("free", "free_m64", "free_m64_600st", "free_m64_600st_lr2", "rich_x0.1")
-    random_label_nets: tuple = ("init", "rich_x0.03")
-    hebbian_per_class: int = 10
-    lam: float = 1e-3
-    probe_max_iter: int = 200
-    lp_time_limit: float = 30.0
-    lp_raw_time_limit: float = 180.0
-    confidence: float = 0.99
-    float32: bool = True
-    blas_threads: int = 1
-    seed: int = 0
+    ), _NETS)
+    chain: tuple = setting(("free", "free_m64", "free_m64_600st", "free_m64_600st_lr2", "rich_x0.1"), TupleOf(text, min_len=0))
+    random_label_nets: tuple = setting(("init", "rich_x0.03"), TupleOf(text, min_len=0))
+    hebbian_per_class: int = setting(10, positive_int)
+    lam: float = setting(1e-3, positive)
+    probe_max_iter: int = setting(200, positive_int)
+    lp_time_limit: float = setting(30.0, positive)
+    lp_raw_time_limit: float = setting(180.0, positive)
+    confidence: float = setting(0.99, probability)
+    float32: bool = setting(True, boolean)
+    blas_threads: int = setting(1, positive_int)
+    seed: int = setting(0, seed_domain)
 
-    def __post_init__(self):
+    def check(self):
         names = [spec[0] for spec in self.nets]
         specs = dict(zip(names, self.nets))
         unknown = [c for c in self.chain if c not in specs]
         if unknown:
-            raise ValueError(f"chain must name rows of nets ({names}), got unknown {unknown}")
+            raise ConfigError(f"chain must name rows of nets ({names}), got unknown {unknown}")
         for a, b in zip(self.chain[:-1], self.chain[1:]):
             changed = [i for i in (2, 3, 4, 5) if specs[a][i] != specs[b][i]]
             if len(changed) != 1:
-                raise ValueError(f"chain must change one factor (m, steps, lr or init_scale) at a time; "
+                raise ConfigError(f"chain must change one factor (m, steps, lr or init_scale) at a time; "
                                  f"{a!r} -> {b!r} changes {len(changed)}")
 
     @classmethod
@@ -136,6 +146,7 @@ class Config:
 
 # ----------------------------------------------------------------------------------------------- data
 
+@functools.lru_cache(maxsize=2)
 def _data(cfg: Config):
     from boundcheck.data import load_mnist
 
@@ -173,12 +184,12 @@ def _trained_directions(net, W) -> np.ndarray:
 
 # ----------------------------------------------------------------------------------------------- one net
 
-def _rows_for_net(cfg: Config, task: str, spec, data, raw_probe, lp_raw, progress_note) -> list[dict]:
+def _rows_for_net(cfg: Config, task: str, spec, data, raw_probe, lp_raw, rng: np.random.Generator) -> list[dict]:
     name, kind, m, steps, lr, init_scale, C0 = spec
     Xtr, ytr, Xte, yte = data
     n_classes = 10 if task == "10-class" else None
     d = Xtr.shape[1]
-    gen_net, gen_lab = (np.random.default_rng(s) for s in cell_seed(cfg.seed, {"task": task, "net": name}).spawn(2))
+    gen_net, gen_lab = rng.spawn(2)  # rng: the engine's, from cell_seed(seed, {task, net})
     net = init_classifier(d, m, n_classes, init_scale=init_scale / math.sqrt(d), rng=gen_net)
     t0 = time.perf_counter()
     radius = lazy_radius(C0, m) if kind == "lazy" else None
@@ -230,7 +241,6 @@ def _rows_for_net(cfg: Config, task: str, spec, data, raw_probe, lp_raw, progres
                              hebbian_acc=float(probes.direction_accuracy(Dte, lte, H)), hebbian_n=k,
                              lp_noise=lp, noise_seconds=time.perf_counter() - t1))
             t1 = time.perf_counter()
-    progress_note(f"{task} {name}: moved {base['relative_movement']:.3g}, net test acc {base['net_test_acc']:.3f}")
     return rows
 
 
@@ -403,33 +413,61 @@ def _figure(table: pd.DataFrame):
 
 # ----------------------------------------------------------------------------------------------- run
 
-def run(config: Config, *, out_dir=None, progress: bool = True) -> StudyResult:
-    """Run the study; returns the table, verdicts and the accuracy-vs-movement figure."""
+#: columns of the raw-pixel control (one per task), filled in from the "raw" phase
+_RAW = ("probe_raw_train_acc", "probe_raw_test_acc", "lp_raw")
+
+
+class _NoProbe:
+    train_accuracy = test_accuracy = math.nan
+
+
+def _task_data(cfg: Config, task: str):
+    Xtr, dtr, Xte, dte, _ = _data(cfg)
+    return Xtr, _task_labels(task, dtr), Xte, _task_labels(task, dte)
+
+
+def raw_grid(config: Config) -> dict:
+    return {"task": config.tasks}
+
+
+def raw_cell(coords: dict, rng: np.random.Generator, settings: Config) -> dict:
+    """The raw-pixel control of one task: the same probe and the LP on the centred pixels."""
     from threadpoolctl import threadpool_limits
 
-    with threadpool_limits(config.blas_threads, user_api="blas"):
-        return _run(config, progress)
+    Xtr, ytr, Xte, yte = _task_data(settings, coords["task"])
+    n_classes = 10 if coords["task"] == "10-class" else None
+    with threadpool_limits(settings.blas_threads, user_api="blas"):
+        raw = probes.logistic_probe(Xtr, ytr, Xte, yte, lam=settings.lam, max_iter=settings.probe_max_iter,
+                                    n_classes=n_classes)
+        lp_raw = _lp_status(Xtr, ytr, settings.lp_raw_time_limit) if n_classes is None else "n/a (binary only)"
+    return dict(probe_raw_train_acc=raw.train_accuracy, probe_raw_test_acc=raw.test_accuracy, lp_raw=lp_raw)
 
 
-def _run(config: Config, progress: bool) -> StudyResult:
+def net_grid(config: Config) -> dict:
+    return {"task": config.tasks, "net": [spec[0] for spec in config.nets]}
+
+
+def net_cell(coords: dict, rng: np.random.Generator, settings: Config) -> pd.DataFrame:
+    """One (task, net) cell: train the net, then its noises and probes (the raw control comes from "raw")."""
+    from threadpoolctl import threadpool_limits
+
+    spec = {s[0]: s for s in settings.nets}[coords["net"]]
+    with threadpool_limits(settings.blas_threads, user_api="blas"):
+        rows = _rows_for_net(settings, coords["task"], spec, _task_data(settings, coords["task"]), _NoProbe(),
+                             "", rng)
+    return pd.DataFrame(rows).drop(columns=["task", "net", *_RAW])
+
+
+def build(tables: dict, config: Config) -> StudyResult:
     cfg = config
-    t0 = time.perf_counter()
-    Xtr, dtr, Xte, dte, source = _data(cfg)
-
-    def note(text):
-        if progress:
-            print(f"  [{time.perf_counter() - t0:6.1f} s] {text}", flush=True)
-
-    rows = []
-    for task in cfg.tasks:
-        ytr, yte = _task_labels(task, dtr), _task_labels(task, dte)
-        n_classes = 10 if task == "10-class" else None
-        raw = probes.logistic_probe(Xtr, ytr, Xte, yte, lam=cfg.lam, max_iter=cfg.probe_max_iter, n_classes=n_classes)
-        lp_raw = _lp_status(Xtr, ytr, cfg.lp_raw_time_limit) if n_classes is None else "n/a (binary only)"
-        note(f"{task}: raw-pixel probe test acc {raw.test_accuracy:.3f}, LP on the raw pixels: {lp_raw}")
-        for spec in cfg.nets:
-            rows.extend(_rows_for_net(cfg, task, spec, (Xtr, ytr, Xte, yte), raw, lp_raw, note))
-    table = pd.DataFrame(rows)
+    raw = tables["raw"].set_index("task")
+    table = tables["main"].copy()
+    for col in _RAW:
+        table[col] = table["task"].map(raw[col])
+    first = [c for c in table.columns if c not in _RAW]
+    at = first.index("d") if "d" in first else len(first)
+    table = table[first[:at] + list(_RAW) + first[at:]]
+    Xtr, _, _, _, source = _data(cfg)
     constant = int(np.all(Xtr == 0, axis=0).sum())
     notes = [f"MNIST: {source}",
              f"{constant} of {Xtr.shape[1]} pixels are constant over the training subset: there the trained rows of W "
@@ -443,3 +481,8 @@ def _run(config: Config, progress: bool) -> StudyResult:
     return StudyResult(name=NAME, table=table, verdicts=_verdicts(table, cfg),
                        figures={"accuracy_vs_movement": _figure(table)},
                        extra_tables={"one_factor_at_a_time": chain_table(table, cfg)}, notes=notes)
+
+
+STUDY = Study(name=NAME, description=DESCRIPTION, config=Config, build=build,
+              phases=(Phase("raw", raw_grid, raw_cell), Phase("main", net_grid, net_cell)))
+run, report = STUDY.run, STUDY.report
