@@ -41,9 +41,10 @@ Power (:func:`judge`). Every prediction is judged against a competitor: the othe
 ``1/sqrt 2`` and ``1/sqrt pi`` are 0.143 apart; likewise the reduced models, spread laws and
 ``P(gamma <= 0)``), the total-spread law for the within-net spread, the constant for the kernel. A cell
 whose acceptance interval holds the competitor too is reported as ``no power`` instead of
-``consistent``; every line prints the acceptance half-widths next to the gaps. The negative controls
-(``judge(table, swap=True)``: every attack judged against the other's predictions;
-``judge(table, kernel="constant")``) must read ``OUTSIDE`` or ``no power`` in every cell
+``consistent`` (:func:`boundcheck.checks.compare_estimate`); every line prints the acceptance half-widths
+next to the gaps. The negative controls (``judge(table, swap=True)``: every attack judged against the
+other's predictions; ``judge(table, kernel="constant")``) must read ``OUTSIDE the CI`` or ``no power`` in
+every cell
 (tests/test_noise_controls.py, at the default settings). At the default and quick settings the margin
 means, reduced-model means and the kernel have power from d = 8; ``P(gamma <= 0)`` has none where both
 attacks' predictions are ~0 (d >= 32), and the FGM total spread rarely has (its between-net part rests on
@@ -61,6 +62,7 @@ import numpy as np
 import pandas as pd
 
 from boundcheck import init_network, sample_sphere
+from boundcheck.checks import compare_estimate
 from boundcheck.clustered import clustered_proportion_interval, total_sd_interval, within_sd_interval
 from boundcheck.montecarlo import cell_seed
 from boundcheck.report import StudyResult, verdict_line
@@ -262,26 +264,19 @@ Z_MODEL = 3.0  # allowance for the reduced model's own Monte Carlo error: 3 stan
 OTHER = {"l2": "linf", "linf": "l2"}
 
 
-def _estimate_verdict(lo: float, hi: float, predicted: float, alternative: float) -> str:
-    """``OUTSIDE`` (predicted outside the acceptance interval), ``no power`` (the alternative inside it too),
-    else ``consistent`` -- the reading of :func:`boundcheck.checks.compare_estimate`."""
-    if not lo <= predicted <= hi:
-        return "OUTSIDE"
-    if lo <= alternative <= hi:
-        return "no power"
-    return "consistent"
-
-
 def judge(table: pd.DataFrame, *, swap: bool = False, kernel: str = "arc_cosine") -> pd.DataFrame:
     """Every check of every cell, one row each: the acceptance interval, the prediction, its competitor, the verdict.
 
-    Each prediction is judged against a *competing* prediction: the other attack's (FGM ``1/sqrt 2`` vs
-    FGSM ``1/sqrt pi`` limits, reduced-model means, spread laws and ``P(gamma <= 0)``); for the within-net
-    spread, the total-spread law; for the kernel, a constant equal to the kernel's mean. A cell whose
-    acceptance interval holds the competitor too reads ``no power`` (it could not tell them apart), one
-    whose interval misses the prediction ``OUTSIDE``. ``half_width`` is the acceptance interval's half-width
-    and ``gap`` the distance from the prediction to its competitor: a cell has power only where
-    ``half_width`` is below ``gap`` (roughly: the interval cannot hold both).
+    Each prediction is judged against a *competing* prediction by :func:`boundcheck.checks.compare_estimate`:
+    the other attack's (FGM ``1/sqrt 2`` vs FGSM ``1/sqrt pi`` limits, reduced-model means, spread laws
+    and ``P(gamma <= 0)``); for the within-net spread, the total-spread law. A cell whose acceptance
+    interval (the confidence interval widened by the stated tolerance) holds the competitor too reads
+    ``no power`` (it could not tell them apart), one whose interval misses the prediction ``outside CI``.
+    ``half_width`` is the acceptance interval's half-width and ``gap`` the distance from the prediction to
+    its competitor. The kernel is judged against a constant equal to its mean: ``consistent`` when within
+    its tolerance and better than the constant (the paired gain's interval above 0), ``outside CI`` when
+    beyond the tolerance or no better than the constant (gain interval at or below 0), else ``no power``;
+    there ``ci_low, ci_high`` are the gain's interval and ``gap`` the gain.
 
     Parameters
     ----------
@@ -297,8 +292,9 @@ def judge(table: pd.DataFrame, *, swap: bool = False, kernel: str = "arc_cosine"
     Returns
     -------
     DataFrame
-        Columns ``check, inputs, d, m, norm, attack, estimate, accept_low, accept_high, predicted,
-        alternative, half_width, gap, verdict``; label-independent, so one row per (inputs, d, m, norm).
+        The rows of :func:`~boundcheck.checks.compare_estimate` (``check, estimate, ci_low, ci_high,
+        half_width, predicted, nearest_alternative, alternative_value, gap, verdict``) with ``inputs, d,
+        m, norm, attack``; label-independent, so one row per (inputs, d, m, norm) and check.
     """
     if kernel not in ("arc_cosine", "constant"):
         raise ValueError(f"kernel must be 'arc_cosine' or 'constant', got {kernel!r}")
@@ -313,42 +309,41 @@ def judge(table: pd.DataFrame, *, swap: bool = False, kernel: str = "arc_cosine"
         preds = {nm: p_nm, o: p_o}
         base = dict(inputs=inputs, d=int(d), m=int(m), norm=nm, attack=ATTACK[nm])
 
-        def add(check, estimate, lo, hi, predicted, alternative, verdict=None):
-            rows.append(dict(base, check=check, estimate=float(estimate), accept_low=float(lo), accept_high=float(hi),
-                             predicted=float(predicted), alternative=float(alternative),
-                             half_width=float((hi - lo) / 2), gap=float(abs(predicted - alternative)),
-                             verdict=verdict or _estimate_verdict(lo, hi, predicted, alternative)))
+        def add(check, estimate, lo, hi, predicted, alternative, alt_label):
+            rows.append(compare_estimate(estimate, lo, hi, predicted, name=check, alternatives={alt_label: alternative},
+                                         **base))
 
+        other_label = f"{ATTACK[alt_n]}'s"
         # 1. mean vs the limit, with the derived first-order correction and 1/d^2 for the second order
         pp = preds[pred_n]
         tol = abs(pp.first_order_mean - pp.limit) + 1.0 / d**2
         add("margin_mean_vs_limit", r["margin_mean"], r["margin_ci_low"] - tol, r["margin_ci_high"] + tol,
-            preds[pred_n].limit, preds[alt_n].limit)
+            preds[pred_n].limit, preds[alt_n].limit, other_label)
         # 2. mean vs the reduced model (exact for d - 1 coordinates): the interval and the model's own error
         if other is not None:
             models = {nm: (r["model_mean"], r["model_se"]), o: (other["model_mean"], other["model_se"])}
             se = models[pred_n][1]
             add("margin_mean_vs_reduced_model", r["margin_mean"], r["margin_ci_low"] - Z_MODEL * se,
-                r["margin_ci_high"] + Z_MODEL * se, models[pred_n][0], models[alt_n][0])
+                r["margin_ci_high"] + Z_MODEL * se, models[pred_n][0], models[alt_n][0], other_label)
         # 3. total spread vs the law, relative 2/d for the next term of Hotelling's expansion
         law, alt_law = preds[pred_n].sd_total, preds[alt_n].sd_total
         tol = 2.0 / d * law
         add("margin_sd_total_vs_law", r["sd_total"], r["sd_total_ci_low"] - tol, r["sd_total_ci_high"] + tol,
-            law, alt_law)
+            law, alt_law, other_label)
         # 4. within-net spread (derived for FGM only) vs its law; competitor: the total-spread law
         if nm == "l2":
             within, total = p_nm.sd_within, p_nm.sd_total
             law, alt_law = (total, within) if swap else (within, total)
             tol = 2.0 / d * law
             add("margin_sd_within_vs_law", r["sd_within"], r["sd_within_ci_low"] - tol,
-                r["sd_within_ci_high"] + tol, law, alt_law)
+                r["sd_within_ci_high"] + tol, law, alt_law, "within-net law" if swap else "total-spread law")
         # 5. P(gamma <= 0) vs the reduced model
         if other is not None:
             ps = {nm: (r["p_nonpositive_model"], r["p_nonpositive_model_se"]),
                   o: (other["p_nonpositive_model"], other["p_nonpositive_model_se"])}
             se = ps[pred_n][1]
             add("frac_nonpositive_vs_reduced_model", r["frac_nonpositive"], r["frac_nonpositive_ci_low"] - Z_MODEL * se,
-                r["frac_nonpositive_ci_high"] + Z_MODEL * se, ps[pred_n][0], ps[alt_n][0])
+                r["frac_nonpositive_ci_high"] + Z_MODEL * se, ps[pred_n][0], ps[alt_n][0], other_label)
         # 6. kernel: within the tolerance 1/sqrt(d) + 1/sqrt(m) AND better than the constant control (paired
         #    over nets: the gain in mean abs. deviation must have an interval above 0)
         k_tol = 1 / math.sqrt(d) + 1 / math.sqrt(m)
@@ -358,22 +353,23 @@ def judge(table: pd.DataFrame, *, swap: bool = False, kernel: str = "arc_cosine"
             mad, gain_lo, gain_hi, gain = (r["kernel_mean_abs_dev"], r["kernel_gain_ci_low"], r["kernel_gain_ci_high"],
                                            r["kernel_gain"])
         if mad > k_tol or abs(r["kernel_mean_dev"]) > 1 / math.sqrt(d) or gain_hi <= 1e-12:
-            kv = "OUTSIDE"
+            kv = "outside CI"
         elif gain_lo > 0:
             kv = "consistent"
         else:
             kv = "no power"
-        rows.append(dict(base, check="kernel_agreement", estimate=float(mad), accept_low=0.0, accept_high=float(k_tol),
-                         predicted=float(mad), alternative=float(r["kernel_constant_mean_abs_dev"]),
-                         half_width=float((gain_hi - gain_lo) / 2), gap=float(gain), verdict=kv,
-                         gain_ci_low=float(gain_lo), gain_ci_high=float(gain_hi)))
+        rows.append(dict(base, check="kernel_agreement", name="kernel_agreement", estimate=float(gain),
+                         ci_low=float(gain_lo), ci_high=float(gain_hi), half_width=float((gain_hi - gain_lo) / 2),
+                         predicted=float(mad), nearest_alternative="a constant equal to the kernel's mean",
+                         alternative_value=float(r["kernel_constant_mean_abs_dev"]), gap=float(gain), verdict=kv,
+                         tolerance=float(k_tol), constants="", self_check=False))
     return pd.DataFrame(rows)
 
 
 def negative_controls(table: pd.DataFrame) -> pd.DataFrame:
     """:func:`judge` fed the wrong predictions: every attack's margins judged against the other attack's
     predictions, the within-net spread against the total-spread law, the kernel replaced by a constant
-    equal to its mean. Every row must read ``OUTSIDE`` or ``no power``; ``consistent`` would mean the
+    equal to its mean. Every row must read ``outside CI`` or ``no power``; ``consistent`` would mean the
     check passes a wrong prediction."""
     swapped = judge(table, swap=True)
     constant = judge(table, kernel="constant")
@@ -405,20 +401,21 @@ def _check_label(check: str, nm: str, *, swap: bool) -> str:
 
 
 def check_lines(checks: pd.DataFrame, *, swap: bool = False) -> list[str]:
-    """One line per (check, attack): consistent / OUTSIDE / no power counts, with half-widths beside the gap."""
+    """One line per (check, attack): consistent / OUTSIDE the CI / no power counts (with the dimensions), and the
+    half-widths beside the gap to the competing prediction."""
     lines = []
     for (check, nm), g in checks.groupby(["check", "norm"], sort=False):
         n = len(g)
         parts = []
-        for verdict in ("OUTSIDE", "no power", "consistent"):
+        for verdict, label in (("outside CI", "OUTSIDE the CI"), ("no power", "no power"), ("consistent", "consistent")):
             sub = g[g["verdict"] == verdict]
             if len(sub):
-                parts.append(f"{verdict} in {len(sub)} of {n} cells (d = {_dims(sub)})")
+                parts.append(f"{label} in {len(sub)} of {n} cells (d = {_dims(sub)})")
         if check == "kernel_agreement":
-            power = (f"mean abs. deviation {g['estimate'].min():.3g}-{g['estimate'].max():.3g} (tolerance "
-                     f"1/sqrt(d) + 1/sqrt(m)), constant control {g['alternative'].min():.3g}-"
-                     f"{g['alternative'].max():.3g}; gain over the control {g['gap'].min():.3g}-{g['gap'].max():.3g}, "
-                     f"interval half-widths {g['half_width'].min():.2g}-{g['half_width'].max():.2g}")
+            power = (f"mean abs. deviation {g['predicted'].min():.3g}-{g['predicted'].max():.3g} (tolerance "
+                     f"1/sqrt(d) + 1/sqrt(m)), constant control {g['alternative_value'].min():.3g}-"
+                     f"{g['alternative_value'].max():.3g}; gain over the control {g['gap'].min():.3g}-"
+                     f"{g['gap'].max():.3g}, interval half-widths {g['half_width'].min():.2g}-{g['half_width'].max():.2g}")
         else:
             power = (f"acceptance half-width {g['half_width'].min():.2g}-{g['half_width'].max():.2g} vs gap to the "
                      f"competitor {g['gap'].min():.2g}-{g['gap'].max():.2g}")
@@ -464,7 +461,7 @@ def _verdicts(table: pd.DataFrame, cfg: Config, checks: pd.DataFrame | None = No
     controls = negative_controls(table)
     counts = controls["verdict"].value_counts()
     lines.append(f"negative controls (each attack judged against the other's predictions, the within-net spread "
-                 f"against the total law, the kernel replaced by a constant): OUTSIDE in {counts.get('OUTSIDE', 0)}, "
+                 f"against the total law, the kernel replaced by a constant): OUTSIDE the CI in {counts.get('outside CI', 0)}, "
                  f"no power in {counts.get('no power', 0)}, consistent in {counts.get('consistent', 0)} of "
                  f"{len(controls)} cells" + ("" if not counts.get("consistent", 0) else
                                              " -- a check that passes a wrong prediction has no power there"))
