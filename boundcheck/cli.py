@@ -139,33 +139,10 @@ def get_study(name: str):
 
     module = load_study(name)
     study = getattr(module, "STUDY", None)
-    if study is None and hasattr(module, "run") and hasattr(module, "Config"):
-        return _LegacyStudy(module)  # TEMPORARY, while the studies move onto boundcheck.study
     if not isinstance(study, Study):
         raise UserError(f"study {name!r} ({getattr(module, '__file__', module.__name__)}) defines no STUDY = "
                         "boundcheck.study.Study(...); see the study interface in boundcheck.study")
     return study
-
-
-class _LegacyStudy:  # TEMPORARY adapter of a study module not yet written with boundcheck.study.Study
-    def __init__(self, module):
-        self.module, self.name, self.description = module, module.NAME, module.DESCRIPTION
-        self.Config, self.has_paper = module.Config, hasattr(module.Config, "paper")
-
-    def run(self, config, *, out_dir, workers=1, scheduler=None, progress=True, **_):
-        import inspect
-
-        params = inspect.signature(self.module.run).parameters
-        kwargs = {k: v for k, v in (("workers", workers), ("scheduler", scheduler)) if k in params}
-        return self.module.run(config, out_dir=out_dir, progress=progress, **kwargs)
-
-    def report(self, folder):
-        if not hasattr(self.module, "report"):
-            raise UserError(f"study {self.name!r} cannot rebuild its report from stored results")
-        try:
-            return self.module.report(folder)
-        except FileNotFoundError as exc:
-            raise UserError(f"report: {folder} holds no stored results of study {self.name!r} ({exc})") from None
 
 
 # --------------------------------------------------------------------------------------------------------

@@ -14,8 +14,7 @@ from pathlib import Path
 
 import pandas as pd
 
-__all__ = ["StudyResult", "write_table", "save_figure", "write_study", "atomic_write_text", "verdict_line",
-           "stored_config", "sweep_study", "stored_table"]
+__all__ = ["StudyResult", "write_table", "save_figure", "write_study", "atomic_write_text", "verdict_line"]
 
 
 @dataclass
@@ -133,45 +132,3 @@ def write_study(result: StudyResult, out_dir) -> Path:
     lines += [f"note: {n}" for n in result.notes]
     atomic_write_text(out_dir / "summary.txt", "\n".join(lines) + "\n")
     return out_dir
-
-
-def stored_config(out_dir, config_cls):
-    """The study config stored with a sweep under ``out_dir/cells`` (for a study's ``report()``).
-
-    Returns
-    -------
-    config : config_cls
-        Rebuilt from the manifest (lists become tuples, as the config dataclasses hold them).
-    store : boundcheck.store.ResultStore
-        The store, whose ``table(grid)`` gives the stored cells without recomputing.
-    """
-    from .store import ResultStore
-
-    store = ResultStore(Path(out_dir) / "cells")
-    manifest = store.manifest
-    if manifest is None:
-        raise FileNotFoundError(f"no stored sweep in {store.directory}")
-    stored = manifest["config"].get("config", manifest["config"])
-    fields = {k: tuple(v) if isinstance(v, list) else v for k, v in stored.items()}
-    return config_cls(**fields), store
-
-
-def sweep_study(cell_fn, grid, config, *, out_dir, workers: int = 1, scheduler=None, progress: bool = True):
-    """Run a study's sweep into its resumable store ``out_dir/cells``; return the tidy table.
-
-    ``config`` is the study's config dataclass: its ``seed`` seeds the sweep, and the whole config is
-    stored with the cells, so that resuming with other settings is refused.
-    """
-    from dataclasses import asdict
-
-    from .montecarlo import run_sweep
-    from .store import ResultStore
-
-    return run_sweep(cell_fn, grid, seed=config.seed, store=ResultStore(Path(out_dir) / "cells"),
-                     workers=workers, scheduler=scheduler, progress=progress, config=asdict(config))
-
-
-def stored_table(out_dir, config_cls, grid_for):
-    """The stored config and table of a study's sweep: ``(table, config)``, for its ``report()``."""
-    config, store = stored_config(out_dir, config_cls)
-    return store.table(grid_for(config)), config
