@@ -10,7 +10,9 @@ say that they have no outputs).
 from __future__ import annotations
 
 import importlib.util
+import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -18,6 +20,8 @@ import time
 from pathlib import Path
 
 import pytest
+
+from boundcheck.report import verdict_line
 
 pytest.importorskip("sphinx", reason="the docs need sphinx (pip install boundcheck[docs])")
 pytest.importorskip("myst_parser", reason="the docs need myst-parser (pip install boundcheck[docs])")
@@ -39,9 +43,8 @@ A note section.
 """
 from dataclasses import dataclass
 
-import pandas as pd
-
 from boundcheck.report import StudyResult, verdict_line
+from boundcheck.study import Study, StudyConfig, positive_int, seed_domain, setting
 
 NAME = "docs_toy"
 DESCRIPTION = "a throwaway study for the docs tests"
@@ -49,26 +52,36 @@ BOUNDS = ("lemma_B5_f_range", "not_a_registered_bound")
 
 
 @dataclass(frozen=True)
-class Config:
-    rows: int = 3
-    seed: int = 0
+class Config(StudyConfig):
+    rows: int = setting(3, positive_int)
+    seed: int = setting(0, seed_domain)
 
     @classmethod
     def quick(cls):
         return cls(rows=2)
 
 
-def run(config, *, out_dir, progress=True):
+def grid(config):
+    return {"x": list(range(config.rows))}
+
+
+def cell(coords, rng, settings):
+    return {"value": 0.5, "bound": 1.0}
+
+
+def build(table, config):
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    table = pd.DataFrame({"x": range(config.rows), "value": [0.5] * config.rows, "bound": [1.0] * config.rows})
     fig, ax = plt.subplots(figsize=(2, 2))
     ax.plot(table["x"], table["value"])
     return StudyResult(name=NAME, table=table, verdicts=[verdict_line("docs_bound", config.rows, 0)],
                        figures={"docs_toy_plot": fig}, extra_tables={"fit": table.head(1)},
-                       notes=["quick settings"])
+                       notes=["some settings"])
+
+
+STUDY = Study(name=NAME, description=DESCRIPTION, config=Config, grid=grid, cell=cell, build=build)
 '''
 
 
@@ -115,8 +128,10 @@ def test_study_page_from_outputs(build, toy):
     assert registered.citation in page and registered.formula in page
     assert "`not_a_registered_bound`\n: (not in the bounds registry)" in page
     assert "`docs_bound`\n: (not in the bounds registry)" in page  # named by a verdict line
-    # results: verdicts, notes, the plot, both tables, the CSV
-    assert "- `docs_bound: holds in all 2 cells`" in page and "- quick settings" in page
+    # results: marked as a quick smoke run; verdicts, notes, the plot, both tables, the CSV
+    assert "**Quick-mode smoke output, not results**" in page
+    assert "`python docs/build.py --refresh-results docs_toy` computes and stores them" in page
+    assert f"- `{verdict_line('docs_bound', 2, 0)}`" in page and "- some settings" in page
     assert "```{figure} ../outputs/docs_toy/docs_toy_plot.png" in page
     assert "{download}`SVG <../outputs/docs_toy/docs_toy_plot.svg>`" in page
     assert "```{include} ../outputs/docs_toy/docs_toy.md\n```" in page
@@ -153,14 +168,14 @@ def test_reuse_skips_studies_with_outputs(build, toy):
     build.run_studies(["docs_toy"], outputs=outputs, reuse=True)
     assert summary.read_text() == "study docs_toy\nkept: holds in all 1 cells\n"
     build.run_studies(["docs_toy"], outputs=outputs)
-    assert "docs_bound: holds in all 2 cells" in summary.read_text()
+    assert verdict_line("docs_bound", 2, 0) in summary.read_text()
 
 
 def test_a_failing_study_is_reported_not_fatal(build, toy, tmp_path):
     outputs, _ = toy
     (Path(os.environ["BOUNDCHECK_STUDIES"]) / "docs_broken.py").write_text(
-        DOC_STUDY.replace("def run(config, *, out_dir, progress=True):",
-                          "def run(config, *, out_dir, progress=True):\n    raise RuntimeError('boom')"))
+        DOC_STUDY.replace('NAME = "docs_toy"', 'NAME = "docs_broken"').replace(
+            "def build(table, config):", "def build(table, config):\n    raise RuntimeError('boom')"))
     errors = build.run_studies(["docs_broken", "docs_toy"], outputs=outputs)
     assert errors == {"docs_broken": "RuntimeError: boom", "docs_toy": None}
 
@@ -171,18 +186,105 @@ def test_write_pages_and_index(build, toy):
     pages.mkdir()
     (pages / "gone.md").write_text(build.GENERATED_MARK + "\n# a study that no longer exists\n")
     (pages / "handwritten.md").write_text("# not generated: never touched\n")
-    written = build.write_pages(outputs_root=outputs, page_dir=pages)
+    written = build.write_pages(["docs_toy"], outputs_root=outputs, page_dir=pages)
     assert sorted(p.name for p in written) == ["docs_toy.md", "index.md"]
     assert not (pages / "gone.md").exists() and (pages / "handwritten.md").exists()
     index = (pages / "index.md").read_text()
     assert "- [docs_toy](docs_toy.md): a throwaway study for the docs tests" in index
-    assert "*docs\\_bound: holds in all 2 cells*" in index  # free text is escaped: no stray emphasis
+    # free text is escaped (no stray emphasis), and the quick run is marked as such
+    assert f"*quick-mode smoke output: {build._md_text(verdict_line('docs_bound', 2, 0))}*" in index
+    assert "docs\\_bound" in index
     assert "```{toctree}\n:hidden:\n\ndocs_toy\n```" in index
-    assert build.write_pages(outputs_root=outputs, page_dir=pages) == []  # unchanged: nothing rewritten
+    assert build.write_pages(["docs_toy"], outputs_root=outputs, page_dir=pages) == []  # unchanged: nothing rewritten
     (pages / "docs_toy.md").write_text("# a hand-written page with a study's name\n")
     with pytest.raises(FileExistsError, match="docs_toy.md was not generated by docs/build.py"):
-        build.write_pages(outputs_root=outputs, page_dir=pages)
+        build.write_pages(["docs_toy"], outputs_root=outputs, page_dir=pages)
     assert (pages / "docs_toy.md").read_text() == "# a hand-written page with a study's name\n"
+
+
+def test_refresh_results_stores_default_settings(build, toy, tmp_path):
+    """``--refresh-results``: the default settings run, published with the command and the date."""
+    outputs, pages = toy
+    results, runs = tmp_path / "results", tmp_path / "runs"
+    assert build.refresh_results(["docs_toy"], results=results, runs=runs, quiet=True) == {"docs_toy": None}
+    folder = results / "docs_toy"
+    assert {p.name for p in folder.iterdir()} == {"docs_toy.csv", "docs_toy.md", "docs_toy_fit.csv",
+                                                   "docs_toy_fit.md", "docs_toy_plot.png", "docs_toy_plot.svg",
+                                                   "summary.txt", "_docs.json"}  # no cell store
+    meta = json.loads((folder / "_docs.json").read_text())
+    assert meta["mode"] == "default" and meta["config"] == {"rows": 3, "seed": 0}
+    assert meta["command"] == "python docs/build.py --refresh-results docs_toy"
+    assert meta["date"][:4].isdigit() and meta["date"].endswith("+00:00") and meta["elapsed_s"] >= 0
+    assert verdict_line("docs_bound", 3, 0) in (folder / "summary.txt").read_text()  # 3 rows: the defaults
+
+    # the page shows the stored results, not the quick outputs, and says how to regenerate them
+    build.run_studies(["docs_toy"], outputs=outputs)
+    page = build.render_study_page("docs_toy", outputs_root=outputs, page_dir=pages, results_root=results)
+    assert "Results of the study's **default settings**" in page and meta["date"] in page
+    assert "Regenerate them with `python docs/build.py --refresh-results docs_toy`" in page
+    assert "Quick-mode smoke output" not in page
+    assert f"- `{verdict_line('docs_bound', 3, 0)}`" in page
+    assert "```{figure} ../results/docs_toy/docs_toy_plot.png" in page
+    assert "Default settings:" in page and "| `rows` | `3` |" in page
+    assert "`boundcheck study docs_toy`, run by `python docs/build.py --refresh-results docs_toy`" in page
+    index = build.render_index(["docs_toy"], outputs_root=outputs, results_root=results)
+    assert f"*default settings, {meta['date'][:10]}: " in index
+
+    # a failing refresh leaves the published results as they were
+    (Path(os.environ["BOUNDCHECK_STUDIES"]) / "docs_toy.py").write_text(
+        DOC_STUDY.replace("def build(table, config):", "def build(table, config):\n    raise RuntimeError('boom')"))
+    for name in [n for n in sys.modules if "docs_toy" in n]:
+        del sys.modules[name]
+    before = {p.name: p.read_bytes() for p in folder.iterdir()}
+    assert build.refresh_results(["docs_toy"], results=results, runs=runs, quiet=True) == {
+        "docs_toy": "RuntimeError: boom"}
+    assert {p.name: p.read_bytes() for p in folder.iterdir()} == before
+
+
+def test_publish_results_replaces_the_whole_folder(build, tmp_path):
+    source, dest = tmp_path / "run", tmp_path / "results" / "s"
+    (source / "cells").mkdir(parents=True)
+    (source / "summary.txt").write_text("study s\n")
+    (source / "s.csv").write_text("a\n1\n")
+    (source / "cells" / "c.json").write_text("{}")
+    dest.mkdir(parents=True)
+    (dest / "stale.png").write_bytes(b"old")
+    build.publish_results(source, dest, {"mode": "default"})
+    assert sorted(p.name for p in dest.iterdir()) == ["_docs.json", "s.csv", "summary.txt"]
+    assert sorted(p.name for p in dest.parent.iterdir()) == ["s"]  # no temporary folder left
+    with pytest.raises(FileNotFoundError, match="holds no summary.txt"):
+        build.publish_results(tmp_path / "empty", dest, {})
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--refresh-results", "no_such_study"], "unknown study no_such_study"),
+    (["--refresh-results", "--studies", "a"], "--refresh-results runs no quick study"),
+    (["--resume"], "--resume goes with --refresh-results"),
+    (["--refresh-results", "--workers", "0"], "--workers must be a positive integer"),
+])
+def test_build_refuses_bad_options(build, argv, message, capsys):
+    with pytest.raises(SystemExit) as exc:
+        build.main(argv)
+    assert exc.value.code == 2 and message in capsys.readouterr().err
+
+
+def test_stored_results_say_how_they_were_made(build):
+    """Every folder of ``docs/results`` is a study's default-settings run, with its command and date."""
+    from boundcheck.cli import list_studies
+
+    results = DOCS / "results"
+    folders = sorted(p for p in results.iterdir() if p.is_dir()) if results.is_dir() else []
+    for folder in folders:
+        assert folder.name in list_studies(), f"{folder}: no such study"
+        outputs = build.read_outputs(folder, folder.name, kind="stored")
+        assert outputs is not None and outputs.verdicts, folder
+        meta = json.loads((folder / "_docs.json").read_text())
+        assert meta["mode"] == "default" and meta["study"] == folder.name, folder
+        assert meta["command"] == f"python docs/build.py --refresh-results {folder.name}", folder
+        assert re.fullmatch(r"\d{4}-\d{2}-\d{2}T.*", meta["date"]), folder
+        assert not (folder / "cells").exists(), folder
+        for figure in outputs.figures:
+            assert figure.with_suffix(".svg").is_file(), figure
 
 
 def test_cli_help_texts(build, tmp_path):
@@ -232,16 +334,52 @@ def _studies_to_run(real) -> list:
     return names
 
 
+_REMOTE = re.compile(r"""<(?:script|link|img|iframe|source)\b[^>]*\b(?:src|href)\s*=\s*["']?(?:https?:)?//""",
+                     re.IGNORECASE)
+_REMOTE_CSS = re.compile(r"""(?:@import\s+|url\(\s*)["']?(?:https?:)?//""", re.IGNORECASE)
+
+
+def remote_references(html: Path) -> list:
+    """Every script, stylesheet, image or frame of the built site that would be fetched from the network.
+
+    Links a reader may follow (``<a href="https://arxiv.org/...">``) are fine; what the browser loads by
+    itself to show a page (scripts such as MathJax, stylesheets, fonts, images) must come from the site.
+    """
+    found = []
+    for path in sorted(html.rglob("*.html")):
+        for match in _REMOTE.finditer(path.read_text(errors="replace")):
+            found.append(f"{path.relative_to(html)}: {match.group(0)}")
+    for path in sorted(html.rglob("*.css")):
+        for match in _REMOTE_CSS.finditer(path.read_text(errors="replace")):
+            found.append(f"{path.relative_to(html)}: {match.group(0)}")
+    return found
+
+
+def test_remote_references_are_found(tmp_path):
+    """The offline check itself: it flags CDN scripts, stylesheets and CSS imports, not plain links."""
+    (tmp_path / "a.html").write_text(
+        '<a href="https://arxiv.org/abs/2207.00411">paper</a>\n<script src="_static/mathjax/tex-chtml.js"></script>')
+    (tmp_path / "s.css").write_text("body { background: url(img.png); }")
+    assert remote_references(tmp_path) == []
+    (tmp_path / "b.html").write_text('<script defer src="https://cdn.jsdelivr.net/npm/mathjax@3/es5/tex-chtml.js">')
+    (tmp_path / "c.html").write_text("<link rel='stylesheet' href='//fonts.example.org/x.css'>")
+    (tmp_path / "t.css").write_text('@import url("https://fonts.example.org/css");')
+    assert len(remote_references(tmp_path)) == 3
+
+
 def test_docs_build(tmp_path):
-    """The whole site, built with warnings as errors on quick-mode study outputs.
+    """The whole site, built with warnings as errors, with no network: stored results and a quick smoke run.
 
     1. The real studies (all of them, or those named by ``BOUNDCHECK_DOCS_STUDIES``; ``none`` for none)
        that have no outputs in ``docs/_generated/studies`` yet are run in quick mode into it (the same
-       cache ``make docs`` fills, so a second run reuses them).
+       cache ``make docs`` fills, so a second run reuses them): the smoke test of the whole pipeline.
     2. The site is built in a copy of ``docs/`` (the source tree's pages are not touched), with the real
-       studies plus the throwaway ``docs_toy``. A real study without outputs gets a page that says so.
+       studies plus the throwaway ``docs_toy``. A study with stored default-settings results
+       (``docs/results/<name>``) shows them; one without shows its quick-mode output, marked as such; one
+       without either gets a page that says so.
+    3. The built site loads nothing from the network: MathJax comes from its own ``_static`` folder.
     """
-    from boundcheck.cli import list_studies, studies_dir
+    from boundcheck.cli import list_studies
 
     real = list_studies()
     env = dict(os.environ, NUMBA_NUM_THREADS="1", OMP_NUM_THREADS="1", MPLBACKEND="Agg")
@@ -254,10 +392,8 @@ def test_docs_build(tmp_path):
     studies_time = time.perf_counter() - start
 
     docs = _copy_docs_sources(tmp_path / "docs")
-    studies = tmp_path / "studies"
+    studies = tmp_path / "studies"  # the shipped studies, plus a throwaway one from a folder
     studies.mkdir()
-    for name in real:
-        (studies / f"{name}.py").symlink_to(studies_dir().resolve() / f"{name}.py")
     (studies / "docs_toy.py").write_text(DOC_STUDY)
     generated = docs / "_generated" / "studies"
     generated.mkdir(parents=True)
@@ -273,16 +409,29 @@ def test_docs_build(tmp_path):
     assert proc.returncode == 0, f"docs build failed ({elapsed:.0f} s):\n{proc.stdout[-6000:]}\n{proc.stderr[-6000:]}"
 
     html = tmp_path / "html"
-    for page in ("index", "theory", "cli", "data", "api", "extending", "studies/index"):
+    for page in ("index", "theory", "cli", "data", "api", "extending", "design", "studies/index"):
         assert (html / f"{page}.html").is_file(), page
+    # formulas render offline: MathJax is served by the site itself, and nothing is fetched from a CDN
+    assert remote_references(html) == []
+    theory = (html / "theory.html").read_text()
+    assert '<script defer="defer" src="_static/mathjax/tex-chtml.js"></script>' in theory
+    assert (html / "_static" / "mathjax" / "tex-chtml.js").is_file()
+    assert (html / "_static" / "mathjax" / "output" / "chtml" / "fonts" / "woff-v2").is_dir()
+    assert 'class="math' in theory and 'id="theory-5-4"' in theory
     toy = (html / "studies" / "docs_toy.html").read_text()
     assert '<img alt="docs_toy_plot"' in toy
     assert '<span class="pre">docs_bound:</span> <span class="pre">holds</span>' in toy  # the verdict
     assert '<p class="rubric">Statement</p>' in toy and "<table" in toy
+    assert "Quick-mode smoke output, not results" in toy
     for name in real:
         page = (html / "studies" / f"{name}.html").read_text()
-        if name in wanted or (generated / name / "summary.txt").is_file():
-            assert (generated / name / "summary.txt").is_file(), name
+        if name in wanted:
+            assert (generated / name / "summary.txt").is_file(), name  # the smoke run worked
+        if (DOCS / "results" / name / "summary.txt").is_file():
+            assert "default settings</strong>" in page and "--refresh-results" in page, name
+            assert "<img" in page or "draws no plot" in page, name
+        elif (generated / name / "summary.txt").is_file():
+            assert "Quick-mode smoke output, not results" in page, name
             assert "<img" in page or "draws no plot" in page, name
         else:
             assert "No outputs yet" in page, name
