@@ -193,7 +193,7 @@ def _evidence(kind: str, side: str | None, direction: str) -> tuple[str, bool, b
 
 
 def _judge(lo, hi, point, values, bound_value, *, bound_id, direction, failure_probability, kind, side, gamma,
-           vacuous, confidence, in_hypothesis, hypothesis, constants, self_check, rtol, atol) -> dict:
+           vacuous, confidence, in_hypothesis, hypothesis, constants, self_check, rtol, atol, check) -> dict:
     failure_probability, confidence = _check_common(direction, failure_probability, confidence)
     n = values.size
     if n == 0:
@@ -224,7 +224,7 @@ def _judge(lo, hi, point, values, bound_value, *, bound_id, direction, failure_p
     constant = bool(np.all(b == b.flat[0]))
     tight = (tightness(values, float(b.flat[0]), direction, min(max(failure_probability, 1.0 / n), 0.5))
              if constant and np.isfinite(b.flat[0]) else math.nan)
-    return dict(bound_id=bound_id, check=bound_id, kind=kind, side=side, direction=direction, gamma=gamma,
+    return dict(bound_id=bound_id, check=check or bound_id, kind=kind, side=side, direction=direction, gamma=gamma,
                 failure_probability=failure_probability, n=n, mean=desc.mean, std=desc.std,
                 q05=desc.quantiles[0], q50=desc.quantiles[1], q95=desc.quantiles[2], bound=float(np.mean(b)),
                 crossed=int(crossed.sum()), violations=k, undecided=u, rate=k / n, ci_low=float(ci.low),
@@ -239,7 +239,7 @@ def compare_to_bound(empirical, bound_value, *, bound_id: str, direction: str, f
                      kind: str = "exact", side: str | None = None, gamma: float | None = None,
                      vacuous: bool = False, confidence: float = 0.95, in_hypothesis: bool = True,
                      hypothesis: str | None = None, constants=None, self_check: bool = False,
-                     rtol: float = 1e-9, atol: float = 1e-12) -> dict:
+                     rtol: float = 1e-9, atol: float = 1e-12, check: str | None = None) -> dict:
     """One row judging independent samples of a quantity against a bound (see the module docstring).
 
     Parameters
@@ -278,6 +278,9 @@ def compare_to_bound(empirical, bound_value, *, bound_id: str, direction: str, f
         The comparison holds by construction (it tests the implementation): reported apart.
     rtol, atol : float
         A crossing counts only beyond ``atol + rtol |bound|`` (rounding).
+    check : str, optional
+        The key of the verdict line (default ``bound_id``), when one bound is judged in several ways (e.g.
+        against another quantity, or as a self-check).
 
     Returns
     -------
@@ -307,13 +310,14 @@ def compare_to_bound(empirical, bound_value, *, bound_id: str, direction: str, f
     return _judge(lo, hi, v, v, bound_value, bound_id=bound_id, direction=direction,
                   failure_probability=failure_probability, kind=kind, side=side, gamma=gamma, vacuous=vacuous,
                   confidence=confidence, in_hypothesis=in_hypothesis, hypothesis=hypothesis, constants=constants,
-                  self_check=self_check, rtol=rtol, atol=atol)
+                  self_check=self_check, rtol=rtol, atol=atol, check=check)
 
 
 def compare_sandwich(lower, upper, bound_value, *, bound_id: str, direction: str, failure_probability: float,
                      gamma: float | None = None, vacuous: bool = False, confidence: float = 0.95,
                      in_hypothesis: bool = True, hypothesis: str | None = None, constants=None,
-                     self_check: bool = False, rtol: float = 1e-9, atol: float = 1e-12) -> dict:
+                     self_check: bool = False, rtol: float = 1e-9, atol: float = 1e-12,
+                     check: str | None = None) -> dict:
     """One row for samples known to lie in a certified sandwich ``lower <= true <= upper`` (per sample).
 
     A sample is a definite crossing when the whole sandwich is on the wrong side, safe when the whole
@@ -337,12 +341,12 @@ def compare_sandwich(lower, upper, bound_value, *, bound_id: str, direction: str
     return _judge(lo, hi, None, shown, bound_value, bound_id=bound_id, direction=direction,
                   failure_probability=failure_probability, kind="sandwich", side=None, gamma=gamma,
                   vacuous=vacuous, confidence=confidence, in_hypothesis=in_hypothesis, hypothesis=hypothesis,
-                  constants=constants, self_check=self_check, rtol=rtol, atol=atol)
+                  constants=constants, self_check=self_check, rtol=rtol, atol=atol, check=check)
 
 
 def compare_probability(successes: int, trials: int, bound_value: float, *, bound_id: str,
                         confidence: float = 0.95, in_hypothesis: bool = True, hypothesis: str | None = None,
-                        constants=None, self_check: bool = False, **extra) -> dict:
+                        constants=None, self_check: bool = False, check: str | None = None, **extra) -> dict:
     """One row comparing an empirical probability (``successes / trials``) with an upper bound on it.
 
     The trials are exact Bernoulli draws of the event, so this is the same exact binomial test with the
@@ -372,7 +376,7 @@ def compare_probability(successes: int, trials: int, bound_value: float, *, boun
         verdict = "no power"
     else:
         verdict = "holds"
-    return dict(bound_id=bound_id, check=bound_id, kind="exact", side=None, direction="upper", n=trials, mean=rate,
+    return dict(bound_id=bound_id, check=check or bound_id, kind="exact", side=None, direction="upper", n=trials, mean=rate,
                 bound=bound_value, crossed=successes, violations=successes if test.significant else 0, undecided=0,
                 rate=rate, ci_low=float(ci.low), ci_high=float(ci.high), p_value=test.p_value,
                 min_detectable_rate=test.min_detectable_rate,
@@ -494,10 +498,14 @@ def _bound_line(check: str, group: pd.DataFrame) -> str:
     can_hold = _col(group, "can_hold", True).astype(bool)
     if (verdict == "holds").any() and not can_hold[verdict == "holds"].all():
         ev = sorted(set(_col(group, "evidence", "")[(verdict == "holds") & ~can_hold]))
-        extras.append(f"'holds' from {', '.join(ev)}: none found across the bound, the true worst case may be beyond")
+        extras.append(f"'holds' rests on {', '.join(ev)}: values found by search, the true worst case may be beyond")
     hyps = sorted(set(h for h in _col(group, "hypothesis", "")[~judged] if h))
     if hyps:
         extras.append(f"hypothesis: {'; '.join(hyps)}")
+    crossed_out = _col(group, "crossed", 0)[~judged].astype(int)
+    if (crossed_out > 0).any():
+        extras.append(f"not judged, but samples lie beyond the bound in {int((crossed_out > 0).sum())} of the "
+                      f"{int((~judged).sum())} cells outside the hypothesis (a finding, not a violation)")
     consts = sorted(set(c for c in _col(group, "constants", "") if isinstance(c, str) and c))
     if consts:
         extras.append(f"uses {'; '.join(consts)}")

@@ -4,7 +4,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from boundcheck.checks import ROW_COLUMNS, compare_probability, compare_to_bound, verdicts
+from boundcheck.checks import SELF_CHECK_HEADING, ROW_COLUMNS, compare_probability, compare_to_bound, verdicts
 from boundcheck.cli import run_study
 
 STUDIES = ["lemma_f_range", "lemma_sign_flips", "lemma_flip_probability"]
@@ -24,12 +24,18 @@ def test_study_quick_end_to_end(name, tmp_path):
     assert result.verdicts and all(":" in line for line in result.verdicts)
     summary = (out / "summary.txt").read_text()
     assert summary.splitlines()[0] == f"study {name}"
-    # sure bounds (failure probability 0, proven) must hold in every cell; exact laws must be recovered
-    sure = {"lemma_f_range": ["lemma_B5_deterministic: holds in all", "exact law E[sup f - f(W0)] = C0/2: holds"],
-            "lemma_sign_flips": ["exact law E max_W #flips = m erf(C0/sqrt(2m)): holds"],
-            "lemma_flip_probability": ["lemma_B6_eq4_paper: holds"]}[name]
+    # exact laws must be recovered; sure bounds must hold
+    sure = {"lemma_f_range": ["exact law E[sup f - f(W0)] = 0.5 C0: consistent in all"],
+            "lemma_sign_flips": ["exact law E max_W #flips = m erf(C0/sqrt(2m)): consistent in all"],
+            "lemma_flip_probability": ["lemma_B6_eq4_paper: vacuous in 1 of 4 cells; holds in 3"]}[name]
     for line in sure:
         assert line in summary, summary
+    # checks that hold by construction are reported apart, under their own heading, never among the verdicts
+    if name == "lemma_f_range":
+        assert not any(v.startswith("lemma_B5_deterministic") for v in result.verdicts)
+        assert result.self_checks[0].startswith("lemma_B5_deterministic: holds in all")
+        head = summary.splitlines().index(SELF_CHECK_HEADING + ":")
+        assert summary.splitlines()[head + 1].startswith("  lemma_B5_deterministic: holds in all")
     # a second run resumes from the store: same table, nothing recomputed
     again, _ = run_study(name, quick=True, out=tmp_path / name, quiet=True)
     pd.testing.assert_frame_equal(again.table, result.table)
