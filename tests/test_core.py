@@ -10,6 +10,8 @@ from boundcheck import reference as ref
 from boundcheck.testing import inputs_for, lazy_weights_for, networks, radii
 
 RTOL = 1e-10
+#: Kernel tests run twice, on the compiled kernels and on their Python functions (fixture in conftest.py).
+KERNELS = pytest.mark.usefixtures("kernels")
 
 
 def close(a, b, rtol=RTOL):
@@ -21,6 +23,7 @@ def close(a, b, rtol=RTOL):
 
 # --------------------------------------------------------------------------- kernels vs references
 
+@KERNELS
 @given(st.data())
 def test_kernels_match_reference(data):
     net = data.draw(networks())
@@ -36,6 +39,7 @@ def test_kernels_match_reference(data):
           ref.gradient_difference(net, X, Z, W, net.W0, b, net.b0))
 
 
+@KERNELS
 @given(st.data())
 def test_batched_chunks_match_whole(data):
     net = data.draw(networks())
@@ -53,6 +57,7 @@ def test_batched_chunks_match_whole(data):
         np.testing.assert_array_equal(part.max_sign_flips, whole.max_sign_flips)
 
 
+@KERNELS
 @given(st.data())
 def test_network_pass_matches_separate_calls(data):
     net = data.draw(networks())
@@ -111,6 +116,7 @@ def test_positive_homogeneity(data, c):
 
 # --------------------------------------------------------------------------- lazy ball
 
+@KERNELS
 @given(st.data())
 def test_projection_lands_in_ball_idempotent_nonexpansive(data):
     net = data.draw(networks())
@@ -133,6 +139,7 @@ def test_projection_with_bias_projects_the_augmented_row():
     assert W[0, 0, 0] == pytest.approx(0.6) and b[0, 0] == pytest.approx(0.8)
 
 
+@KERNELS
 @given(st.data())
 def test_f_range_matches_reference_and_witnesses(data):
     net = data.draw(networks())
@@ -150,6 +157,7 @@ def test_f_range_matches_reference_and_witnesses(data):
             close(bc.forward(net, X[i:i + 1], W, b)[:, 0], wc.value[:, i], rtol=1e-9)
 
 
+@KERNELS
 @given(st.data())
 def test_max_sign_flips_matches_reference_and_witness(data):
     net = data.draw(networks())
@@ -168,6 +176,7 @@ def test_max_sign_flips_matches_reference_and_witness(data):
         assert (got <= wc.value[:, i]).all() and (got >= wc.value[:, i] - near).all()
 
 
+@KERNELS
 @given(st.data())
 def test_random_search_never_beats_exact_worst_cases(data):
     net = data.draw(networks(max_width=5, max_dim=3))
@@ -183,6 +192,7 @@ def test_random_search_never_beats_exact_worst_cases(data):
         assert (bc.sign_flips(net, X, W, b) <= flips).all()
 
 
+@KERNELS
 def test_exact_ties_convention():
     # w0 . x = 0 exactly: inactive at W0 (relu'(0) = 0), gradient zero, one flip reachable for R > 0.
     net = bc.Network(a=np.array([[1.0]]), W0=np.array([[[1.0, -1.0]]]))
@@ -195,6 +205,7 @@ def test_exact_ties_convention():
     assert bc.max_sign_flips(net, np.zeros((1, 2)), 5.0).value[0, 0] == 0
 
 
+@KERNELS
 def test_degenerate_shapes_give_finite_answers():
     net = bc.init_network(1, 1, parametrization="theory", rng=0)
     X = np.array([[0.0], [1.0], [-1.0]])
@@ -312,6 +323,7 @@ def test_bad_inputs_name_the_parameter():
 
 # --------------------------------------------------------------------------- pair flips (Lemma B.6)
 
+@KERNELS
 @given(st.data())
 def test_max_pair_flips_never_beaten_and_exact_at_zero_radius(data):
     net = data.draw(networks(max_width=5, max_dim=3))
@@ -337,6 +349,7 @@ def test_max_pair_flips_never_beaten_and_exact_at_zero_radius(data):
         assert (disagreements(W, b) <= wc.value).all()
 
 
+@KERNELS
 def test_max_pair_flips_matches_dense_search_in_the_plane():
     # d = 2, one neuron: scan the disc B(w0, R) on a fine polar grid; the exact count must agree unless the
     # flip set is within grid resolution of the disc's edge.
@@ -356,3 +369,16 @@ def test_max_pair_flips_matches_dense_search_in_the_plane():
         else:
             shrunk = bc.max_pair_flips(net, x[None], y[None], R * 0.98).value[0, 0]
             assert shrunk == 0, trial
+
+
+def test_kernels_fixture_runs_the_python_functions(kernels):
+    """The fixture really swaps every compiled kernel for its Python function, and only in python mode."""
+    from numba.core.registry import CPUDispatcher
+
+    from boundcheck import _kernels, _robust_lazy_kernels, _worst_case_kernels
+    for fn in (_kernels.forward_from_pre, _kernels._dist_to_wedge, _kernels.reduce_init_draws,
+               _robust_lazy_kernels.scan_all, _worst_case_kernels._h_tau, _worst_case_kernels.diff_best_response):
+        assert isinstance(fn, CPUDispatcher) == (kernels == "compiled"), fn
+    net = bc.init_network(3, 4, n_inits=2, parametrization="paper_code", rng=0)
+    X = np.ones((2, 3))
+    close(bc.forward(net, X), ref.forward(net, X))

@@ -8,6 +8,8 @@ import boundcheck as bc
 from boundcheck.fastpath import sample_at_init
 
 ALPHA = 1e-3  # each two-sample test rejects a true null with probability <= 1e-3
+#: Kernel tests run twice, on the compiled kernels and on their Python functions (fixture in conftest.py).
+KERNELS = pytest.mark.usefixtures("kernels")
 
 
 def full_kernel_sample(n, d, m, radius, seed):
@@ -22,6 +24,7 @@ def full_kernel_sample(n, d, m, radius, seed):
                 grad_norm=np.linalg.norm(grad, axis=1), proj_grad_norm=np.linalg.norm(grad @ P, axis=1))
 
 
+@KERNELS
 @pytest.mark.parametrize("d,m,C0", [(12, 40, 1.0), (3, 15, 5.0)])
 def test_fast_path_agrees_with_full_kernels(d, m, C0):
     n = 3000
@@ -68,6 +71,7 @@ def test_fast_path_reaches_huge_width_and_dimension():
     assert abs(np.mean(s.grad_norm / np.sqrt(10**5)) - np.sqrt(0.5)) < 0.01
 
 
+@KERNELS
 def test_fast_path_reproducible_and_validated():
     a = sample_at_init(10, 5, 7, radius=0.1, rng=1)
     b = sample_at_init(10, 5, 7, radius=0.1, rng=1)

@@ -19,6 +19,9 @@ from boundcheck.robust_lazy import (CANDIDATES, certify_step, random_lazy_weight
                                     segment_gradient_deviation, step_margin, sufficient_step)
 from boundcheck.testing import inputs_for, networks, seeds
 
+#: Kernel tests run twice, on the compiled kernels and on their Python functions (fixture in conftest.py).
+KERNELS = pytest.mark.usefixtures("kernels")
+
 
 # --------------------------------------------------------------------------- an independent reference
 
@@ -70,6 +73,7 @@ def _scale_of(net, X, W=None):
 
 # --------------------------------------------------------------------------- D_seg
 
+@KERNELS
 @given(st.data())
 def test_segment_deviation_matches_reference(data):
     net = data.draw(_gaussian_nets())
@@ -82,6 +86,7 @@ def test_segment_deviation_matches_reference(data):
             assert D[k, i] == pytest.approx(_dseg_reference(net, X, None, None, eta, k, i), abs=tol)
 
 
+@KERNELS
 @given(st.data())
 def test_segment_deviation_dominates_dense_sampling(data):
     """The exact maximum is >= the gradient change at every one of 401 sampled points of [0, eta], and is
@@ -100,6 +105,7 @@ def test_segment_deviation_dominates_dense_sampling(data):
             assert dense <= D[k, i] + tol
 
 
+@KERNELS
 def test_segment_deviation_tie_conventions():
     """An active neuron turns off exactly at its breakpoint, which the closed segment [0, eta] includes; a
     neuron exactly at its kink (inactive, relu'(0) = 0) with a positive slope turns on for every t > 0."""
@@ -154,6 +160,7 @@ def _check_sufficient(net, X, W=None, b=None):
     return suff, flip, scale
 
 
+@KERNELS
 @given(st.data())
 def test_sufficient_step_dominates_min_flip_step(data):
     net = data.draw(networks(max_inits=2, max_width=8, max_dim=4))
@@ -161,6 +168,7 @@ def test_sufficient_step_dominates_min_flip_step(data):
     _check_sufficient(net, X)
 
 
+@KERNELS
 @given(st.data())
 @settings(max_examples=20)
 def test_sufficient_step_at_lazy_weights(data):
@@ -187,6 +195,7 @@ def test_sufficient_step_theory_network():
     assert np.allclose(D[ok], suff.D_seg[ok], rtol=1e-12, atol=1e-12)
 
 
+@KERNELS
 def test_sufficient_step_zero_output_and_zero_gradient():
     # f = 0 and grad f = 0 (the only neuron is off): the step never moves, nothing is ever certified
     net0 = Network(a=np.array([1.0]), W0=np.array([[1.0, 0.0]]))
@@ -259,6 +268,7 @@ def test_margin_gradient_fixed_example():
 
 # --------------------------------------------------------------------------- the adversary
 
+@KERNELS
 @pytest.mark.parametrize("per_point", [True, False])
 def test_adversary_witness_in_ball_never_worse_and_recomputes(per_point):
     d, m, C0 = 20, 60, 2.0
@@ -291,6 +301,7 @@ def test_adversary_witness_in_ball_never_worse_and_recomputes(per_point):
     assert np.allclose(again.value, res.value, rtol=1e-12, atol=1e-14)
 
 
+@KERNELS
 def test_adversary_candidates_are_the_structured_points():
     """At eta = 0 the margin is s f(x; W): the f_push candidate attains the exact f-range on f's side, the
     init candidate f(x; W0)'s absolute value; with R = 0 everything is W0."""
@@ -311,6 +322,7 @@ def test_adversary_candidates_are_the_structured_points():
     assert np.allclose(zero.value, cert.margin_after, rtol=1e-12, atol=1e-14)
 
 
+@KERNELS
 def test_adversary_with_labels_and_validation():
     net = bc.init_network(8, 30, n_inits=2, parametrization="theory", rng=4)
     X = bc.sample_sphere(4, 8, rng=5)
