@@ -74,7 +74,7 @@ from ._validate import as_float_array, check_choice, check_int, check_real, chec
 from .bounds.wang2022 import theorem_3_1_certified, theorem_3_1_sufficient_step
 from .lazy import WorstCase
 from .network import Network
-from ._numeric import CHUNK_BYTES, chunks, output_bias, output_scale, row_norms, stacked_preactivations
+from ._numeric import CHUNK_BYTES, chunks, output_bias, output_scale, row_norms, stacked_preactivations, unit_rows
 from ._validate_network import check_biases, check_network, check_points, check_weights
 
 __all__ = ["segment_gradient_deviation", "sufficient_step", "SufficientStep", "certify_step", "StepCertificate",
@@ -545,40 +545,34 @@ def random_lazy_weights(net: Network, radius: float, *, rng=None) -> np.ndarray:
     return net.W0 + radius * D / norms[..., None]
 
 
-def _unit_rows(V):
-    """Rows of V over the last axis divided by their norms (zero rows stay zero)."""
-    norms = np.sqrt(np.einsum("...d,...d->...", V, V))
-    return V / np.where(norms > 0, norms, 1.0)[..., None]
-
-
 def _candidates(a, c0, scale, W0, X, labels, R, streams):
     """Yield the structured starting points ``(name, W (K, m, d))`` in the order of ``CANDIDATES``."""
     K, m, d = W0.shape
     yield "init", W0
     if R == 0:
         return
-    Xhat = _unit_rows(X)
+    Xhat, _ = unit_rows(X)
     pre = np.matmul(X, W0.transpose(0, 2, 1))                # (K, n, m)
     A = pre > 0
     f = scale * np.einsum("km,knm->kn", a, np.maximum(pre, 0.0)) + c0[:, None]
     s = np.where(f >= 0, 1.0, -1.0) if labels is None else np.broadcast_to(labels[None], f.shape)
     # f_push: sign(a_s) times the normalized sum_i s_i xhat_i (for one point: the f-range witness)
-    v = _unit_rows(np.einsum("kn,nd->kd", s, Xhat))          # (K, d)
+    v, _ = unit_rows(np.einsum("kn,nd->kd", s, Xhat))   # (K, d)
     push = np.sign(a)[..., None] * v[:, None, :]             # (K, m, d), unit rows (or 0)
     yield "f_push", W0 + R * push
     # grad_shrink: -a_s sum_i A_is u_i, u_i = P_i g_i / ||P_i g_i|| (spec 5.4)
     g = scale * np.matmul(a[:, None, :] * A, W0)             # (K, n, d)
-    u = _unit_rows(g - np.einsum("knd,nd->kn", g, Xhat)[..., None] * Xhat[None])
-    shrink = _unit_rows(-a[..., None] * np.matmul(A.transpose(0, 2, 1).astype(float), u))
+    u, _ = unit_rows(g - np.einsum("knd,nd->kn", g, Xhat)[..., None] * Xhat[None])
+    shrink, _ = unit_rows(-a[..., None] * np.matmul(A.transpose(0, 2, 1).astype(float), u))
     yield "grad_shrink", W0 + R * shrink
     both = push
     both += shrink
-    yield "combined", W0 + R * _unit_rows(both)
+    yield "combined", W0 + R * unit_rows(both)[0]
     del push, shrink, both
     rand = np.empty_like(W0)
     for k, gen in enumerate(streams):
         rand[k] = gen.standard_normal((m, d))
-    yield "random", W0 + R * _unit_rows(rand)
+    yield "random", W0 + R * unit_rows(rand)[0]
 
 
 def _score(phi, robust, per_point, tau):
