@@ -268,3 +268,105 @@ def forward_and_coefficients_per_init(pre, a, out_bias, scale, f_out, coef):
                 else:
                     coef[k, j, s] = 0.0
             f_out[k, j] = scale * total + out_bias[k]
+
+
+# --------------------------------------------------------------------------- PGD
+
+@nb.njit(**_OPTS)
+def pgd_step(D, g, X, y, alpha, eps, low, high, has_box, l2, Xq):
+    """One PGD step on every row, in place: ascent, box clip, projection onto the eps ball; Xq = X + D.
+
+    D, g, Xq: (K, E, n, d); X: (n, d); y: (n,); alpha, eps: (E,); low, high: (d,). The ascent direction is
+    ``-y g / ||g||`` (l2; a zero gradient does not move) or ``-y sign(g)`` (linf)."""
+    K, E, n, d = D.shape
+    for k in range(K):
+        for e in range(E):
+            for i in range(n):
+                step = -y[i] * alpha[e]
+                if l2:
+                    t = 0.0
+                    for j in range(d):
+                        t += g[k, e, i, j] * g[k, e, i, j]
+                    gn = np.sqrt(t)
+                    fac = step / gn if gn > 0.0 else 0.0
+                    for j in range(d):
+                        D[k, e, i, j] = D[k, e, i, j] + fac * g[k, e, i, j]
+                else:
+                    for j in range(d):
+                        v = g[k, e, i, j]
+                        sg = 1.0 if v > 0.0 else (-1.0 if v < 0.0 else 0.0)
+                        D[k, e, i, j] = D[k, e, i, j] + step * sg
+                if has_box:
+                    for j in range(d):
+                        x = X[i, j]
+                        v = x + D[k, e, i, j]
+                        v = low[j] if v < low[j] else (high[j] if v > high[j] else v)
+                        D[k, e, i, j] = v - x
+                r = eps[e]
+                if l2:
+                    t = 0.0
+                    for j in range(d):
+                        t += D[k, e, i, j] * D[k, e, i, j]
+                    dn = np.sqrt(t)
+                    if dn > r:
+                        fac = r / dn
+                        for j in range(d):
+                            D[k, e, i, j] = D[k, e, i, j] * fac
+                else:
+                    for j in range(d):
+                        v = D[k, e, i, j]
+                        D[k, e, i, j] = -r if v < -r else (r if v > r else v)
+                for j in range(d):
+                    Xq[k, e, i, j] = X[i, j] + D[k, e, i, j]
+
+
+@nb.njit(**_OPTS)
+def pgd_keep_best(f, y, D, best_margin, best_f, best_D):
+    """Rows whose margin y f dropped below the best so far: copy f and D into the best (touches only them)."""
+    K, E, n, d = D.shape
+    for k in range(K):
+        for e in range(E):
+            for i in range(n):
+                mg = y[i] * f[k, e, i]
+                if mg < best_margin[k, e, i]:
+                    best_margin[k, e, i] = mg
+                    best_f[k, e, i] = f[k, e, i]
+                    for j in range(d):
+                        best_D[k, e, i, j] = D[k, e, i, j]
+
+
+@nb.njit(**_OPTS)
+def pgd_forward(pre, b, a, out_bias, scale, f_out, need_coef):
+    """Serial and branch-free, for PGD's inner loop: pre[k, j] += b[k] (pass zeros without biases);
+    f_out[k, j] = scale * sum_s a[k, s] relu(pre[k, j, s]) + out_bias[k] (four fixed partial sums); with
+    need_coef, the gradient coefficients ``scale a[k, s] 1{pre > 0}`` are written **over** pre."""
+    K, N, m = pre.shape
+    for k in range(K):
+        for j in range(N):
+            t0 = 0.0
+            t1 = 0.0
+            t2 = 0.0
+            t3 = 0.0
+            s = 0
+            while s + 4 <= m:
+                z0 = pre[k, j, s] + b[k, s]
+                z1 = pre[k, j, s + 1] + b[k, s + 1]
+                z2 = pre[k, j, s + 2] + b[k, s + 2]
+                z3 = pre[k, j, s + 3] + b[k, s + 3]
+                t0 += a[k, s] * (z0 if z0 > 0.0 else 0.0)
+                t1 += a[k, s + 1] * (z1 if z1 > 0.0 else 0.0)
+                t2 += a[k, s + 2] * (z2 if z2 > 0.0 else 0.0)
+                t3 += a[k, s + 3] * (z3 if z3 > 0.0 else 0.0)
+                if need_coef:
+                    pre[k, j, s] = scale * a[k, s] if z0 > 0.0 else 0.0
+                    pre[k, j, s + 1] = scale * a[k, s + 1] if z1 > 0.0 else 0.0
+                    pre[k, j, s + 2] = scale * a[k, s + 2] if z2 > 0.0 else 0.0
+                    pre[k, j, s + 3] = scale * a[k, s + 3] if z3 > 0.0 else 0.0
+                s += 4
+            while s < m:
+                z0 = pre[k, j, s] + b[k, s]
+                t0 += a[k, s] * (z0 if z0 > 0.0 else 0.0)
+                if need_coef:
+                    pre[k, j, s] = scale * a[k, s] if z0 > 0.0 else 0.0
+                s += 1
+            f_out[k, j] = scale * ((t0 + t1) + (t2 + t3)) + out_bias[k]

@@ -595,6 +595,18 @@ def pgd(net: Network, X, y, eps, *, norm: str = "l2", steps: int = 100, step_siz
     >>> res.delta.shape
     (2, 1, 4, 10)
     """
+    return _pgd(net, X, y, eps, norm=norm, steps=steps, step_size=step_size, random_start=random_start, box=box,
+                W=W, b=b, rng=rng, batch=batch)
+
+
+def _pgd_reference(net, X, y, eps, **options) -> PGDResult:
+    """:func:`pgd` computed by the plain-numpy loop (for tests and benchmarks)."""
+    return _pgd(net, X, y, eps, _reference=True, **options)
+
+
+def _pgd(net: Network, X, y, eps, *, norm: str = "l2", steps: int = 100, step_size=None,
+         random_start: bool = False, box=None, W=None, b=None, rng=None,
+         batch: int | None = None, _reference: bool = False) -> PGDResult:
     net = _check_net(net)
     X = _check_X(net, X)
     n = len(X)
@@ -634,6 +646,21 @@ def pgd(net: Network, X, y, eps, *, norm: str = "l2", steps: int = 100, step_siz
         else:
             start = gen.uniform(-1.0, 1.0, (K, n, d))
 
+    run = _pgd_chunks_reference if _reference else _pgd_chunks
+    delta_out, f_out = run(net, X, y, eps, alpha, norm, steps, start, bounds, W, b, batch)
+
+    X_adv = X[None, None] + delta_out
+    margin = y[None, None, :] * f_out
+    return PGDResult(delta=delta_out, X_adv=X_adv, f_adv=f_out, loss=np.logaddexp(0.0, -margin),
+                     success=margin <= 0, eps=eps, norm=norm, steps=steps, step_size=alpha,
+                     random_start=bool(random_start))
+
+
+def _pgd_chunks_reference(net, X, y, eps, alpha, norm, steps, start, bounds, W, b, batch):
+    """The plain-numpy PGD loop :func:`_pgd_chunks` is tested against (array operations with temporaries;
+    the best iterate kept with ``np.where``)."""
+    K, m, d = W.shape
+    n, E = len(X), eps.size
     delta_out = np.empty((E, K, n, d))
     f_out = np.empty((E, K, n))
     eps_b = eps[None, :, None]          # (1, E, 1) against (K, E, nc)
@@ -675,11 +702,65 @@ def pgd(net: Network, X, y, eps, *, norm: str = "l2", steps: int = 100, step_siz
         delta_out[:, :, lo:hi] = best_D.transpose(1, 0, 2, 3)
         f_out[:, :, lo:hi] = best_f.transpose(1, 0, 2)
 
-    X_adv = X[None, None] + delta_out
-    margin = y[None, None, :] * f_out
-    return PGDResult(delta=delta_out, X_adv=X_adv, f_adv=f_out, loss=np.logaddexp(0.0, -margin),
-                     success=margin <= 0, eps=eps, norm=norm, steps=steps, step_size=alpha,
-                     random_start=bool(random_start))
+    return delta_out, f_out
+
+
+def _pgd_chunks(net, X, y, eps, alpha, norm, steps, start, bounds, W, b, batch):
+    """PGD at its roofline: per step two BLAS products into preallocated buffers (``Xq W^T``, then
+    ``coef W`` with the coefficients written over the pre-activations) and two fused passes
+    (:func:`boundcheck._attack_kernels.pgd_step`, :func:`~boundcheck._attack_kernels.pgd_keep_best`)."""
+    K, m, d = W.shape
+    n, E = len(X), eps.size
+    delta_out = np.empty((E, K, n, d))
+    f_out = np.empty((E, K, n))
+    if bounds is None:
+        low = high = np.zeros(d)
+    else:
+        low, high = (np.ascontiguousarray(v, dtype=np.float64) for v in bounds)
+    eps_b = eps[None, :, None]
+    a, c, scale = net.a, _out_bias(net), _scale(net)
+    b_or_zeros = np.zeros((K, m)) if b is None else np.ascontiguousarray(b, dtype=np.float64)
+    nmax = min(batch, n)
+    pre_buf = np.empty(K * E * nmax * m)  # flat, so that every chunk's views are contiguous
+    g_buf = np.empty(K * E * nmax * d)
+    Xq_buf = np.empty(K * E * nmax * d)
+    f_buf = np.empty(K * E * nmax)
+    for lo, hi in _chunks(n, batch):
+        nc = hi - lo
+        Xc = np.ascontiguousarray(X[lo:hi])
+        yc = np.ascontiguousarray(y[lo:hi])
+        if start is None:
+            D = np.zeros((K, E, nc, d))
+        else:
+            D = eps[None, :, None, None] * start[:, None, lo:hi, :]
+        D = np.ascontiguousarray(_constrain(D, Xc, eps_b, norm, bounds))
+        rows = K * E * nc
+        Xq = Xq_buf[:rows * d].reshape(K, E, nc, d)
+        np.add(Xc[None, None], D, out=Xq)
+        pre = pre_buf[:rows * m].reshape(K, E * nc, m)
+        g = g_buf[:rows * d].reshape(K, E * nc, d)
+        f = f_buf[:rows].reshape(K, E * nc)
+        Xq3 = Xq.reshape(K, E * nc, d)
+
+        def evaluate(need_grad):
+            np.matmul(Xq3, W.transpose(0, 2, 1), out=pre)
+            _attack_kernels.pgd_forward(pre, b_or_zeros, a, c, scale, f, need_grad)
+            if need_grad:
+                np.matmul(pre, W, out=g)
+
+        evaluate(steps > 0)
+        f4 = f.reshape(K, E, nc)
+        g4 = g.reshape(K, E, nc, d)
+        best_margin = yc[None, None, :] * f4
+        best_f = f4.copy()
+        best_D = D.copy()
+        for it in range(steps):
+            _attack_kernels.pgd_step(D, g4, Xc, yc, alpha, eps, low, high, bounds is not None, norm == "l2", Xq)
+            evaluate(it < steps - 1)
+            _attack_kernels.pgd_keep_best(f4, yc, D, best_margin, best_f, best_D)
+        delta_out[:, :, lo:hi] = best_D.transpose(1, 0, 2, 3)
+        f_out[:, :, lo:hi] = best_f.transpose(1, 0, 2)
+    return delta_out, f_out
 
 
 def _constrain(D, Xc, eps_b, norm, bounds):
