@@ -1,0 +1,332 @@
+"""Deep networks (boundcheck.deep): kernels vs plain-numpy references, finite differences, the L = 2 case
+against the two-layer model, and the exact one-step flip against a dense grid."""
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from scipy.optimize import brentq
+
+import boundcheck as bc
+from boundcheck import deep as D
+from boundcheck.testing import inputs_for, networks, seeds
+
+ACTS = list(D.ACTIVATIONS)
+
+
+@st.composite
+def deep_nets(draw, activation=None, max_depth=4, max_width=6, max_dim=4, integer=None):
+    """Small deep networks: Gaussian inits (either parametrization, with or without biases) or small-integer
+    weights (exact ties at the kinks)."""
+    K = draw(st.integers(1, 2))
+    d = draw(st.integers(1, max_dim))
+    H = draw(st.integers(1, max_depth - 1))
+    widths = [draw(st.integers(1, max_width)) for _ in range(H)]
+    act = activation or draw(st.sampled_from(ACTS))
+    if integer is None:
+        integer = draw(st.booleans())
+    if not integer:
+        return D.init_deep_network(d, widths, K, parametrization=draw(st.sampled_from(D.DEEP_PARAMETRIZATIONS)),
+                                   activation=act, bias=draw(st.booleans()), rng=draw(seeds()))
+    ints = st.integers(-2, 2)
+    fan = [d] + widths[:-1]
+    Ws = [np.array(draw(st.lists(ints, min_size=K * m * p, max_size=K * m * p)), float).reshape(K, m, p)
+          for m, p in zip(widths, fan)]
+    a = np.array(draw(st.lists(st.sampled_from([-1.0, 1.0]), min_size=K * widths[-1], max_size=K * widths[-1])))
+    bs = None
+    if draw(st.booleans()):
+        bs = [np.array(draw(st.lists(ints, min_size=K * m, max_size=K * m)), float).reshape(K, m) for m in widths]
+    c = float(draw(ints)) if draw(st.booleans()) else None
+    return D.from_arrays(Ws, a.reshape(K, -1), biases=bs, output_bias=c, activation=act)
+
+
+def _points(draw, net, integer=None, max_points=3):
+    n = draw(st.integers(1, max_points))
+    if integer is None:
+        integer = draw(st.booleans())
+    if integer:
+        return np.array(draw(st.lists(st.integers(-2, 2), min_size=n * net.dim, max_size=n * net.dim)),
+                        float).reshape(n, net.dim)
+    rng = np.random.default_rng(draw(seeds()))
+    X = rng.standard_normal((n, net.dim))
+    return np.sqrt(net.dim) * X / np.maximum(np.linalg.norm(X, axis=1, keepdims=True), 1e-300)
+
+
+# ----------------------------------------------------------------------------------------------- model
+
+def test_init_shapes_streams_and_parametrizations():
+    net = D.init_deep_network(8, [30, 20, 10], n_inits=3, parametrization="ntk", activation="gelu", rng=1)
+    assert net.depth == 4 and net.widths == (30, 20, 10) and net.n_inits == 3
+    assert [W.shape for W in net.weights] == [(3, 30, 8), (3, 20, 30), (3, 10, 20)]
+    q = D.activation_second_moment("gelu")
+    assert net.multipliers[0] == pytest.approx(1 / np.sqrt(8)) and net.multipliers[1] == pytest.approx(
+        np.sqrt(1 / q / 30))
+    # one stream per init: init 1 drawn among three equals init 1 selected
+    alone = net.select(1)
+    X = np.random.default_rng(0).standard_normal((4, 8))
+    assert np.array_equal(D.deep_forward(alone, X)[0], D.deep_forward(net, X)[1])
+    # bubeck and ntk give the same function at init (same draws, scale in weights vs multiplier)
+    nb_ = D.init_deep_network(8, [30, 20, 10], n_inits=3, parametrization="bubeck", activation="gelu", rng=1)
+    np.testing.assert_allclose(D.deep_forward(nb_, X), D.deep_forward(net, X), rtol=1e-12, atol=1e-12)
+
+
+def test_second_moments():
+    from scipy.integrate import quad
+    assert D.activation_second_moment("relu") == 0.5
+    val = quad(lambda z: np.tanh(z) ** 2 * np.exp(-z * z / 2) / np.sqrt(2 * np.pi), -40, 40)[0]
+    assert D.activation_second_moment("tanh") == pytest.approx(val, rel=1e-10)
+
+
+def test_preactivations_of_order_one():
+    """Each parametrization keeps the pre-activations of every layer of variance ~1 (module docstring)."""
+    d, X = 200, None
+    for act in ACTS:
+        for par in D.DEEP_PARAMETRIZATIONS:
+            net = D.init_deep_network(d, [400, 400, 400], 4, parametrization=par, activation=act, rng=3)
+            X = bc.sample_sphere(50, d, radius=np.sqrt(d), rng=4)
+            Zs, _ = D._layers(net, X, net.weights, None)
+            for Z in Zs:
+                # 4 * 50 points x 400 neurons; the width-400 recursion drifts by O(1/sqrt(m)) per layer
+                assert 0.8 < np.mean(Z ** 2) < 1.25, (act, par, np.mean(Z ** 2))
+
+
+def test_errors_name_the_parameter():
+    with pytest.raises(ValueError, match="parametrization"):
+        D.init_deep_network(3, [4], parametrization="theory")
+    with pytest.raises(ValueError, match="activation"):
+        D.init_deep_network(3, [4], parametrization="bubeck", activation="sigmoid")
+    with pytest.raises(ValueError, match="widths"):
+        D.init_deep_network(3, [4, 0], parametrization="bubeck")
+    net = D.init_deep_network(3, [4, 5], parametrization="bubeck", rng=0)
+    with pytest.raises(ValueError, match="X must have shape"):
+        D.deep_forward(net, np.ones((2, 4)))
+    with pytest.raises(ValueError, match=r"weights\[1\]"):
+        D.deep_forward(net, np.ones((2, 3)), weights=[net.weights[0], np.ones((1, 4, 5))])
+    with pytest.raises(ValueError, match=r"weights\[1\]"):
+        D.from_arrays([np.ones((4, 3)), np.ones((5, 3))], np.ones(5))
+    with pytest.raises(TypeError, match="from_network"):
+        D.deep_forward(bc.init_network(3, 4, parametrization="theory", rng=0), np.ones((1, 3)))
+    with pytest.raises(ValueError, match="biases"):
+        D.deep_forward(net, np.ones((1, 3)), biases=[np.ones((1, 4)), np.ones((1, 5))])
+
+
+# ------------------------------------------------------------------------------------ kernels vs reference
+
+@given(st.data())
+def test_kernels_match_reference(data):
+    net = data.draw(deep_nets())
+    X = _points(data.draw, net)
+    p = D.deep_pass(net, X, patterns=True)
+    np.testing.assert_allclose(p.forward, D._reference_forward(net, X), rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(p.input_gradient, D._reference_input_gradient(net, X), rtol=1e-11, atol=1e-12)
+    # patterns: z_l > 0 of the reference pre-activations (integer nets: exact)
+    for k in range(net.n_inits):
+        for i, x in enumerate(X):
+            h = x
+            for l, W in enumerate(net.weights):
+                z = net.multipliers[l] * (W[k] @ h) + (0 if net.biases is None else net.biases[l][k])
+                if not np.any(np.abs(z) < 1e-12 * (1 + np.abs(z).max())) or np.all(z == np.round(z)):
+                    assert np.array_equal(p.patterns[l][k, i], z > 0)
+                h = D._np_phi(z, net.activation)
+    # batching changes at most the rounding (BLAS picks gemv or gemm by shape)
+    np.testing.assert_allclose(D.deep_forward(net, X, batch=1), p.forward, rtol=1e-13, atol=1e-15)
+    np.testing.assert_allclose(D.deep_input_gradient(net, X, batch=1), p.input_gradient, rtol=1e-13, atol=1e-15)
+
+
+@pytest.mark.parametrize("act", ["softplus", "tanh", "gelu"])
+def test_gradient_finite_differences_smooth(act):
+    net = D.init_deep_network(6, [15, 10, 8], 2, parametrization="ntk", activation=act, bias=True, rng=7)
+    X = bc.sample_sphere(4, 6, radius=np.sqrt(6), rng=8)
+    g = D.deep_input_gradient(net, X)
+    h = 1e-5
+    fd = np.empty_like(g)
+    for j in range(6):
+        e = np.zeros(6)
+        e[j] = h
+        fd[..., j] = (D.deep_forward(net, X + e) - D.deep_forward(net, X - e)) / (2 * h)
+    np.testing.assert_allclose(g, fd, rtol=1e-7, atol=1e-8)
+
+
+def test_gradient_finite_differences_relu_away_from_kinks():
+    net = D.init_deep_network(5, [12, 9, 7], 3, parametrization="bubeck", activation="relu", bias=True, rng=9)
+    X = bc.sample_sphere(30, 5, radius=np.sqrt(5), rng=10)
+    Zs, _ = D._layers(net, X, net.weights, net.biases)
+    margin = np.min([np.abs(Z).min(axis=(0, 2)) for Z in Zs], axis=0)  # per point, over inits and layers
+    X = X[margin > 1e-3]
+    assert len(X) >= 5
+    g = D.deep_input_gradient(net, X)
+    h = 1e-7  # moves every pre-activation by far less than 1e-3: the pattern is fixed, f is linear
+    fd = np.empty_like(g)
+    for j in range(5):
+        e = np.zeros(5)
+        e[j] = h
+        fd[..., j] = (D.deep_forward(net, X + e) - D.deep_forward(net, X - e)) / (2 * h)
+    np.testing.assert_allclose(g, fd, rtol=1e-6, atol=1e-8)
+
+
+def test_relu_euler_identity_without_biases():
+    """A bias-free ReLU network is positively homogeneous: x . grad f(x) = f(x)."""
+    net = D.init_deep_network(9, [20, 30, 10], 2, parametrization="ntk", rng=11)
+    X = bc.sample_sphere(6, 9, radius=3.0, rng=12)
+    p = D.deep_pass(net, X)
+    np.testing.assert_allclose(np.einsum("knd,nd->kn", p.input_gradient, X), p.forward, rtol=1e-10, atol=1e-12)
+
+
+# ------------------------------------------------------------------------------------ L = 2 equals Network
+
+@given(st.data())
+def test_two_layers_equal_network(data):
+    net = data.draw(networks())
+    X = data.draw(inputs_for(net))
+    dn = D.from_network(net)
+    assert dn.depth == 2
+    np.testing.assert_array_equal(D.deep_forward(dn, X), bc.forward(net, X))
+    np.testing.assert_array_equal(D.deep_input_gradient(dn, X), bc.input_gradient(net, X))
+    np.testing.assert_array_equal(D.activation_patterns(dn, X)[0],
+                                  bc.preactivations(net, X).transpose(1, 0, 2) > 0)
+    a = bc.min_flip_step(net, X)
+    b = D.deep_min_flip_step(dn, X)
+    for name in ("eta", "delta", "grad_norm", "f", "flipped", "direction"):
+        np.testing.assert_array_equal(getattr(b, name), getattr(a, name), err_msg=name)
+
+
+@given(seeds())
+def test_init_bubeck_two_layers_is_init_network(seed):
+    a = bc.init_network(5, 7, n_inits=3, parametrization="bubeck", rng=seed)
+    b = D.init_deep_network(5, 7, n_inits=3, parametrization="bubeck", rng=seed)
+    np.testing.assert_array_equal(b.weights[0], a.W0)
+    np.testing.assert_array_equal(b.a, a.a)
+
+
+@given(st.data())
+def test_layer_walk_equals_two_layer_scan(data):
+    """The general layer walk, run at L = 2, finds the two-layer scan's eta* (Gaussian nets: no ties)."""
+    net = data.draw(networks(integer=False))
+    X = data.draw(inputs_for(net, on_sphere=True))
+    dn = D.from_network(net)
+    a = D.deep_min_flip_step(dn, X)
+    b = D.deep_min_flip_step(dn, X, walk="layers")
+    np.testing.assert_array_equal(np.isfinite(a.delta), np.isfinite(b.delta))
+    fin = np.isfinite(a.delta)
+    np.testing.assert_allclose(b.delta[fin], a.delta[fin], rtol=1e-9, atol=1e-12)
+
+
+# ------------------------------------------------------------------------------------ exact flip, dense grid
+
+def _grid_check_relu(net, X, res, n_grid=1500):
+    """Dense-grid reference: no grid point before t* flips; f reaches 0 at t* and is flipped just past it."""
+    K, n = res.delta.shape
+    for k in range(K):
+        sub = net.select(k)
+        for i in range(n):
+            x, u, t_star, f0 = X[i], res.direction[k, i], res.delta[k, i], res.f[k, i]
+            positive = f0 >= 0
+            scale = 1.0 + np.abs(np.concatenate([np.ravel(W[k]) for W in net.weights])).sum() * (1 + np.abs(x).sum())
+            tol = 1e-9 * scale
+            if not np.any(u):
+                assert t_star == np.inf
+                continue
+            T = (2 * t_star + 1.0) if np.isfinite(t_star) else 20.0 * (1.0 + np.linalg.norm(x))
+            ts = np.linspace(0.0, T, n_grid)
+            fv = D.deep_forward(sub, x[None] + ts[:, None] * u[None])[0]  # kernels: checked against the reference
+            flipped = fv < -tol if positive else fv > tol
+            before = ts < (t_star - 1e-7 * (1 + t_star) if np.isfinite(t_star) else np.inf)
+            assert not flipped[before].any(), (k, i, t_star, ts[flipped & before][:3])
+            if np.isfinite(t_star):
+                ft = D._reference_forward(sub, (x + t_star * u)[None])[0, 0]
+                assert abs(ft) <= tol or t_star == 0.0, (ft, t_star)
+                past = D._reference_forward(sub, (x + (t_star + 1e-6 * (1 + t_star)) * u)[None])[0, 0]
+                assert (past < tol) if positive else (past > -tol), (past, t_star)
+            else:
+                assert not flipped.any()
+
+
+@settings(max_examples=40)
+@given(st.data())
+def test_relu_walk_against_dense_grid(data):
+    net = data.draw(deep_nets(activation="relu"))
+    X = _points(data.draw, net)
+    res = D.deep_min_flip_step(net, X, walk="layers")
+    assert res.method == "exact"
+    _grid_check_relu(net, X, res)
+    # eta = delta / ||grad f|| and the direction is -sign(f) grad / ||grad||
+    g = D.deep_input_gradient(net, X)
+    fin = np.isfinite(res.delta) & (res.grad_norm > 0)
+    np.testing.assert_allclose(res.eta[fin] * res.grad_norm[fin], res.delta[fin], rtol=1e-12)
+    sgn = np.where(res.f >= 0, -1.0, 1.0)
+    nz = res.grad_norm > 0
+    np.testing.assert_allclose(res.direction[nz], (sgn[..., None] * g)[nz] / res.grad_norm[nz][:, None],
+                               rtol=1e-12, atol=1e-15)
+
+
+def test_relu_walk_zero_gradient_and_ties():
+    # every first-layer neuron off at x: zero gradient, the ray does not move, nothing flips
+    W1 = -np.ones((1, 3, 2))
+    net = D.from_arrays([W1, np.ones((1, 2, 3))], np.array([[1.0, -1.0]]), output_bias=0.5)
+    res = D.deep_min_flip_step(net, np.array([[1.0, 1.0]]))
+    assert res.grad_norm[0, 0] == 0 and res.delta[0, 0] == np.inf and not res.flipped[0, 0]
+    # f(x) = 0 exactly at a tie with a nonzero gradient heading down: t* = 0
+    W1 = np.array([[[1.0, 0.0], [0.0, 1.0]]])
+    W2 = np.array([[[1.0, 0.0], [0.0, 1.0]]])
+    net = D.from_arrays([W1, W2], np.array([[1.0, -1.0]]))
+    res = D.deep_min_flip_step(net, np.array([[1.0, 1.0]]))
+    assert res.f[0, 0] == 0.0 and res.delta[0, 0] == 0.0 and res.flipped[0, 0]
+    # a second-layer neuron exactly at its kink at x (integer weights): still exact against the grid
+    W1 = np.array([[[1.0, -1.0], [2.0, 1.0], [-1.0, 2.0]]])
+    W2 = np.array([[[1.0, -1.0, 0.0], [0.0, 1.0, -2.0]]])
+    net = D.from_arrays([W1, W2], np.array([[1.0, -1.0]]), output_bias=-1.0)
+    X = np.array([[1.0, 1.0], [2.0, 1.0], [0.0, 0.0], [1.0, -2.0]])
+    _grid_check_relu(net, X, D.deep_min_flip_step(net, X))
+
+
+# ------------------------------------------------------------------------------------ smooth roots
+
+def _reference_root(sub, x, u, positive, t_max, n_grid=4000):
+    ts = np.linspace(0.0, t_max, n_grid)
+    fv = D.deep_forward(sub, x[None] + ts[:, None] * u[None])[0]  # kernels: checked against the reference
+    flipped = fv < 0 if positive else fv >= 0
+    flipped[0] = False
+    if not flipped.any():
+        return np.inf
+    j = int(np.argmax(flipped))
+    fun = lambda t: D._reference_forward(sub, (x + t * u)[None])[0, 0]  # noqa: E731
+    return brentq(fun, ts[j - 1], ts[j], xtol=1e-300, rtol=4 * np.finfo(float).eps, maxiter=500)
+
+
+@settings(max_examples=25)
+@given(st.data())
+def test_smooth_root_against_dense_grid(data):
+    act = data.draw(st.sampled_from(["softplus", "tanh", "gelu"]))
+    net = data.draw(deep_nets(activation=act, integer=False))
+    X = _points(data.draw, net, integer=False)
+    res = D.deep_min_flip_step(net, X, max_delta=6.0)
+    assert res.method == "root"
+    for k in range(net.n_inits):
+        sub = net.select(k)
+        for i in range(len(X)):
+            if res.grad_norm[k, i] == 0:
+                assert res.delta[k, i] == np.inf
+                continue
+            ref = _reference_root(sub, X[i], res.direction[k, i], res.f[k, i] >= 0, 6.0)
+            got = res.delta[k, i]
+            if np.isinf(ref) or np.isinf(got):
+                # the only allowed disagreement: a crossing pair narrower than either grid
+                assert np.isinf(ref) and np.isinf(got), (ref, got)
+                continue
+            assert abs(got - ref) <= 1e-10 * ref + 1e-300, (got, ref)
+
+
+def test_smooth_root_is_machine_precise():
+    net = D.init_deep_network(10, [40, 40], 2, parametrization="bubeck", activation="tanh", rng=3)
+    X = bc.sample_sphere(8, 10, radius=np.sqrt(10), rng=4)
+    res = D.deep_min_flip_step(net, X)
+    assert res.flipped.mean() > 0.5
+    for k in range(2):
+        for i in np.flatnonzero(res.flipped[k]):
+            t = res.delta[k, i]
+            u = res.direction[k, i]
+            sub = net.select(k)
+            f_at = D.deep_forward(sub, np.array([X[i] + s * u for s in (t, t * (1 - 1e-10), t * (1 + 1e-10))]))[0]
+            assert abs(f_at[0]) < 1e-14
+            sign = 1.0 if res.f[k, i] >= 0 else -1.0
+            assert sign * f_at[1] > 0 > sign * f_at[2]
