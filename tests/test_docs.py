@@ -9,6 +9,7 @@ say that they have no outputs).
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import json
 import os
@@ -285,6 +286,49 @@ def test_stored_results_say_how_they_were_made(build):
         assert not (folder / "cells").exists(), folder
         for figure in outputs.figures:
             assert figure.with_suffix(".svg").is_file(), figure
+
+
+def _python_blocks(page: Path) -> list:
+    return re.findall(r"```python\n(.*?)```", page.read_text(), re.S)
+
+
+def test_extending_examples_run(tmp_path, monkeypatch):
+    """The code of the "check a lemma of your own" page runs as printed: the registry entry, its Monte Carlo
+    check, and the study of one's own, run from a folder (with tiny settings) and rebuilt by report."""
+    import dataclasses
+
+    from boundcheck.bounds import unregister
+    from boundcheck.cli import get_study, list_studies
+
+    blocks = _python_blocks(DOCS / "extending.md")
+    entry = next(b for b in blocks if "@register_bound" in b)
+    check = next(b for b in blocks if "compare_to_bound(counts" in b and "def cell" not in b)
+    study = next(b for b in blocks if "STUDY = Study(" in b)
+    namespace = {}
+    try:
+        for block in blocks[:blocks.index(entry)] + [entry, check]:
+            exec(compile(block, "docs/extending.md", "exec"), namespace)
+        assert namespace["row"]["verdict"] == "holds"
+    finally:
+        with contextlib.suppress(KeyError):
+            unregister("my_active_count")
+    folder = tmp_path / "my_studies"
+    folder.mkdir()
+    # as the page says: the registry entry pasted into the study's module, above the cell
+    (folder / "active_count.py").write_text(study.replace("\ndef grid(config):", "\n" + entry + "\n\ndef grid(config):"))
+    monkeypatch.setenv("BOUNDCHECK_STUDIES", str(folder))
+    try:
+        assert "active_count" in list_studies()
+        spec = get_study("active_count")
+        config = dataclasses.replace(spec.Config.quick(), widths=(100,), gammas=(0.1,), n_samples=50)
+        result = spec.run(config, out_dir=tmp_path / "out", progress=False)
+        assert [line.split(":")[0] for line in result.verdicts] == ["my_active_count"]
+        assert "holds" in result.verdicts[0]
+        assert spec.report(tmp_path / "out").table.equals(result.table)
+    finally:
+        with contextlib.suppress(KeyError):
+            unregister("my_active_count")
+        sys.modules.pop("active_count", None)
 
 
 def test_cli_help_texts(build, tmp_path):
