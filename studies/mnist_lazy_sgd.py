@@ -11,7 +11,14 @@ epoch). On the correctly classified test points of the trained network we measur
 * ``||delta*|| / ||x||``                  theory: falls like ``1/sqrt(d)``;
 
 and fit the exponents in ``d`` with 95% confidence intervals (one point per seed), next to the theory's
-(1/2, -1, -1/2). Two settings: ``raw_bias`` (pixels in [0, 1], first-layer and output biases: the main
+(1/2, -1, -1/2) **in the setting's own units**: the theory assumes ``||x|| = 1``; without biases ``f`` is
+1-homogeneous in ``x``, so ``eta*(x) = ||x|| eta*(x/||x||)`` while ``||grad f||`` and ``||delta*||/||x||``
+do not depend on the input scale, and on raw pixels, whose norm grows like ``d^p_x`` (``p_x`` fitted on the
+same test images, about 0.63), the prediction for ``eta*`` is ``-1 + p_x`` (biases make it approximate);
+``eta*/||x||`` is fitted beside it against -1. Every fit is judged by
+:func:`boundcheck.checks.compare_estimate` against competitors a quarter away (``no power`` when its
+interval holds one) and flagged pre-asymptotic where the lazy part of ``grad f`` (at most ``C0``) can
+exceed half of the part that grows with ``d`` (``sqrt(d/2)``). Two settings: ``raw_bias`` (pixels in [0, 1], first-layer and output biases: the main
 text, Figs 2-3) and ``sphere_nobias`` (``||x|| = 1``, no biases: the theory's setting, appendix Figs
 5-6). Fig 7: histograms over test points for one setting.
 
@@ -37,6 +44,7 @@ import pandas as pd
 
 import boundcheck as bc
 from boundcheck.attacks import min_flip_step
+from boundcheck.checks import compare_estimate
 from boundcheck.report import StudyResult
 from boundcheck.stats import fit_exponent
 from boundcheck.study import (ConfigError, Integer, Phase, Study, StudyConfig, TupleOf, choice, nonnegative_int,
@@ -255,44 +263,165 @@ def _summary(table: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
-def _exponents(table: pd.DataFrame, config: Config) -> pd.DataFrame:
+#: degree of homogeneity in x of each quantity for a bias-free net (f is 1-homogeneous in x, grad f
+#: 0-homogeneous): eta*(x) = ||x|| eta*(x / ||x||), while ||grad f|| and ||delta*|| / ||x|| do not change
+#: with the scale of x. The theory's exponents assume ||x|| = 1; on inputs whose norm grows like d^p_x the
+#: prediction for a quantity of degree k is theory + k p_x (biases make it approximate).
+X_DEGREE = {"grad_norm": 0, "eta": 1, "delta_rel": 0, "eta_over_xnorm": 0}
+#: the exponent fits: QUANTITIES plus eta*/||x||, whose theory exponent (-1) holds whatever the input scale
+EXPONENT_QUANTITIES = {**{q: (label, p) for q, (label, p, _) in QUANTITIES.items()},
+                       "eta_over_xnorm": ("eta* / ||x|| (mean eta* over mean ||x||)", -1.0)}
+#: an exponent fit has power when its interval excludes the prediction shifted by this much either way
+EXPONENT_RESOLUTION = 0.25
+#: a fit is also flagged pre-asymptotic when the quantity's ratio to its value at the smallest C0 differs
+#: between the smallest and the largest d by more than this factor (see _pre_asymptotic)
+PRE_ASYMPTOTIC_RATIO = 1.25
+
+
+def _with_ratio(table: pd.DataFrame) -> pd.DataFrame:
+    out = table.copy()
+    out["eta_over_xnorm_mean"] = out["eta_mean"] / out["x_norm_mean"]
+    return out
+
+
+def _x_norm_exponents(table: pd.DataFrame) -> dict:
+    """Per setting: the fitted exponent of the mean input norm in d (its interval), or None (``||x|| = 1``)."""
+    out = {}
+    for setting, grp in table.groupby("setting", sort=False):
+        sub = grp[np.isfinite(grp["x_norm_mean"]) & (grp["x_norm_mean"] > 0)]
+        sub = sub.groupby("d", as_index=False)["x_norm_mean"].mean()  # one point per d (same test images)
+        if len(sub) and np.allclose(sub["x_norm_mean"], 1.0, rtol=1e-6):
+            out[setting] = (0.0, 0.0, 0.0)  # unit inputs
+            continue
+        try:
+            fit = fit_exponent(sub["d"].to_numpy(float), sub["x_norm_mean"].to_numpy(float))
+        except ValueError:
+            out[setting] = (math.nan, math.nan, math.nan)
+        else:
+            out[setting] = (fit.exponent, fit.ci_low, fit.ci_high)
+    return out
+
+
+def _pre_asymptotic(table: pd.DataFrame, setting: str, q: str, C0: float) -> str:
+    """Say why the d-range of a fit at this C0 is pre-asymptotic, or ''.
+
+    Two criteria. (1) The bound: with ``a_s = +-1`` and rows within ``C0 / sqrt(m)`` of ``W0``, the
+    weight-change part of ``grad f`` has norm at most ``C0``, against ``||grad f(W0)|| ~ sqrt(d/2)`` for the
+    part that scales with d; where ``C0 >= sqrt(d/2) / 2`` the lazy part can be more than half of it, so a
+    fit over such d is not in the asymptotic regime the exponent describes. (2) Measured: the quantity's
+    ratio to its value at the smallest C0 differs between the smallest and the largest d by more than
+    ``PRE_ASYMPTOTIC_RATIO``.
+    """
+    grp = table[table["setting"] == setting]
+    ds = sorted(set(int(v) for v in grp["d"]))
+    reasons = []
+    if ds and float(C0) >= 0.5 * math.sqrt(ds[0] / 2):
+        d_asym = int(math.ceil(2 * (2 * float(C0)) ** 2))
+        reasons.append(f"the lazy part of grad f can reach C0={float(C0):g}, more than half of sqrt(d/2)="
+                       f"{math.sqrt(ds[0] / 2):.2g} at d={ds[0]} (so for d < {d_asym})")
+    c_min = float(grp["C0"].min())
+    if float(C0) != c_min and len(ds) >= 2:
+        means = grp.groupby(["d", "C0"])[f"{q}_mean"].mean()
+        try:
+            r_lo = means[(ds[0], float(C0))] / means[(ds[0], c_min)]
+            r_hi = means[(ds[-1], float(C0))] / means[(ds[-1], c_min)]
+        except KeyError:
+            r_lo = r_hi = math.nan
+        if (np.isfinite(r_lo) and np.isfinite(r_hi) and r_lo > 0 and r_hi > 0
+                and abs(math.log(r_lo / r_hi)) > math.log(PRE_ASYMPTOTIC_RATIO)):
+            reasons.append(f"from C0={c_min:g} to C0={float(C0):g} the value changes by {r_lo:.2f}x at d={ds[0]} but "
+                           f"{r_hi:.2f}x at d={ds[-1]}")
+    return ("pre-asymptotic: " + "; ".join(reasons)) if reasons else ""
+
+
+def _exponent_row(sub: pd.DataFrame, q: str, setting: str, C0: float, px: tuple, table: pd.DataFrame,
+                  shift: float = 0.0) -> dict:
+    """Fit the exponent of ``q`` in d and judge it (checks.compare_estimate) against the prediction in the
+    setting's units; ``shift`` moves the prediction (a negative control: an exponent off by 1/4)."""
+    label, p_theory = EXPONENT_QUANTITIES[q]
+    p_x = px[0]
+    predicted = p_theory + X_DEGREE[q] * p_x + shift
+    row = dict(setting=setting, C0=float(C0), quantity=q, label=label, theory=p_theory, x_norm_exponent=p_x,
+               x_norm_ci_low=px[1], x_norm_ci_high=px[2])
+    sub = sub[np.isfinite(sub[f"{q}_mean"]) & (sub[f"{q}_mean"] > 0)]
+    alternatives = {f"prediction {'-+'[i]} 1/4": predicted + s for i, s in enumerate((-EXPONENT_RESOLUTION,
+                                                                                       EXPONENT_RESOLUTION))}
+    if X_DEGREE[q] and p_x != 0:
+        alternatives[f"unit-input theory {p_theory:g}"] = p_theory
+    try:
+        fit = fit_exponent(sub["d"].to_numpy(float), sub[f"{q}_mean"].to_numpy(float))
+    except ValueError as exc:
+        est, lo, hi, r2, n, note = math.nan, math.nan, math.nan, math.nan, len(sub), str(exc)
+    else:
+        est, lo, hi, r2, n, note = fit.exponent, fit.ci_low, fit.ci_high, fit.r2, fit.n_points, ""
+    judged = compare_estimate(est, lo, hi, predicted, name=f"exponent_d[{setting}, {q}, C0={float(C0):g}]",
+                              alternatives=alternatives)
+    pre = _pre_asymptotic(table, setting, q, C0) if np.isfinite(est) else ""
+    row.update(exponent=est, ci_low=lo, ci_high=hi, r2=r2, n_points=n, predicted=predicted,
+               half_width=judged["half_width"], nearest_alternative=judged["nearest_alternative"],
+               gap=judged["gap"], verdict=judged["verdict"], pre_asymptotic=pre, note=note)
+    return row
+
+
+def _exponents(table: pd.DataFrame, config: Config, *, shift: float = 0.0) -> pd.DataFrame:
     """Exponent of d for every (setting, m, C0) and quantity; one point per seed (per-seed test means)."""
+    table = _with_ratio(table)
+    px = _x_norm_exponents(table)
     rows = []
     for (setting, m, C0), grp in table.groupby(["setting", "m", "C0"], sort=False):
-        for q, (label, p_theory, _) in QUANTITIES.items():
-            sub = grp[np.isfinite(grp[f"{q}_mean"]) & (grp[f"{q}_mean"] > 0)]
-            row = dict(setting=setting, m=m, C0=C0, quantity=q, theory=p_theory,
-                       fig2=float(C0) == float(config.C0_fig2))
-            try:
-                fit = fit_exponent(sub["d"].to_numpy(float), sub[f"{q}_mean"].to_numpy(float))
-            except ValueError as exc:
-                row.update(exponent=math.nan, ci_low=math.nan, ci_high=math.nan, r2=math.nan, n_points=len(sub),
-                           theory_inside_ci=False, note=str(exc))
-            else:
-                row.update(exponent=fit.exponent, ci_low=fit.ci_low, ci_high=fit.ci_high, r2=fit.r2,
-                           n_points=fit.n_points, theory_inside_ci=fit.contains(p_theory), note="")
-            rows.append(row)
+        for q in EXPONENT_QUANTITIES:
+            row = _exponent_row(grp, q, setting, C0, px[setting], table, shift)
+            rows.append(dict(row, m=m, fig2=float(C0) == float(config.C0_fig2)))
     return pd.DataFrame(rows)
 
 
-def _pooled_exponents(table: pd.DataFrame, config: Config) -> pd.DataFrame:
-    """Fig 2's exponents pooled over widths (one point per width and seed), C0 = C0_fig2."""
+def _pooled_exponents(table: pd.DataFrame, config: Config, *, shift: float = 0.0) -> pd.DataFrame:
+    """Fig 2's exponents pooled over widths (one point per width and seed), C0 = C0_fig2.
+
+    ``predicted`` is the theory's exponent in the setting's own units (``theory + X_DEGREE * x_norm_exponent``,
+    with the exponent of the mean input norm in d fitted on the same table); ``verdict`` is
+    :func:`boundcheck.checks.compare_estimate`'s against the competitors ``predicted +- 1/4`` (and, for eta*
+    on raw pixels, the unit-input theory). ``shift`` moves every prediction (a negative control).
+    """
+    table = _with_ratio(table)
+    px = _x_norm_exponents(table)
     rows = []
     sub_all = table[np.isclose(table["C0"], float(config.C0_fig2))]
     for setting, grp in sub_all.groupby("setting", sort=False):
-        for q, (label, p_theory, _) in QUANTITIES.items():
-            sub = grp[np.isfinite(grp[f"{q}_mean"]) & (grp[f"{q}_mean"] > 0)]
-            row = dict(setting=setting, C0=float(config.C0_fig2), quantity=q, label=label, theory=p_theory)
-            try:
-                fit = fit_exponent(sub["d"].to_numpy(float), sub[f"{q}_mean"].to_numpy(float))
-            except ValueError as exc:
-                row.update(exponent=math.nan, ci_low=math.nan, ci_high=math.nan, r2=math.nan, n_points=len(sub),
-                           theory_inside_ci=False, note=str(exc))
-            else:
-                row.update(exponent=fit.exponent, ci_low=fit.ci_low, ci_high=fit.ci_high, r2=fit.r2,
-                           n_points=fit.n_points, theory_inside_ci=fit.contains(p_theory), note="")
-            rows.append(row)
+        for q in EXPONENT_QUANTITIES:
+            rows.append(_exponent_row(grp, q, setting, float(config.C0_fig2), px[setting], table, shift))
     return pd.DataFrame(rows)
+
+
+_VERDICT_WORDS = {"consistent": "consistent with", "outside CI": "OUTSIDE the CI of", "no power": "no power against"}
+
+
+def exponent_lines(pooled: pd.DataFrame, per_width: pd.DataFrame, config: Config) -> list[str]:
+    """The verdict lines of the exponent fits: each in the setting's units, with the half-width next to the gap."""
+    lines = []
+    for _, r in pooled.iterrows():
+        units = ""
+        if X_DEGREE[r["quantity"]] and r["x_norm_exponent"] != 0:
+            units = (f" = {r['theory']:g} + {r['x_norm_exponent']:.3f} (||x|| grows like d^{r['x_norm_exponent']:.3f} "
+                     f"[{r['x_norm_ci_low']:.3f}, {r['x_norm_ci_high']:.3f}] on these inputs and eta* is 1-homogeneous "
+                     f"in x for a bias-free net; biases make it approximate)")
+        elif r["x_norm_exponent"] != 0:
+            units = " (scale-free in x: the unit-input theory applies)"
+        line = (f"exponent_d[{r['setting']}, {r['quantity']}, C0={r['C0']:g}, all widths]: {r['exponent']:.3f} "
+                f"[{r['ci_low']:.3f}, {r['ci_high']:.3f}] (95% CI, r2 {r['r2']:.2f}) vs predicted "
+                f"{r['predicted']:.3f}{units}: {r['verdict'].replace('outside CI', 'OUTSIDE the CI')} "
+                f"(half-width {r['half_width']:.2g}; nearest competitor {r['nearest_alternative']} at gap "
+                f"{r['gap']:.2g})")
+        if r["pre_asymptotic"]:
+            line += f"; {r['pre_asymptotic']}"
+        lines.append(line)
+    per_m = per_width[per_width["fig2"]]
+    counts = per_m["verdict"].value_counts()
+    lines.append(f"exponent_d per width at C0={config.C0_fig2:g} (predictions in the setting's units): consistent in "
+                 f"{counts.get('consistent', 0)}, OUTSIDE the CI in {counts.get('outside CI', 0)}, no power in "
+                 f"{counts.get('no power', 0)} of {len(per_m)} fits; pre-asymptotic in "
+                 f"{int((per_m['pre_asymptotic'] != '').sum())}")
+    return lines
 
 
 def _C0_trends(table: pd.DataFrame) -> pd.DataFrame:
@@ -445,15 +574,7 @@ def _build(config: Config, table: pd.DataFrame, points: pd.DataFrame, wall: floa
     pooled = _pooled_exponents(table, config)
     trends = _C0_trends(table)
     timing = _timing(table)
-    verdicts = []
-    for _, r in pooled.iterrows():
-        inside = "inside" if r["theory_inside_ci"] else "OUTSIDE"
-        verdicts.append(f"exponent_d[{r['setting']}, {r['quantity']}, C0={r['C0']:g}, all widths]: "
-                        f"{r['exponent']:.3f} [{r['ci_low']:.3f}, {r['ci_high']:.3f}] (95% CI, r2 {r['r2']:.2f}); "
-                        f"theory {r['theory']:g} {inside} the CI")
-    per_m = exps[exps["fig2"]]
-    verdicts.append(f"exponent_d per width at C0={config.C0_fig2:g}: theory inside the CI in "
-                    f"{int(per_m['theory_inside_ci'].sum())} of {len(per_m)} fits")
+    verdicts = exponent_lines(pooled, exps, config)
     inc = (trends["trend"] == "increasing").sum()
     verdicts.append(f"C0 trend (Fig 3: all three increase with C0): increasing in {inc} of {len(trends)} "
                     f"(setting, d, m, quantity) groups")
@@ -480,6 +601,14 @@ def _build(config: Config, table: pd.DataFrame, points: pd.DataFrame, wall: floa
     notes.append("eta*, delta* by the exact piecewise-linear scan (min_flip_step, method="
                  f"{config.flip_method!r}) on correctly classified test points only (the authors record 0 for "
                  "misclassified points; here they are left out)")
+    notes.append("exponent predictions in the setting's own units: f is 1-homogeneous in x without biases, so "
+                 "eta*(x) = ||x|| eta*(x/||x||) and on inputs with ||x|| ~ d^p_x the prediction for eta* is -1 + p_x "
+                 "(p_x fitted on the same test images; biases make it approximate); ||grad f|| and ||delta*||/||x|| "
+                 "do not depend on the input scale; eta*/||x|| is fitted beside eta* with the unit-input theory -1. "
+                 "Each fit is judged against its prediction +- 1/4 as competitors ('no power' when the interval "
+                 "holds one) and flagged pre-asymptotic where the lazy part of grad f (at most C0) can exceed "
+                 "half of the part that scales with d (sqrt(d/2)) at the smallest d, or where the C0 effect differs "
+                 "between the smallest and largest d by more than 25%")
     notes.append("theory curves: for ||x|| = 1 the reference constants at W0 (spec 5.6: 0.707 sqrt(d), 1.13/d, "
                  "0.80/sqrt(d)); for raw pixels only the theory's slope (constant fitted), since the constants "
                  "assume ||x|| = 1")

@@ -104,3 +104,63 @@ def test_clustered_proportion_reduces_to_clopper_pearson_without_clustering():
         clustered_proportion_interval(ind[:, :10], g)
     with pytest.raises(ValueError, match="K >= 2 nets"):
         total_sd_interval(g[:1])
+
+
+# --------------------------------------------------------------------------- mnist_lazy_sgd exponent lines
+
+def _power_law_table(noise: float, sizes=(5, 7, 10, 14, 20, 28), seed: int = 0):
+    """A table shaped like mnist_lazy_sgd's with exact power laws in d (times log-normal noise): on raw pixels
+    ||x|| ~ d^0.63 and eta* ~ ||x|| / d (1-homogeneous in x), on the sphere ||x|| = 1."""
+    import pandas as pd
+
+    rng = np.random.default_rng(seed)
+    rows = []
+    for setting, p_x in (("raw_bias", 0.63), ("sphere_nobias", 0.0)):
+        for side in sizes:
+            d = side * side
+            xn = 2.0 * d ** p_x if p_x else 1.0
+            for m in (250, 500, 1000):
+                for C0 in (2.0, 10.0):
+                    for s in range(2):
+                        def q(v):
+                            return v * math.exp(noise * rng.standard_normal())
+                        rows.append(dict(setting=setting, d=d, m=m, C0=C0, seed=s, x_norm_mean=xn,
+                                         grad_norm_mean=q(0.7 * d ** 0.5), eta_mean=q(1.1 * xn / d),
+                                         delta_rel_mean=q(0.8 * d ** -0.5)))
+    return pd.DataFrame(rows)
+
+
+def test_exponents_are_predicted_in_the_settings_units():
+    mod = _study("mnist_lazy_sgd")
+    cfg = mod.Config.quick()
+    pooled = mod._pooled_exponents(_power_law_table(0.02), cfg)
+    by = pooled.set_index(["setting", "quantity"])
+    assert by.loc[("raw_bias", "eta"), "predicted"] == pytest.approx(-1 + 0.63, abs=1e-6)
+    assert by.loc[("sphere_nobias", "eta"), "predicted"] == -1.0
+    assert (pooled["verdict"] == "consistent").all(), pooled[["setting", "quantity", "exponent", "predicted", "verdict"]]
+    lines = mod.exponent_lines(pooled, mod._exponents(_power_law_table(0.02), cfg), cfg)
+    raw_eta = next(v for v in lines if v.startswith("exponent_d[raw_bias, eta,"))
+    assert "-1 + 0.630" in raw_eta and "||x|| grows like d^0.630" in raw_eta
+    assert all("half-width" in v and "gap" in v for v in lines if v.startswith("exponent_d["))
+
+
+@pytest.mark.parametrize("shift", [0.25, -0.25])
+def test_exponent_off_by_a_quarter_reads_outside(shift):
+    # the negative control: every prediction moved by 1/4 must read OUTSIDE the CI where the fit has power
+    mod = _study("mnist_lazy_sgd")
+    cfg = mod.Config.quick()
+    table = _power_law_table(0.02)
+    pooled = mod._pooled_exponents(table, cfg, shift=shift)
+    assert (pooled["verdict"] == "outside CI").all(), pooled[["setting", "quantity", "verdict"]]
+    per_width = mod._exponents(table, cfg, shift=shift)
+    assert (per_width["verdict"] == "outside CI").all()
+
+
+def test_exponent_without_power_says_so():
+    # noisy data over three dimensions: the interval holds the prediction and a competitor 1/4 away
+    mod = _study("mnist_lazy_sgd")
+    pooled = mod._pooled_exponents(_power_law_table(0.6, sizes=(5, 6, 7), seed=3), mod.Config.quick())
+    assert set(pooled["verdict"]) <= {"no power", "outside CI"}
+    assert (pooled["verdict"] == "no power").any()
+    shifted = mod._pooled_exponents(_power_law_table(0.6, sizes=(5, 6, 7), seed=3), mod.Config.quick(), shift=0.25)
+    assert not (shifted["verdict"] == "consistent").any()
