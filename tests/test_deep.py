@@ -330,3 +330,40 @@ def test_smooth_root_is_machine_precise():
             assert abs(f_at[0]) < 1e-14
             sign = 1.0 if res.f[k, i] >= 0 else -1.0
             assert sign * f_at[1] > 0 > sign * f_at[2]
+
+
+# ------------------------------------------------------------------------------------ registry entries
+
+BEYOND_IDS = {"bubeck2021_f_order_one": ("found", 0.0), "bubeck2021_grad_order_one": ("recon", 0.0),
+              "bubeck2021_one_step_smooth": ("found", -0.5), "bubeck2021_one_step_relu": ("found", -0.5),
+              "bartlett2021_gradient_dominance": ("recon", 0.5), "bartlett2021_one_step": ("recon", -0.5),
+              "montanari2022_gradient_step": ("recon", -0.5)}
+
+
+@pytest.mark.parametrize("bound_id", sorted(BEYOND_IDS))
+def test_scaling_law_entries(bound_id):
+    from boundcheck.bounds import get
+    b = get(bound_id)
+    status, exponent = BEYOND_IDS[bound_id]
+    assert b.status == status and b.citation and b.formula
+    assert b.constants["exponent_d"] == exponent
+    (const, (value, why)), = b.reconstructed_constants(d=100).items()
+    assert value == 1.0 and why == "not found"
+    # the law C ||x||^p d^e: doubling d multiplies it by 2^e, the constant scales it
+    v1 = float(b.evaluate(d=100, x_norm=10.0))
+    assert float(b.evaluate(d=200, x_norm=10.0)) == pytest.approx(v1 * 2 ** exponent)
+    assert float(b.evaluate(d=100, x_norm=10.0, **{const: 3.0})) == pytest.approx(3 * v1)
+    assert float(b.failure(d=100)) == 0.0 and float(b.failure(d=100, gamma=0.05)) == 0.05
+
+
+def test_regime_conditions_and_common_step():
+    from boundcheck.bounds import get
+    relu = get("bubeck2021_one_step_relu")
+    assert relu.check_conditions(d=100, k=1000)["width_regime"] == np.array(False)   # log 1000 > 100^0.24
+    assert relu.check_conditions(d=100, k=1000, c_exp=0.5)["width_regime"] == np.array(True)
+    assert relu.check_conditions(d=100)["width_regime"] is None
+    bart = get("bartlett2021_gradient_dominance")
+    assert bart.check_conditions(d=100, min_width=5, max_width=400)["polynomial_widths"] == np.array(False)
+    common = get("montanari2022_common_step")
+    assert float(common.evaluate(gamma=0.1)) == pytest.approx(0.9) and common.direction == "lower"
+    assert common.reconstructed_constants(gamma=0.1, s_d=2.0) == {"s_d": (2.0, "not found")}

@@ -15,6 +15,7 @@ scipy only. Add a lemma of your own with :func:`register_bound` (see ``docs/exte
 from .registry import (CONDITION_KINDS, DIRECTIONS, STATUSES, Bound, Condition, Parameter, get, list_bounds,
                        register, register_bound, registry, unregister)
 from . import wang2022
+from . import bartlett2021, bubeck2021, montanari2022  # noqa: F401 (registers the beyond-the-paper claims)
 from .wang2022 import (B7Terms, RegimeCheck, chernoff_count_bound, expected_sign_flips, grad_norm_lower_certified,
                        grad_norm_reference, lemma_B7_terms, lemma_B9_reference, sign_disagreement_probability,
                        theorem_3_1_certified, theorem_3_1_regime, theorem_3_1_regime_dims, RegimeDims)
