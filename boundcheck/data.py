@@ -41,11 +41,13 @@ import contextlib
 import gzip
 import hashlib
 import importlib.metadata
+import math
 import os
 import pickle
 import struct
 import tempfile
 import warnings
+import zlib
 from dataclasses import dataclass
 from importlib.util import find_spec as _find_spec
 from pathlib import Path
@@ -267,17 +269,36 @@ def _parse_idx(data: bytes, magic: int, name: str) -> np.ndarray:
     if found != magic:
         raise _SourceFailed(f"{name}: IDX magic number {found}, expected {magic}")
     shape = struct.unpack(f">{ndim}I", data[4:header_len])
-    expected = header_len + int(np.prod(shape, dtype=np.int64))
+    expected = header_len + math.prod(shape)  # exact (Python ints): a header's dimensions may overflow int64
     if len(data) != expected:
         raise _SourceFailed(f"{name}: {len(data)} bytes, but its header {shape} implies {expected}")
     return np.frombuffer(data, dtype=np.uint8, offset=header_len).reshape(shape)
 
 
-def _read_maybe_gzip(path: Path) -> bytes:
-    raw = path.read_bytes()
-    if raw[:2] == b"\x1f\x8b":
-        return gzip.decompress(raw)
-    return raw
+#: The largest IDX file accepted, compressed or not: the real ones hold at most 47,040,016 bytes. A
+#: decompression bomb stops at this many bytes instead of filling the memory.
+MAX_IDX_BYTES = 64 * 2**20
+
+
+def _read_maybe_gzip(path: Path, limit: int | None = None) -> bytes:
+    """The bytes of an IDX file, gunzipped if it is gzipped; at most ``limit`` bytes (MAX_IDX_BYTES)."""
+    limit = MAX_IDX_BYTES if limit is None else limit
+    with open(path, "rb") as fh:
+        magic = fh.read(2)
+    size = path.stat().st_size
+    if size > limit:
+        raise _SourceFailed(f"{path}: {size} bytes, more than the {limit}-byte cap of an MNIST IDX file")
+    if magic != b"\x1f\x8b":
+        return path.read_bytes()
+    try:
+        with gzip.open(path, "rb") as fh:
+            data = fh.read(limit + 1)
+    except (OSError, EOFError, zlib.error) as exc:  # gzip.BadGzipFile is an OSError
+        raise _SourceFailed(f"{path}: corrupt gzip stream ({type(exc).__name__}: {exc})") from None
+    if len(data) > limit:
+        raise _SourceFailed(f"{path}: decompresses to more than the {limit}-byte cap of an MNIST IDX file "
+                            "(a decompression bomb?)")
+    return data
 
 
 def _check_md5(arrays: dict, verify: bool) -> None:
@@ -313,7 +334,7 @@ def _load_idx_dir(directory: Path, verify: bool) -> MNIST:
         path = _find_idx_file(directory, stem)
         try:
             data = _read_maybe_gzip(path)
-        except (OSError, EOFError, gzip.BadGzipFile) as exc:
+        except (OSError, EOFError) as exc:
             raise _SourceFailed(f"cannot read {path}: {exc}") from exc
         if verify:
             got = hashlib.md5(data).hexdigest()
@@ -615,6 +636,9 @@ def load_mnist(source=None, cache_dir=None, *, verify: bool = True, cache: bool 
 
     if data is None:
         raise MNISTNotFoundError(_not_found_message(attempts), attempts)
+    for where, why in attempts:  # a source that was there but failed is named, not skipped in silence
+        if why not in ("not set", "no such file"):
+            warnings.warn(f"MNIST: skipped the {where}: {why}; loaded {data.source}", RuntimeWarning, stacklevel=2)
     if use_cache:
         try:
             _write_cache(cache_path, data)

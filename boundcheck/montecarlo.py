@@ -132,6 +132,10 @@ def _worker_init(threads: int | None, parent_pid: int | None = None) -> None:
     if threads is not None:
         for var in _THREAD_ENV:
             os.environ[var] = str(threads)
+    if os.name == "posix":  # Ctrl-C reaches the whole process group: the sweep process alone handles it
+        import signal
+
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
     if parent_pid is not None and os.name == "posix":
         import threading
 

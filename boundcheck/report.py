@@ -14,6 +14,9 @@ from pathlib import Path
 
 import pandas as pd
 
+from .store import atomic_write_text as _atomic_write_text
+from .store import file_mode
+
 __all__ = ["StudyResult", "write_table", "save_figure", "write_study", "atomic_write_text", "verdict_line"]
 
 
@@ -50,21 +53,12 @@ class StudyResult:
     self_checks: list[str] = field(default_factory=list)
 
 
-def atomic_write_text(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` through a temporary file in the same folder and a rename."""
+def atomic_write_text(path, text: str) -> None:
+    """Write ``text`` to ``path`` (creating its folder) through a temporary file in the same folder and a
+    rename (:func:`boundcheck.store.atomic_write_text`); the file's mode honours the umask."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as fh:
-            fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    _atomic_write_text(path, text)
 
 
 def write_table(df: pd.DataFrame, out_dir, name: str, *, floatfmt: str = ".4g") -> tuple[Path, Path]:
@@ -78,6 +72,8 @@ def write_table(df: pd.DataFrame, out_dir, name: str, *, floatfmt: str = ".4g") 
 
 def save_figure(fig, out_dir, name: str) -> tuple[Path, Path]:
     """Save a matplotlib figure as ``<name>.png`` and ``<name>.svg`` in ``out_dir``; return both paths."""
+    import matplotlib
+
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     paths = []
@@ -86,7 +82,12 @@ def save_figure(fig, out_dir, name: str) -> tuple[Path, Path]:
         fd, tmp = tempfile.mkstemp(dir=out_dir, prefix=f".{name}.", suffix=f".{ext}")
         os.close(fd)
         try:
-            fig.savefig(tmp, format=ext, dpi=150 if ext == "png" else None, bbox_inches="tight")
+            # byte-identical reruns: no date in the SVG, fixed ids (svg.hashsalt), no software version in the PNG
+            metadata = {"Date": None} if ext == "svg" else {"Software": None}
+            with matplotlib.rc_context({"svg.hashsalt": "boundcheck"}):
+                fig.savefig(tmp, format=ext, dpi=150 if ext == "png" else None, bbox_inches="tight",
+                            metadata=metadata)
+            os.chmod(tmp, file_mode())
             os.replace(tmp, path)
         finally:
             if os.path.exists(tmp):

@@ -50,7 +50,7 @@ from ._cells import Grid, _assemble, _canonical_coords, _canonical_json, _canoni
 from .errors import UserError
 
 __all__ = ["ResultStore", "StoredCell", "StoreConfigError", "StoreLockedError", "CellRejected", "package_version",
-           "code_revision", "sweep_digest", "result_checksum", "file_mode"]
+           "code_revision", "sweep_digest", "result_checksum", "file_mode", "atomic_write_text"]
 
 FORMAT = 2
 _TMP_PREFIX = ".tmp-"
@@ -145,9 +145,11 @@ def _fsync_dir(directory: Path) -> None:
         os.close(fd)
 
 
-def _atomic_write_text(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` atomically: temp file in the same directory, fsync, os.replace."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=_TMP_PREFIX, suffix=".json")
+def atomic_write_text(path, text: str) -> None:
+    """Write ``text`` to ``path`` atomically: temp file in the same directory, fsync, os.replace, fsync of
+    the directory. The file gets the mode ``open()`` would give (``0o666`` less the umask)."""
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=_TMP_PREFIX, suffix=path.suffix or ".txt")
     try:
         os.fchmod(fd, file_mode())  # mkstemp creates 0600; a finished file gets the umask's mode
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
@@ -325,7 +327,7 @@ class ResultStore:
             "created": created,
             "updated": _now(),
         }
-        _atomic_write_text(self.manifest_path, _dumps(manifest))
+        atomic_write_text(self.manifest_path, _dumps(manifest))
 
     def _mismatch_message(self, old, new) -> str:
         old = old or {}
@@ -485,7 +487,7 @@ class ResultStore:
                          written=_now())
         doc = {"format": FORMAT, "identity": dict(identity), "coords": coords, "key": coords_key(coords),
                "checksum": result_checksum(res), "result": res, "meta": full_meta}
-        _atomic_write_text(self._path(coords), _dumps(doc))
+        atomic_write_text(self._path(coords), _dumps(doc))
 
     @staticmethod
     def identity(manifest: Mapping | None) -> dict:
