@@ -405,6 +405,36 @@ def _bounds_section(ids) -> str:
 
 
 _UNDERLINE = re.compile(r"""([-=~^"'`#*+:.])\1{2,}""")
+_THEORY_REF = re.compile(r"\b([Tt]heory) section (\d+(?:\.\d+)?)\b")
+
+
+def theory_labels(page: Path = DOCS / "theory.md") -> set:
+    """The section labels of the theory page (``(theory-5-4)=`` gives ``"5.4"``)."""
+    text = Path(page).read_text() if Path(page).is_file() else ""
+    return {label.replace("-", ".") for label in re.findall(r"^\(theory-([0-9-]+)\)=", text, re.M)}
+
+
+def link_theory(rst: str, labels=None) -> str:
+    """Turn "theory section 5.4" in reStructuredText prose into a link to that section of the theory page.
+
+    Only sections the page has are linked (an unknown number stays text, so the build cannot break), and
+    never inside inline literals or literal blocks.
+    """
+    labels = theory_labels() if labels is None else labels
+    out, literal_indent = [], None
+    for line in rst.splitlines():
+        indent = len(line) - len(line.lstrip())
+        if literal_indent is not None and line.strip() and indent <= literal_indent:
+            literal_indent = None
+        if literal_indent is None:
+            parts = re.split(r"(``.*?``)", line)  # leave inline literals alone
+            line = "".join(part if part.startswith("``") else _THEORY_REF.sub(
+                lambda m: (f":ref:`{m.group(1)} section {m.group(2)} <theory-{m.group(2).replace('.', '-')}>`"
+                           if m.group(2) in labels else m.group(0)), part) for part in parts)
+            if line.rstrip().endswith("::"):
+                literal_indent = indent
+        out.append(line)
+    return "\n".join(out)
 
 
 def _docstring_rst(module) -> str:
@@ -426,7 +456,7 @@ def _docstring_rst(module) -> str:
             continue
         out.append(lines[i])
         i += 1
-    return "\n".join(out).strip()
+    return link_theory("\n".join(out).strip())
 
 
 def _rel(path: Path, start: Path) -> str:

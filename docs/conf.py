@@ -119,7 +119,18 @@ def _generate(app):
     docs_build.write_bounds_list()
 
 
+_THEORY_LABELS = docs_build.theory_labels()
+
+
+def _link_theory(app, what, name, obj, options, lines):
+    """Docstrings cite the theory page as "theory section 5.4": make those links (in place)."""
+    linked = docs_build.link_theory("\n".join(lines), _THEORY_LABELS).split("\n")
+    if linked != lines and len(linked) == len(lines):
+        lines[:] = linked
+
+
 def setup(app):
     app.add_directive("optional-automodule", OptionalAutomodule)
+    app.connect("autodoc-process-docstring", _link_theory)
     app.connect("builder-inited", _generate)
     return {"parallel_read_safe": True, "parallel_write_safe": True}

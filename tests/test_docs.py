@@ -344,6 +344,15 @@ def test_free_text_is_escaped(build):
     assert build._md_code("a `b` c") == "``a `b` c``"
 
 
+def test_theory_references_become_links(build):
+    labels = build.theory_labels()
+    assert {"0", "3", "5.4", "6.4", "9.3", "10.5", "11"} <= labels  # the sections the code cites exist
+    rst = "Statement (theory section 5.1); ``theory section 5.2``; Theory section 99.\n\nA::\n\n    theory section 3\n"
+    assert build.link_theory(rst, labels) == (
+        "Statement (:ref:`theory section 5.1 <theory-5-1>`); ``theory section 5.2``; Theory section 99.\n\n"
+        "A::\n\n    theory section 3")
+
+
 def test_docstring_rubrics(build):
     module = type(sys)("m")
     module.__doc__ = "Summary.\n\nTitle\n-----\nText.\n\n    Indented\n    --------\n"
