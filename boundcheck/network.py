@@ -20,6 +20,7 @@ Three parametrizations are named, and one must always be chosen explicitly:
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 
 import numpy as np
@@ -149,6 +150,35 @@ class Network:
                 f"parametrization={self.parametrization!r}, bias={self.has_bias})")
 
 
+#: Memory of one spawned random stream (a Generator, its bit generator and seed sequence), measured.
+_STREAM_BYTES = 1024
+
+
+def _available_memory() -> int | None:
+    """Bytes of memory available to a new allocation (Linux: MemAvailable), or None if unknown."""
+    try:
+        with open("/proc/meminfo") as fh:
+            for line in fh:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    try:
+        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (AttributeError, ValueError, OSError):
+        return None
+
+
+def _check_init_memory(d: int, m: int, K: int, with_bias: bool) -> None:
+    """Refuse, before drawing anything, an init that cannot fit: its weights plus one stream per init."""
+    need = 8 * K * m * (d + 1 + (1 if with_bias else 0)) + 8 * K + _STREAM_BYTES * K
+    available = _available_memory()
+    if available is not None and need > available:
+        raise MemoryError(f"init_network(d={d}, m={m}, n_inits={K}) needs about {need / 2**30:.3g} GiB (the weights "
+                          f"and one random stream per init), more than the {available / 2**30:.3g} GiB available; "
+                          "draw fewer inits at a time")
+
+
 def init_network(d: int, m: int, n_inits: int = 1, *, parametrization: str, rng=None) -> Network:
     """Draw ``n_inits`` independent random inits of a two-layer ReLU network.
 
@@ -182,6 +212,7 @@ def init_network(d: int, m: int, n_inits: int = 1, *, parametrization: str, rng=
     m = check_int(m, "m", minimum=1)
     K = check_int(n_inits, "n_inits", minimum=1)
     check_choice(parametrization, "parametrization", PARAMETRIZATIONS)
+    _check_init_memory(d, m, K, parametrization == "paper_code")
     streams = check_rng(rng).spawn(K)
     a = np.empty((K, m))
     W0 = np.empty((K, m, d))
