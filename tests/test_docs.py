@@ -27,6 +27,8 @@ from boundcheck.report import verdict_line
 pytest.importorskip("sphinx", reason="the docs need sphinx (pip install boundcheck[docs])")
 pytest.importorskip("myst_parser", reason="the docs need myst-parser (pip install boundcheck[docs])")
 pytest.importorskip("numpydoc", reason="the docs need numpydoc (pip install boundcheck[docs])")
+pytest.importorskip("sphinx-mathjax-offline",
+                    reason="the docs need sphinx-mathjax-offline, MathJax without a CDN (pip install boundcheck[docs])")
 
 ROOT = Path(__file__).resolve().parents[1]
 DOCS = ROOT / "docs"
