@@ -367,3 +367,27 @@ def test_regime_conditions_and_common_step():
     common = get("montanari2022_common_step")
     assert float(common.evaluate(gamma=0.1)) == pytest.approx(0.9) and common.direction == "lower"
     assert common.reconstructed_constants(gamma=0.1, s_d=2.0) == {"s_d": (2.0, "not found")}
+
+
+# ------------------------------------------------------------------------------------ studies (tiny)
+
+def test_deep_one_step_study_tiny(tmp_path):
+    from boundcheck.studies import deep_one_step as S
+    assert S.hidden_widths("growing", 4, 40) == [20, 40, 80] and S.hidden_widths("bottleneck", 4, 40) == [40, 5, 40]
+    cfg = S.Config(dims=(16, 25, 36), depths=(2, 3), profiles=("equal", "bottleneck"), width=16, n_inits=2, n_points=3)
+    res = S.STUDY.run(cfg, out_dir=tmp_path, progress=False)
+    assert set(res.table.depth) == {2, 3} and len(res.table) == 12
+    assert any("bartlett2021_one_step" in line for line in res.verdicts)
+    samples = res.extra_tables["samples"]
+    # delta* is a real flip: exact values against one more independent evaluation
+    assert ((samples.delta >= 0) | ~samples.flipped).all()
+    assert (samples.flipped == np.isfinite(samples.delta)).all()
+
+
+def test_smooth_one_step_study_tiny(tmp_path):
+    from boundcheck.studies import smooth_one_step as S
+    cfg = S.Config(activations=("relu", "tanh"), dims=(16, 25, 36), depths=(2,), width=16, n_inits=2, n_points=3)
+    res = S.STUDY.run(cfg, out_dir=tmp_path, progress=False)
+    assert set(res.table.activation) == {"relu", "tanh"}
+    assert any("montanari2022_common_step" in line for line in res.verdicts)
+    assert any("bubeck2021_one_step_smooth" in line for line in res.verdicts)
