@@ -10,7 +10,15 @@ exact f range and max flips over the lazy ball) is timed against
 Goals (issue 2): the full pass within 1.5x of the bare products in both cases, and at least 2x faster
 than the numpy version in the many-inits case.
 
-Run: ``python benchmarks/bench_kernels.py`` (``--repeats N``).
+Issue 12 adds, for K = 1, n = 1024, m = 4096, d = 784:
+
+* the separate calls a user might chain (``forward``, ``input_gradient``, ``sign_flips``, ``f_range``)
+  against the fused pass (the docstrings of those functions quote the ratio, about 2.3x);
+* f and grad_x f by :func:`boundcheck.network_pass` against PyTorch autograd on the same work (when
+  PyTorch is installed; never a dependency): ``relu(X W^T + b) a / sqrt(m)``, ``f.sum().backward()``.
+
+Run: ``python benchmarks/bench_kernels.py`` (``--repeats N``). One BLAS / torch thread for the issue-12
+lines.
 
 Measured 2026-11-22, x86_64, 2 vCPUs, OpenBLAS (numpy 2.4.6), numba 0.68.1, best of 5, quiet machine:
 
@@ -93,6 +101,56 @@ def case(n, m, d, K, repeats):
     return t_full / t_blas, t_numpy / t_full
 
 
+def separate_vs_fused_and_torch(repeats, n=1024, m=4096, d=784):
+    """The issue-12 lines: chained separate calls vs the fused pass, and the pass vs PyTorch autograd."""
+    from threadpoolctl import threadpool_limits
+    net = bc.init_network(d, m, parametrization="paper_code", rng=0)
+    X = np.random.default_rng(1).random((n, d))
+    R = 1.0 / np.sqrt(m)
+    W = bc.project_lazy(net.W0 + np.random.default_rng(2).standard_normal(net.W0.shape), net.W0, R,
+                        b=net.b0 + 0.01, b0=net.b0)
+    W, b = W if isinstance(W, np.ndarray) else W[0], None if isinstance(W, np.ndarray) else W[1]
+    with threadpool_limits(1):
+        fused = lambda: bc.network_pass(net, X, W, b, radius=R, batch=n)  # noqa: E731
+
+        def separate():
+            bc.forward(net, X, W, b, batch=n)
+            bc.input_gradient(net, X, W, b, batch=n)
+            bc.sign_flips(net, X, W, b, batch=n)
+            bc.f_range(net, X, R, batch=n)
+
+        fused()
+        separate()
+        t_fused = best_time(fused, repeats)
+        t_sep = best_time(separate, repeats)
+        grad_only = lambda: bc.network_pass(net, X, W, b, batch=n)  # noqa: E731
+        grad_only()
+        t_pass = best_time(grad_only, repeats)
+        t_blas = best_time(lambda: (X @ W[0].T) @ W[0], repeats)
+        line = (f"K=1 n={n} m={m} d={d} | separate calls / fused pass {t_sep / t_fused:5.2f}"
+                f" | f and grad (network_pass, no radius) {t_pass / t_blas:5.2f}x its two GEMMs")
+        try:
+            import torch
+        except ImportError:
+            print(line + " | PyTorch not installed (skipped)")
+            return
+        torch.set_num_threads(1)
+        Wt = torch.tensor(W[0])
+        bt = torch.tensor(b[0])
+        at = torch.tensor(net.a[0] / np.sqrt(m))
+        Xt = torch.tensor(X)
+
+        def autograd():
+            x = Xt.clone().requires_grad_(True)
+            f = torch.relu(x @ Wt.T + bt) @ at
+            f.sum().backward()
+            return f, x.grad
+
+        autograd()
+        t_torch = best_time(autograd, repeats)
+        print(line + f" | PyTorch autograd {t_torch / t_blas:5.2f}x (boundcheck {t_torch / t_pass:4.2f}x faster)")
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--repeats", type=int, default=3)
@@ -101,6 +159,7 @@ def main():
           f"numpy {np.__version__}")
     case(1024, 4096, 784, 1, args.repeats)
     case(256, 512, 100, 64, args.repeats)
+    separate_vs_fused_and_torch(args.repeats)
 
 
 if __name__ == "__main__":

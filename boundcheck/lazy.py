@@ -210,6 +210,13 @@ def f_range(net: Network, X, radius: float, *, batch: int | None = None) -> FRan
     -------
     FRange
         ``lower`` and ``upper``, both ``kind="exact"`` with witnesses.
+
+    Notes
+    -----
+    Calling :func:`~boundcheck.ops.forward`, :func:`~boundcheck.ops.input_gradient`,
+    :func:`~boundcheck.ops.sign_flips` and this function one after the other on the same points costs about
+    2.3x one fused :func:`~boundcheck.ops.network_pass` (``radius=`` gives the same f range), which shares the
+    BLAS products among them (``benchmarks/bench_kernels.py``); use it when you need several.
     """
     net = _check_net(net)
     X = _check_X(net, X)

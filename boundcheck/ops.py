@@ -21,7 +21,8 @@ import numpy as np
 from . import _kernels
 from ._numeric import CHUNK_BYTES, augmented_norms, chunks, output_bias, output_scale, stacked_preactivations
 from ._validate import check_real
-from ._validate_network import check_batch, check_biases, check_network, check_points, check_weights
+from ._validate_network import (check_batch, check_biases, check_network, check_network_inputs, check_points,
+                                check_weights)
 from .network import Network
 
 __all__ = ["forward", "input_gradient", "activation_counts", "sign_flips", "gradient_difference",
@@ -42,9 +43,18 @@ def preactivations(net: Network, X, W=None, b=None) -> np.ndarray:
     b : array_like, shape (K, m), optional
         First-layer biases (default ``net.b0``).
     """
-    net = check_network(net)
-    X = check_points(net, X)
-    return stacked_preactivations(X, check_weights(net, W), check_biases(net, b))
+    net, X, W, b = check_network_inputs(net, X, W, b)
+    return stacked_preactivations(X, W, b)
+
+
+def _per_point(net: Network, X: np.ndarray, batch, dtype, work) -> np.ndarray:
+    """One value per init and point, shape (K, n): ``work(X_chunk, out, lo)`` fills the chunk's columns."""
+    n = len(X)
+    batch = check_batch(net, batch, n)
+    out = np.empty((net.n_inits, n), dtype=dtype)
+    for lo, hi in chunks(n, batch):
+        work(X[lo:hi], out, lo)
+    return out
 
 
 def forward(net: Network, X, W=None, b=None, *, batch: int | None = None) -> np.ndarray:
@@ -67,6 +77,12 @@ def forward(net: Network, X, W=None, b=None, *, batch: int | None = None) -> np.
     -------
     ndarray, shape (K, n)
 
+    Notes
+    -----
+    Calling :func:`forward`, :func:`input_gradient`, :func:`sign_flips` and :func:`~boundcheck.lazy.f_range`
+    one after the other on the same points costs about 2.3x one fused :func:`network_pass`, which shares
+    the BLAS products among them (``benchmarks/bench_kernels.py``); use it when you need several.
+
     Examples
     --------
     >>> from boundcheck import init_network, sample_sphere, forward
@@ -74,15 +90,12 @@ def forward(net: Network, X, W=None, b=None, *, batch: int | None = None) -> np.
     >>> forward(net, sample_sphere(3, 5, rng=1)).shape
     (2, 3)
     """
-    net = check_network(net)
-    X = check_points(net, X)
-    W, b = check_weights(net, W), check_biases(net, b)
-    n = len(X)
-    batch = check_batch(net, batch, n)
-    out = np.empty((net.n_inits, n))
-    for lo, hi in chunks(n, batch):
-        _kernels.forward_from_pre(stacked_preactivations(X[lo:hi], W, b), net.a, output_bias(net), output_scale(net), out, lo)
-    return out
+    net, X, W, b = check_network_inputs(net, X, W, b)
+
+    def work(Xc, out, lo):
+        _kernels.forward_from_pre(stacked_preactivations(Xc, W, b), net.a, output_bias(net), output_scale(net), out, lo)
+
+    return _per_point(net, X, batch, np.float64, work)
 
 
 def input_gradient(net: Network, X, W=None, b=None, *, batch: int | None = None) -> np.ndarray:
@@ -103,10 +116,14 @@ def input_gradient(net: Network, X, W=None, b=None, *, batch: int | None = None)
     Returns
     -------
     ndarray, shape (K, n, d)
+
+    Notes
+    -----
+    Calling :func:`forward`, :func:`input_gradient`, :func:`sign_flips` and :func:`~boundcheck.lazy.f_range`
+    one after the other on the same points costs about 2.3x one fused :func:`network_pass`, which shares
+    the BLAS products among them (``benchmarks/bench_kernels.py``); use it when you need several.
     """
-    net = check_network(net)
-    X = check_points(net, X)
-    W, b = check_weights(net, W), check_biases(net, b)
+    net, X, W, b = check_network_inputs(net, X, W, b)
     n = len(X)
     batch = check_batch(net, batch, n)
     K, m, d = W.shape
@@ -120,29 +137,29 @@ def input_gradient(net: Network, X, W=None, b=None, *, batch: int | None = None)
 
 def activation_counts(net: Network, X, W=None, b=None, *, batch: int | None = None) -> np.ndarray:
     """Number of active neurons (pre-activation > 0), shape (K, n), int64."""
-    net = check_network(net)
-    X = check_points(net, X)
-    W, b = check_weights(net, W), check_biases(net, b)
-    n = len(X)
-    batch = check_batch(net, batch, n)
-    out = np.empty((net.n_inits, n), dtype=np.int64)
-    for lo, hi in chunks(n, batch):
-        _kernels.count_active(stacked_preactivations(X[lo:hi], W, b), out, lo)
-    return out
+    net, X, W, b = check_network_inputs(net, X, W, b)
+
+    def work(Xc, out, lo):
+        _kernels.count_active(stacked_preactivations(Xc, W, b), out, lo)
+
+    return _per_point(net, X, batch, np.int64, work)
 
 
 def sign_flips(net: Network, X, W=None, b=None, *, batch: int | None = None) -> np.ndarray:
-    """Number of neurons s with 1{w_s . x + b_s > 0} != 1{w0_s . x + b0_s > 0}, shape (K, n), int64."""
-    net = check_network(net)
-    X = check_points(net, X)
-    W, b = check_weights(net, W), check_biases(net, b)
-    n = len(X)
-    batch = check_batch(net, batch, n)
-    out = np.empty((net.n_inits, n), dtype=np.int64)
-    for lo, hi in chunks(n, batch):
-        Xc = X[lo:hi]
+    """Number of neurons s with 1{w_s . x + b_s > 0} != 1{w0_s . x + b0_s > 0}, shape (K, n), int64.
+
+    Notes
+    -----
+    Calling :func:`forward`, :func:`input_gradient`, :func:`sign_flips` and :func:`~boundcheck.lazy.f_range`
+    one after the other on the same points costs about 2.3x one fused :func:`network_pass`, which shares
+    the BLAS products among them (``benchmarks/bench_kernels.py``); use it when you need several.
+    """
+    net, X, W, b = check_network_inputs(net, X, W, b)
+
+    def work(Xc, out, lo):
         _kernels.count_flips(stacked_preactivations(Xc, W, b), stacked_preactivations(Xc, net.W0, net.b0), out, lo)
-    return out
+
+    return _per_point(net, X, batch, np.int64, work)
 
 
 def gradient_difference(net: Network, X, Z, W=None, W_prime=None, b=None, b_prime=None, *,
@@ -249,10 +266,8 @@ def network_pass(net: Network, X, W=None, b=None, *, radius: float | None = None
     -------
     NetworkPass
     """
-    net = check_network(net)
-    X = check_points(net, X)
     at_init = W is None and b is None
-    W, b = check_weights(net, W), check_biases(net, b)
+    net, X, W, b = check_network_inputs(net, X, W, b)
     if radius is not None:
         radius = check_real(radius, "radius", minimum=0.0)
     n = len(X)
