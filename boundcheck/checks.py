@@ -17,6 +17,7 @@ Bounds (one call per cell and bound; the result is a dict, a table row)::
                      self_check=False, confidence=0.95, gamma=None)
     compare_sandwich(lower, upper, bound, ...same keywords...)      # certified lower <= true <= upper
     compare_probability(k, n, bound, bound_id=..., ...)            # k of n Bernoulli trials vs P <= bound
+    compare_counts(crossed, n, bound_id=..., failure_probability=p, kind=..., side=...)   # from counts alone
 
 ``kind`` says what each number is: ``"exact"`` the true value (to rounding); ``"certified"`` a certified
 one-sided value, with ``side="lower"`` (the true value is >= the number: e.g. a value attained by a witness
@@ -70,7 +71,7 @@ import pandas as pd
 from ._validate import as_float_array, check_int, check_real
 from .stats import clopper_pearson, describe, excess_test, tightness
 
-__all__ = ["compare_to_bound", "compare_sandwich", "compare_probability", "compare_estimate", "verdicts",
+__all__ = ["compare_to_bound", "compare_sandwich", "compare_counts", "compare_probability", "compare_estimate", "verdicts",
            "self_check_lines", "exact_law_line", "format_constants", "power_note", "ROW_COLUMNS",
            "OUTCOMES", "ESTIMATE_OUTCOMES", "SELF_CHECK_HEADING"]
 
@@ -342,6 +343,26 @@ def compare_sandwich(lower, upper, bound_value, *, bound_id: str, direction: str
                   failure_probability=failure_probability, kind="sandwich", side=None, gamma=gamma,
                   vacuous=vacuous, confidence=confidence, in_hypothesis=in_hypothesis, hypothesis=hypothesis,
                   constants=constants, self_check=self_check, rtol=rtol, atol=atol, check=check)
+
+
+def compare_counts(crossed: int, n: int, *, bound_id: str, failure_probability: float, kind: str = "exact",
+                   side: str | None = None, direction: str = "upper", **keywords) -> dict:
+    """One row from counts alone: ``crossed`` of ``n`` independent samples lie on the wrong side of the bound.
+
+    For statements checked per sample by an indicator (e.g. "every certified step flips", "some lazy W
+    resists the step"): the same verdict as :func:`compare_to_bound` on ``n`` samples of which ``crossed``
+    are across, with the same meaning of ``kind`` and ``side`` (for ``kind="certified"`` give the side the
+    indicator is certified on relative to the bound's ``direction``). ``keywords`` as in
+    :func:`compare_to_bound`; the summary statistics describe the 0/1 indicators.
+    """
+    crossed = check_int(crossed, "crossed", minimum=0)
+    n = check_int(n, "n", minimum=1)
+    if crossed > n:
+        raise ValueError(f"need crossed <= n, got {crossed} of {n}")
+    wrong, right = (1.0, 0.0) if direction == "upper" else (0.0, 1.0)
+    values = np.r_[np.full(crossed, wrong), np.full(n - crossed, right)]
+    return compare_to_bound(values, 0.5, bound_id=bound_id, direction=direction,
+                            failure_probability=failure_probability, kind=kind, side=side, **keywords)
 
 
 def compare_probability(successes: int, trials: int, bound_value: float, *, bound_id: str,
