@@ -391,3 +391,129 @@ def test_smooth_one_step_study_tiny(tmp_path):
     assert set(res.table.activation) == {"relu", "tanh"}
     assert any("montanari2022_common_step" in line for line in res.verdicts)
     assert any("bubeck2021_one_step_smooth" in line for line in res.verdicts)
+
+
+# ------------------------------------------------------------------------------------ the deep lazy ball
+
+from boundcheck import deep_lazy as DL  # noqa: E402
+
+
+@given(st.data())
+def test_deep_projection_is_exact(data):
+    net = data.draw(deep_nets(integer=False))
+    rng = np.random.default_rng(data.draw(seeds()))
+    radii = [float(r) for r in rng.uniform(0, 1, len(net.widths))]
+    Ws = [W + rng.standard_normal(W.shape) * rng.uniform(0, 1) for W in net.weights]
+    bs = None if net.biases is None else [b + rng.standard_normal(b.shape) for b in net.biases]
+    out = DL.project_deep_lazy(net, Ws, radii, bs)
+    pW, pb = (out, None) if bs is None else out
+    dev = DL.deep_lazy_distance(net, pW, pb)
+    assert (dev <= np.array(radii)[None] * (1 + 1e-12) + 1e-15).all()
+    # rows inside stay, rows outside go radially to the sphere: the nearest point of a product of balls
+    for l, (W, P, W0) in enumerate(zip(Ws, pW, net.weights)):
+        rowW = W - W0 if bs is None else np.concatenate([W - W0, (bs[l] - net.biases[l])[..., None]], -1)
+        rowP = P - W0 if bs is None else np.concatenate([P - W0, (pb[l] - net.biases[l])[..., None]], -1)
+        nrm = np.linalg.norm(rowW, axis=-1, keepdims=True)
+        want = np.where(nrm > radii[l], rowW * radii[l] / np.where(nrm > 0, nrm, 1), rowW)
+        np.testing.assert_allclose(rowP, want, rtol=1e-12, atol=1e-14)
+    # idempotent
+    again = DL.project_deep_lazy(net, pW, radii, pb)
+    np.testing.assert_allclose((again if bs is None else again[0])[0], pW[0], rtol=0, atol=1e-15)
+
+
+@given(st.data())
+def test_last_layer_range_equals_two_layer_f_range(data):
+    net = data.draw(networks(integer=False))
+    X = data.draw(inputs_for(net, on_sphere=False, integer=False))
+    R = data.draw(st.floats(0.0, 1.0))
+    fr = bc.f_range(net, X, R)
+    lo, hi = DL.deep_f_range_last_layer(D.from_network(net), X, R)
+    assert lo.kind == hi.kind == "exact"
+    np.testing.assert_allclose(lo.value, fr.lower.value, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(hi.value, fr.upper.value, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("act", ACTS)
+def test_deep_worst_cases_are_ordered_and_attained(act):
+    net = D.init_deep_network(5, [8, 7, 6], 2, parametrization="bubeck", activation=act, bias=True, rng=3)
+    X = bc.sample_sphere(3, 5, radius=np.sqrt(5), rng=2)
+    R = DL.deep_lazy_radii(net, 2.0)
+    lo, hi = DL.deep_f_range_last_layer(net, X, R[-1])
+    clo, chi = DL.deep_f_range_certified(net, X, R)
+    hlo, hhi = DL.deep_f_range_heuristic(net, X, R, steps=10)
+    f0 = D.deep_forward(net, X)
+    tol = 1e-12
+    assert (clo.value <= lo.value + tol).all() and (hi.value <= chi.value + tol).all()
+    assert (clo.value <= hlo.value + tol).all() and (hhi.value <= chi.value + tol).all()
+    assert (hlo.value <= f0 + tol).all() and (f0 <= hhi.value + tol).all()
+    assert (lo.value <= f0 + tol).all() and (f0 <= hi.value + tol).all()
+    # witnesses are in the ball and attain their values; random members of the last layer's ball never beat
+    # the exact range
+    for wc, sense in ((hi, 1), (lo, -1), (hhi, 1), (hlo, -1)):
+        for i in range(len(X)):
+            W, b = wc.witness(i)
+            assert (DL.deep_lazy_distance(net, W, b) <= np.array(R)[None] * (1 + 1e-9)).all()
+            np.testing.assert_allclose(D.deep_forward(net, X[i:i + 1], W, b)[:, 0], wc.value[:, i], rtol=1e-10, atol=1e-12)
+    rng = np.random.default_rng(0)
+    for _ in range(20):
+        Wl = net.weights[-1] + rng.standard_normal(net.weights[-1].shape)
+        bl = net.biases[-1] + rng.standard_normal(net.biases[-1].shape)
+        pW, pb = DL.project_deep_lazy(net, [*net.weights[:-1], Wl], R, [*net.biases[:-1], bl])
+        f = D.deep_forward(net, X, [*net.weights[:-1], pW[-1]], [*net.biases[:-1], pb[-1]])
+        assert (f <= hi.value + tol).all() and (f >= lo.value - tol).all()
+
+
+def test_deep_loss_gradient_finite_differences():
+    net = D.init_deep_network(4, [6, 5], 1, parametrization="ntk", activation="tanh", bias=True, rng=5)
+    rng = np.random.default_rng(1)
+    X = rng.standard_normal((7, 4))
+    y = np.where(rng.random(7) < 0.5, -1.0, 1.0)
+    loss, gW, gb, _ = DL.deep_loss_and_gradient(net, X, y)
+    h = 1e-6
+    for l in range(2):
+        for (j, s) in [(0, 0), (2, 1), (4, 3)]:
+            Wp = [W.copy() for W in net.weights]
+            Wm = [W.copy() for W in net.weights]
+            Wp[l][0, j, s] += h
+            Wm[l][0, j, s] -= h
+            fd = (DL.deep_loss_and_gradient(net, X, y, Wp)[0] - DL.deep_loss_and_gradient(net, X, y, Wm)[0]) / (2 * h)
+            assert gW[l][j, s] == pytest.approx(fd, rel=1e-6, abs=1e-9)
+        bp = [b.copy() for b in net.biases]
+        bm = [b.copy() for b in net.biases]
+        bp[l][0, 1] += h
+        bm[l][0, 1] -= h
+        fd = (DL.deep_loss_and_gradient(net, X, y, None, bp)[0] - DL.deep_loss_and_gradient(net, X, y, None, bm)[0]) / (2 * h)
+        assert gb[l][1] == pytest.approx(fd, rel=1e-6, abs=1e-9)
+
+
+@pytest.mark.parametrize("mode", ["stop", "project"])
+def test_deep_lazy_sgd_matches_two_layer_trainer(mode):
+    net = bc.init_network(6, 30, parametrization="paper_code", rng=2)
+    rng = np.random.default_rng(3)
+    X = rng.standard_normal((120, 6))
+    y = np.where(X[:, 0] + 0.3 * X[:, 1] > 0, 1.0, -1.0)
+    a = bc.train_lazy_sgd(net, X, y, C0=3.0, epochs=6, batch_size=16, mode=mode, rng=4)
+    b = DL.train_deep_lazy_sgd(D.from_network(net), X, y, radii=bc.lazy_radius(3.0, 30), epochs=6, batch_size=16,
+                               mode=mode, rng=4)
+    assert a.steps == b.steps and a.stopped_reason == b.stopped_reason
+    np.testing.assert_allclose(b.weights[0], a.W, rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(b.biases[0], a.b, rtol=1e-9, atol=1e-12)
+
+
+@pytest.mark.parametrize("mode", ["stop", "project"])
+def test_deep_lazy_sgd_stays_in_the_ball(mode):
+    net = D.init_deep_network(5, [12, 10], 1, parametrization="bubeck", activation="relu", rng=6)
+    rng = np.random.default_rng(7)
+    X = np.sqrt(5) * bc.sample_sphere(200, 5, rng=8)
+    y = np.where(X[:, 0] > 0, 1.0, -1.0)
+    R = DL.deep_lazy_radii(net, 1.0)
+    seen = []
+
+    def watch(step, Ws, bs):
+        seen.append(DL.deep_lazy_distance(net, [W[None] for W in Ws])[0])
+
+    res = DL.train_deep_lazy_sgd(net, X, y, radii=R, lr=0.5, epochs=30, mode=mode, rng=rng, on_step=watch)
+    assert seen and (np.array(seen) <= np.array(R) * (1 + 1e-12)).all()
+    if mode == "stop":
+        assert res.stopped_reason == "left_ball"
+    assert res.history.loss.iloc[-1] < res.history.loss.iloc[0]
