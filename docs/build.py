@@ -406,6 +406,7 @@ def _bounds_section(ids) -> str:
 
 _UNDERLINE = re.compile(r"""([-=~^"'`#*+:.])\1{2,}""")
 _THEORY_REF = re.compile(r"\b([Tt]heory) section (\d+(?:\.\d+)?)\b")
+_DIRECTIVE = re.compile(r"\s*\.\. [\w:-]+::")
 
 
 def theory_labels(page: Path = DOCS / "theory.md") -> set:
@@ -414,24 +415,32 @@ def theory_labels(page: Path = DOCS / "theory.md") -> set:
     return {label.replace("-", ".") for label in re.findall(r"^\(theory-([0-9-]+)\)=", text, re.M)}
 
 
-def link_theory(rst: str, labels=None) -> str:
+def link_theory(rst: str, labels=None, *, escape_bars: bool = False) -> str:
     """Turn "theory section 5.4" in reStructuredText prose into a link to that section of the theory page.
 
     Only sections the page has are linked (an unknown number stays text, so the build cannot break), and
-    never inside inline literals or literal blocks.
+    never inside inline literals, interpreted text or literal blocks. With ``escape_bars``, a ``|`` of the
+    prose (``|f(x)|`` written for ``help()``) is escaped, so that it is not read as a substitution; table
+    and line-block lines (starting with ``|`` or ``+``) are left alone.
     """
     labels = theory_labels() if labels is None else labels
+
+    def prose(part: str) -> str:
+        part = _THEORY_REF.sub(
+            lambda m: (f":ref:`{m.group(1)} section {m.group(2)} <theory-{m.group(2).replace('.', '-')}>`"
+                       if m.group(2) in labels else m.group(0)), part)
+        return part.replace("|", "\\|") if escape_bars else part
+
     out, literal_indent = [], None
     for line in rst.splitlines():
         indent = len(line) - len(line.lstrip())
         if literal_indent is not None and line.strip() and indent <= literal_indent:
             literal_indent = None
         if literal_indent is None:
-            parts = re.split(r"(``.*?``)", line)  # leave inline literals alone
-            line = "".join(part if part.startswith("``") else _THEORY_REF.sub(
-                lambda m: (f":ref:`{m.group(1)} section {m.group(2)} <theory-{m.group(2).replace('.', '-')}>`"
-                           if m.group(2) in labels else m.group(0)), part) for part in parts)
-            if line.rstrip().endswith("::"):
+            if not line.lstrip().startswith(("|", "+")):
+                parts = re.split(r"(``.*?``|`[^`]*`)", line)  # inline literals and interpreted text stay
+                line = "".join(part if part.startswith("`") else prose(part) for part in parts)
+            if line.rstrip().endswith("::") or _DIRECTIVE.match(line):  # a literal block or a directive
                 literal_indent = indent
         out.append(line)
     return "\n".join(out)
@@ -456,7 +465,7 @@ def _docstring_rst(module) -> str:
             continue
         out.append(lines[i])
         i += 1
-    return link_theory("\n".join(out).strip())
+    return link_theory("\n".join(out).strip(), escape_bars=True)
 
 
 def _rel(path: Path, start: Path) -> str:

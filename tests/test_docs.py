@@ -353,6 +353,10 @@ def test_theory_references_become_links(build):
     assert build.link_theory(rst, labels) == (
         "Statement (:ref:`theory section 5.1 <theory-5-1>`); ``theory section 5.2``; Theory section 99.\n\n"
         "A::\n\n    theory section 3")
+    # bars of the prose (|f(x)| written for help()) are escaped: they are not RST substitutions
+    rst = "a |f(x)| b ``|g|`` :math:`|x|` c\n\n.. code-block:: python\n\n    abs(x) | y\n\nA::\n\n    |f|\n\nd |f|"
+    assert build.link_theory(rst, labels, escape_bars=True) == (
+        "a \\|f(x)\\| b ``|g|`` :math:`|x|` c\n\n.. code-block:: python\n\n    abs(x) | y\n\nA::\n\n    |f|\n\nd \\|f\\|")
 
 
 def test_docstring_rubrics(build):
