@@ -517,3 +517,15 @@ def test_deep_lazy_sgd_stays_in_the_ball(mode):
     if mode == "stop":
         assert res.stopped_reason == "left_ball"
     assert res.history.loss.iloc[-1] < res.history.loss.iloc[0]
+
+
+def test_deep_lazy_mnist_study_tiny(tmp_path):
+    from boundcheck.studies import deep_lazy_mnist as S
+    try:
+        S.load(3)
+    except bc.MNISTNotFoundError:
+        pytest.skip("MNIST is not available offline")
+    cfg = S.Config(sizes=(3, 4, 5), depths=(3,), C0s=(5.0,), width=8, n_train=200, n_test=10, epochs=1)
+    res = S.STUDY.run(cfg, out_dir=tmp_path, progress=False)
+    assert len(res.table) == 3 and (res.table.dev_over_R <= 1 + 1e-12).all()
+    assert set(res.table.stopped) <= {"left_ball", "epochs"}
