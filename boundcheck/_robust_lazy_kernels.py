@@ -30,6 +30,35 @@ _TIE = 16.0 * np.finfo(np.float64).eps
 # ======================================================================================================
 
 @nb.njit(**NJIT_OPTIONS)
+def _switch(order, j, j2, kinds, who, kind, a_row, Wk, v):
+    """Apply the breakpoints ``order[j:j2]`` of one kind to the running gradient change v: a switch-off
+    (kind 0) of neuron s subtracts ``a_s w_s``, a switch-on (kind 1) adds it. Returns whether any applied."""
+    d = v.shape[0]
+    changed = False
+    for q in range(j, j2):
+        idx = order[q]
+        if kinds[idx] == kind:
+            s = who[idx]
+            if kind == 0:
+                for r in range(d):
+                    v[r] -= a_row[s] * Wk[s, r]
+            else:
+                for r in range(d):
+                    v[r] += a_row[s] * Wk[s, r]
+            changed = True
+    return changed
+
+
+@nb.njit(**NJIT_OPTIONS)
+def _scaled_norm(v, scale):
+    """``scale * ||v||``, summed in order."""
+    acc = 0.0
+    for r in range(v.shape[0]):
+        acc += v[r] * v[r]
+    return scale * np.sqrt(acc)
+
+
+@nb.njit(**NJIT_OPTIONS)
 def _scan_point(pre_row, slope_row, a_row, Wk, scale, absf, G, eta, mode, tol, times, kinds, who, v):
     """Walk the breakpoints of the ray ``x + t v_dir`` (t in step units) for one init and point.
 
@@ -93,36 +122,15 @@ def _scan_point(pre_row, slope_row, a_row, Wk, scale, absf, G, eta, mode, tol, t
         j2 = j + 1
         while j2 < cnt and times[order[j2]] <= lim:
             j2 += 1
-        changed = False
-        for q in range(j, j2):
-            idx = order[q]
-            if kinds[idx] == 0:
-                s = who[idx]
-                for r in range(d):
-                    v[r] -= a_row[s] * Wk[s, r]
-                changed = True
-        if changed:
-            acc = 0.0
-            for r in range(d):
-                acc += v[r] * v[r]
-            nv = scale * np.sqrt(acc)
+        # the switch-offs at nextT count at nextT itself, the switch-ons only after it
+        if _switch(order, j, j2, kinds, who, 0, a_row, Wk, v):
+            nv = _scaled_norm(v, scale)
             if nv > M:
                 M = nv
         if mode == 0 and not nextT < eta:
             return M, np.nan, np.nan
-        changed = False
-        for q in range(j, j2):
-            idx = order[q]
-            if kinds[idx] == 1:
-                s = who[idx]
-                for r in range(d):
-                    v[r] += a_row[s] * Wk[s, r]
-                changed = True
-        if changed:
-            acc = 0.0
-            for r in range(d):
-                acc += v[r] * v[r]
-            nv = scale * np.sqrt(acc)
+        if _switch(order, j, j2, kinds, who, 1, a_row, Wk, v):
+            nv = _scaled_norm(v, scale)
             if nv > M:
                 M = nv
         prev = nextT

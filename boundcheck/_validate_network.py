@@ -19,7 +19,8 @@ from ._numeric import CHUNK_BYTES
 from ._validate import as_float_array, check_int
 from .network import Network
 
-__all__ = ["check_network", "check_points", "check_weights", "check_biases", "check_batch"]
+__all__ = ["check_network", "check_points", "check_weights", "check_biases", "check_batch",
+           "check_network_inputs"]
 
 
 def check_network(net, name: str = "net") -> Network:
@@ -71,3 +72,13 @@ def check_batch(net, batch, n: int) -> int:
         per_point = 8 * net.n_inits * net.width
         return max(1, min(n, CHUNK_BYTES // per_point)) if n else 1
     return check_int(batch, "batch", minimum=1)
+
+
+def check_network_inputs(net, X, W=None, b=None) -> tuple[Network, np.ndarray, np.ndarray, np.ndarray | None]:
+    """The usual arguments of an operation on a network, checked in this order: ``net``, ``X``, ``W``, ``b``.
+
+    Returns ``(net, X, W, b)`` with the defaults ``net.W0`` and ``net.b0`` filled in.
+    """
+    net = check_network(net)
+    X = check_points(net, X)
+    return net, X, check_weights(net, W), check_biases(net, b)

@@ -75,7 +75,7 @@ from .bounds.wang2022 import theorem_3_1_certified, theorem_3_1_sufficient_step
 from .lazy import WorstCase
 from .network import Network
 from ._numeric import CHUNK_BYTES, chunks, output_bias, output_scale, row_norms, stacked_preactivations, unit_rows
-from ._validate_network import check_biases, check_network, check_points, check_weights
+from ._validate_network import check_network, check_network_inputs, check_points, check_weights
 
 __all__ = ["segment_gradient_deviation", "sufficient_step", "SufficientStep", "certify_step", "StepCertificate",
            "step_margin", "StepMargin", "random_lazy_weights", "robust_lazy_weights", "RobustLazyResult",
@@ -180,9 +180,7 @@ def segment_gradient_deviation(net: Network, X, W=None, b=None, *, eta, batch: i
     >>> segment_gradient_deviation(net, sample_sphere(3, 20, rng=1), eta=0.05).shape
     (1, 3)
     """
-    net = check_network(net)
-    X = check_points(net, X)
-    W, b = check_weights(net, W), check_biases(net, b)
+    net, X, W, b = check_network_inputs(net, X, W, b)
     K, m, d = W.shape
     n = len(X)
     etas = _check_eta_array(eta, K, n, allow_inf=True)
@@ -264,9 +262,7 @@ def sufficient_step(net: Network, X, W=None, b=None, *, sign_zero_positive: bool
     >>> bool((sufficient_step(net, X).eta >= min_flip_step(net, X).eta).all())
     True
     """
-    net = check_network(net)
-    X = check_points(net, X)
-    W, b = check_weights(net, W), check_biases(net, b)
+    net, X, W, b = check_network_inputs(net, X, W, b)
     if not isinstance(sign_zero_positive, (bool, np.bool_)):
         raise TypeError(f"sign_zero_positive must be a bool, got {sign_zero_positive!r}")
     K, m, d = W.shape
@@ -347,9 +343,7 @@ def certify_step(net: Network, X, eta, W=None, b=None, *, batch: int | None = No
         The label ``certified`` comes from the registry (:func:`~boundcheck.bounds.theorem_3_1_certified`);
         wherever it is True, ``flipped`` is True too (the theorem's proof), up to rounding at ties.
     """
-    net = check_network(net)
-    X = check_points(net, X)
-    W, b = check_weights(net, W), check_biases(net, b)
+    net, X, W, b = check_network_inputs(net, X, W, b)
     K, m, d = W.shape
     n = len(X)
     etas = _check_eta_array(eta, K, n, allow_inf=False)

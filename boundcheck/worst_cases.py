@@ -705,6 +705,29 @@ def _best_response_up(geo: _GNGeometry, e: np.ndarray, build: bool = False):
     return v / math.sqrt(geo.m)
 
 
+def _alternate(respond, e, steps: int, best: float):
+    """Alternating best responses from the unit vector ``e``, at most ``steps`` of them.
+
+    ``respond(e)`` is the vector (a gradient, or a gradient difference) at the W that maximizes its inner
+    product with ``e``; the next ``e`` is that vector's direction. Stops at a zero vector or a fixed point
+    (to 1e-13). Returns the largest norm seen if it beats ``best``, with the ``e`` that gave it, else
+    ``(best, None)``.
+    """
+    e_best = None
+    for _ in range(steps):
+        v = respond(e)
+        nv = float(np.linalg.norm(v))
+        if nv > best:
+            best, e_best = nv, e.copy()
+        if nv == 0:
+            break
+        e_new = v / nv
+        if np.allclose(e_new, e, rtol=0, atol=1e-13):
+            break
+        e = e_new
+    return best, e_best
+
+
 def _gn_upper_point(a, W0, x, R, steps):
     """Largest ||grad f|| found: returns (value, spec) with spec ("candidate", name) or ("e", e)."""
     geo = _GNGeometry(a, W0, x, R)
@@ -720,18 +743,9 @@ def _gn_upper_point(a, W0, x, R, steps):
         nv = float(np.linalg.norm(gr))
         if nv == 0:
             continue
-        e = gr / nv
-        for _ in range(steps):
-            gr = _best_response_up(geo, e)
-            nv = float(np.linalg.norm(gr))
-            if nv > best_val:
-                best_val, best_spec = nv, ("e", e.copy())
-            if nv == 0:
-                break
-            e_new = gr / nv
-            if np.allclose(e_new, e, rtol=0, atol=1e-13):
-                break
-            e = e_new
+        best_val, e_best = _alternate(lambda e: _best_response_up(geo, e), gr / nv, steps, best_val)
+        if e_best is not None:
+            best_spec = ("e", e_best)
     return best_val, best_spec
 
 
@@ -855,18 +869,8 @@ class _GDGeometry:
         e = dv / nv if nv > 0 else e0
         if self.R == 0:
             return best
-        for _ in range(steps):
-            dv = self.best_response(z, e, cand)
-            nv = float(np.linalg.norm(dv))
-            if nv > best[0]:
-                best = (nv, e.copy())
-            if nv == 0:
-                break
-            e_new = dv / nv
-            if np.allclose(e_new, e, rtol=0, atol=1e-13):
-                break
-            e = e_new
-        return best
+        value, e_best = _alternate(lambda e: self.best_response(z, e, cand), e, steps, nv)
+        return best if e_best is None else (value, e_best)
 
 
 def _tangent_point(x, u, r):
