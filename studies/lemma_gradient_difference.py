@@ -248,13 +248,14 @@ def _verdict_lines(table: pd.DataFrame) -> list[str]:
     return verdicts(table)
 
 
-def law_rows(table: pd.DataFrame, confidence: float) -> pd.DataFrame:
+def law_rows(table: pd.DataFrame, confidence: float, law=None) -> pd.DataFrame:
     """E|F| = m arctan(r)/pi at W0 (exact law) per cell, Clopper-Pearson on the flips over n_samples x m
-    neurons; competing: the eq. (3) bound m r/2 read as the rate."""
+    neurons; competing: the eq. (3) bound m r/2 read as the rate. ``law(r)`` replaces the predicted rate
+    (for negative controls)."""
     cells = table.drop_duplicates(["d", "m", "C0", "c_r"])
     rows = []
     for c in cells.itertuples():
-        rate = math.atan(c.r) / math.pi
+        rate = math.atan(c.r) / math.pi if law is None else float(law(c.r))
         rows.append(compare_estimate(c.flips_mean / c.m, c.flip_rate_ci_low, c.flip_rate_ci_high, rate,
                                      name="exact law at W0: E|F|/m = arctan(r)/pi (fixed z)",
                                      alternatives={"r/2 (the eq. (3) bound as the rate)": c.r / 2},

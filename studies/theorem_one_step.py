@@ -343,6 +343,15 @@ def _fits(table: pd.DataFrame, config: Config) -> pd.DataFrame:
     return pd.concat(frames, ignore_index=True)
 
 
+def exponent_rows(fits: pd.DataFrame) -> pd.DataFrame:
+    """The fitted exponents of E eta* and E delta* in d at W0 against their predictions (column
+    ``predicted``: -1 and -1/2 on unit inputs), with competitors off by 1/4."""
+    return pd.DataFrame([compare_estimate(
+        row.exponent, row.ci_low, row.ci_high, row.predicted, name=f"exponent of {row.quantity} (unit inputs) at m={int(row.m)}",
+        alternatives={"off by -1/4": row.predicted - 0.25, "off by +1/4": row.predicted + 0.25})
+        for row in fits.itertuples()])
+
+
 def build(table: pd.DataFrame, config: Config) -> StudyResult:
     import matplotlib
     matplotlib.use("Agg")
@@ -350,10 +359,7 @@ def build(table: pd.DataFrame, config: Config) -> StudyResult:
 
     lines = _verdicts(table, config)
     fits = _fits(table, config)
-    lines += verdicts(pd.DataFrame([compare_estimate(
-        row.exponent, row.ci_low, row.ci_high, row.predicted, name=f"exponent of {row.quantity} (unit inputs) at m={int(row.m)}",
-        alternatives={"off by -1/4": row.predicted - 0.25, "off by +1/4": row.predicted + 0.25})
-        for row in fits.itertuples()]))
+    lines += verdicts(exponent_rows(fits))
     init = table[(table.w_kind == "init") & (table.c == config.cs[0])]
     by_d = init.groupby("d")[["eta_star_d_mean", "delta_star_sqrt_d_mean"]].mean()
     lines.append("mean eta* d at W0 by d: " + ", ".join(f"{int(d)}: {v:.3f}" for d, v in by_d.eta_star_d_mean.items())
