@@ -164,3 +164,15 @@ def test_exponent_without_power_says_so():
     assert (pooled["verdict"] == "no power").any()
     shifted = mod._pooled_exponents(_power_law_table(0.6, sizes=(5, 6, 7), seed=3), mod.Config.quick(), shift=0.25)
     assert not (shifted["verdict"] == "consistent").any()
+
+
+def test_mnist_chain_changes_one_factor_at_a_time():
+    mod = _study("noise_separability_mnist")
+    cfg = mod.Config()
+    specs = {s[0]: s for s in cfg.nets}
+    for a, b in zip(cfg.chain[:-1], cfg.chain[1:]):
+        assert sum(specs[a][i] != specs[b][i] for i in (2, 3, 4, 5)) == 1, (a, b)
+    with pytest.raises(Exception, match="one factor"):
+        mod.Config(chain=("free", "rich_x0.1"))
+    with pytest.raises(Exception, match="unknown"):
+        mod.Config(chain=("free", "nope"))
