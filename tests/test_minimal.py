@@ -356,3 +356,38 @@ def test_bad_arguments_are_named():
         mn.ddn_attack(net, X, rng="seed")
     with pytest.raises(ValueError, match="kind"):
         mn.PerturbationBound(np.zeros((1, 1)), "guess", "lower", "x")
+
+
+# ----------------------------------------------------------------------------------------- the two studies, tiny
+
+def test_minimal_perturbation_study_tiny(tmp_path):
+    from boundcheck.cli import load_study
+
+    study = load_study("minimal_perturbation").STUDY
+    cfg = study.Config(dims=(4, 8, 16), widths=(4,), C0s=(0.0, 1.0), n_inits=1, n_points=3,
+                                         n_train=32, epochs=2, ddn_steps=20, restarts=1, pgd_steps=0)
+    res = study.run(cfg, out_dir=tmp_path, progress=False)
+    t = res.table
+    assert set(t.weights) == {"init", "random", "trained"}
+    assert (t.lower <= t.upper).all() and (t.upper <= t.one_step).all()
+    assert t.exact.all()  # m = 4: the region enumeration closes every sandwich
+    assert any("exponent in d" in line for line in res.verdicts)
+    assert res.self_checks and all("holds" in line for line in res.self_checks)
+
+
+def test_robust_beyond_lazy_study_tiny(tmp_path):
+    from boundcheck.cli import load_study
+
+    study = load_study("robust_beyond_lazy").STUDY
+    cfg = study.Config(widths=(8, 16, 32), dims=(4,), radius_units=(0.5, 64.0), cone_scales=(10.0,),
+                                         n_inits=1, n_train=32, n_test=10, epochs=2, train_pgd_steps=2,
+                                         eval_pgd_steps=5, ddn_steps=10)
+    res = study.run(cfg, out_dir=tmp_path, progress=False)
+    t = res.table
+    assert set(t.regime) == {"projected", "unconstrained", "cone"}
+    proj = t[t.regime == "projected"]
+    assert np.all(proj.deviation <= proj.c / np.sqrt(proj.m) * (1 + 1e-9))
+    assert np.all(t.attack_error <= t.certified_error_upper + 1e-12)
+    cone = t[t.regime == "cone"]
+    assert np.all(cone.sign_agreement == 1.0) and np.all(cone.delta_star_rel_change < 1e-9)
+    assert res.self_checks and all("holds" in line for line in res.self_checks)
