@@ -382,3 +382,18 @@ def test_kernels_fixture_runs_the_python_functions(kernels):
     net = bc.init_network(3, 4, n_inits=2, parametrization="paper_code", rng=0)
     X = np.ones((2, 3))
     close(bc.forward(net, X), ref.forward(net, X))
+
+
+def test_shared_row_norms_neither_underflow_nor_overflow():
+    from boundcheck._numeric import augmented_norms, row_norms, unit_rows
+    V = np.array([[3.0, 4.0], [0.0, 0.0], [-1.0, 0.0]])
+    for c in (1e-200, 1.0, 1e200):   # plain squares would give 0 or inf at the ends; relative checks only
+        np.testing.assert_allclose(row_norms(c * V), c * np.array([5.0, 0.0, 1.0]), rtol=1e-15, atol=0)
+        U, norms = unit_rows(c * V)
+        np.testing.assert_allclose(U, [[0.6, 0.8], [0.0, 0.0], [-1.0, 0.0]], rtol=1e-15, atol=0)
+        np.testing.assert_allclose(norms, c * np.array([5.0, 0.0, 1.0]), rtol=1e-15, atol=0)
+    assert row_norms(np.zeros((2, 0))).tolist() == [0.0, 0.0]
+    biased = bc.init_network(2, 3, parametrization="paper_code", rng=0)
+    plain = bc.init_network(2, 3, parametrization="theory", rng=0)
+    close(augmented_norms(biased, V), np.sqrt([26.0, 1.0, 2.0]), rtol=1e-15)
+    close(augmented_norms(plain, V), [5.0, 0.0, 1.0], rtol=1e-15)
