@@ -243,6 +243,29 @@ def test_regime_helper():
     assert not bool(B.theorem_3_1_regime(100, 200, 0.05, C2=3.0).step_upper)
 
 
+def test_regime_dims_agree_with_the_regime_check():
+    # the width range m in [d, exp(d^0.24)] is non-empty exactly where regime() finds some m in it
+    dims = B.theorem_3_1_regime_dims()
+    for d in (2, 4, 5, 25, 100, 784, 10775, 10776, 20000):
+        m_lo = d                                     # the smallest width allowed by m >= d
+        inside = bool(B.theorem_3_1_regime(d, m_lo).all_checked_hold)
+        assert inside == bool(dims.nonempty(d)), d
+    assert "d >= 10776" in dims.describe()
+    # the exponent stays a parameter: with c = 1/2 the range is non-empty for every d
+    half = B.theorem_3_1_regime_dims(c_exp=0.5)
+    assert half.nonempty(np.arange(2, 1000)).all()
+    with pytest.raises(ValueError, match="c_exp"):
+        B.theorem_3_1_regime_dims(c_exp=0.0)
+
+
+def test_reconstructed_constants_are_named():
+    cor = B.get("corollary_3_2_robust_error")
+    assert cor.reconstructed_constants() == {"c_eps": (1.0, cor.reconstructed["c_eps"])}
+    assert cor.reconstructed_constants(c_eps=2.5)["c_eps"][0] == 2.5
+    assert set(B.get("theorem_3_1_eta_min").reconstructed) == {"poly_coef", "poly_degree", "c_exp"}
+    assert B.get("lemma_B5_f_range").reconstructed_constants() == {}
+
+
 # ----------------------------------------------------------------------------------------------------------
 # Properties (Hypothesis)
 # ----------------------------------------------------------------------------------------------------------
@@ -545,6 +568,8 @@ def test_bound_record_is_checked():
         _toy(id="has space")
     with pytest.raises(ValueError, match="keyword"):
         _toy(function=lambda *args: 1.0)
+    with pytest.raises(ValueError, match="reconstructed constant 'q' is not a parameter"):
+        _toy(reconstructed={"q": "not found"})
 
 
 def test_user_registration_with_the_decorator():

@@ -512,7 +512,9 @@ def theorem_3_1_regime(d, m, eta=None, *, C1=None, C2=None, poly_coef=1.0, poly_
     RECON, low confidence (spec section 3): the theorem's constants C1, C2, c and the polynomial were not
     recovered. The defaults follow Bubeck et al. 2021's ReLU regime ``d << k << exp(d^c)`` (spec section 7:
     c = 0.24 is recalled with low-medium confidence). Note how small ``exp(d^0.24)`` is: about 20 at d = 100
-    and 141 at d = 784, far below the widths of the paper's experiments; the condition is asymptotic.
+    and 141 at d = 784, far below the widths of the paper's experiments; the condition is asymptotic. With
+    the defaults the range ``d <= m <= exp(d^0.24)`` is empty for every d from 5 to 10775
+    (:func:`theorem_3_1_regime_dims` says for which d it is non-empty, for any constants).
 
     Parameters
     ----------
