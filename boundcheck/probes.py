@@ -26,7 +26,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ._validate import as_float_array, check_int, check_real
-from .multiclass import _check_any_net, _check_binary_labels, _check_class_labels
+from .multiclass import _check_any_net, _check_binary_labels, _check_class_labels, _check_W
 from .network import Network
 
 __all__ = [
@@ -39,21 +39,28 @@ __all__ = [
 # Directions, margins, accuracies
 # ==========================================================================================================
 
-def zero_shot_directions(net) -> np.ndarray:
-    """The data-free separating directions at initialization.
+def zero_shot_directions(net, W=None) -> np.ndarray:
+    """The data-free separating directions at initialization (or the same built from other weights).
 
     Binary: ``v = -sum_s a_s w0_s`` (predict ``sign <v, delta>``). Multi-class: ``v_k = -sum_s A_ks w0_s``
     (predict ``argmax_k <v_k, delta>``). The minus sign is the untargeted attack's: the noise moves
     against ``y grad f`` and ``grad f`` has mean ``u / (2 sqrt m)``, ``u = sum_s a_s w_s``.
+
+    Parameters
+    ----------
+    net : Network or MulticlassNetwork
+    W : array_like, shape (K, m, d), optional
+        First-layer weights to build the directions from instead of ``net.W0`` (e.g. trained weights).
 
     Returns
     -------
     ndarray, shape (K, d) (binary) or (K, C, d) (multi-class)
     """
     net = _check_any_net(net)
+    W = _check_W(net, W)
     if isinstance(net, Network):
-        return -np.einsum("ks,ksd->kd", net.a, net.W0)
-    return -np.matmul(net.A, net.W0)
+        return -np.einsum("ks,ksd->kd", net.a, W)
+    return -np.matmul(net.A, W)
 
 
 def _unit_rows(V: np.ndarray) -> np.ndarray:

@@ -60,7 +60,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from boundcheck import Network, lazy_radius
+from boundcheck import lazy_radius
 from boundcheck.montecarlo import cell_seed
 from boundcheck.multiclass import classification_accuracy, init_classifier
 from boundcheck.report import StudyResult, verdict_line
@@ -176,12 +176,6 @@ def _lp_status(X, y, time_limit: float) -> str:
     return probes.lp_separable(X, y, time_limit=time_limit).status
 
 
-def _trained_directions(net, W) -> np.ndarray:
-    if isinstance(net, Network):
-        return -np.einsum("ks,ksd->kd", net.a, W)
-    return -np.matmul(net.A, W)
-
-
 # ----------------------------------------------------------------------------------------------- one net
 
 def _rows_for_net(cfg: Config, task: str, spec, data, raw_probe, lp_raw, rng: np.random.Generator) -> list[dict]:
@@ -206,7 +200,7 @@ def _rows_for_net(cfg: Config, task: str, spec, data, raw_probe, lp_raw, rng: np
                 probe_raw_train_acc=raw_probe.train_accuracy, probe_raw_test_acc=raw_probe.test_accuracy,
                 lp_raw=lp_raw, d=d, n_test=len(yte))
     V0 = probes.zero_shot_directions(net)
-    Vt = _trained_directions(net, W)
+    Vt = probes.zero_shot_directions(net, W)
     label_kinds = ["true"] + (["random"] if name in cfg.random_label_nets else [])
     rows = []
     for noise_labels in label_kinds:

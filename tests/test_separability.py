@@ -424,6 +424,17 @@ def test_kernel_beats_the_constant_control_at_d256():
     assert min(gains) > 0, gains
 
 
+def test_zero_shot_directions_from_other_weights():
+    net = bc.init_network(5, 7, n_inits=2, parametrization="theory", rng=40)
+    W = net.W0 + 0.1
+    np.testing.assert_allclose(sp.zero_shot_directions(net, W), -np.einsum("ks,ksd->kd", net.a, W))
+    np.testing.assert_array_equal(sp.zero_shot_directions(net, None), sp.zero_shot_directions(net))
+    mc = sp.init_multiclass_network(5, 7, 3, n_inits=2, rng=41)
+    np.testing.assert_allclose(sp.zero_shot_directions(mc, mc.W0 * 2), 2 * sp.zero_shot_directions(mc))
+    with pytest.raises(ValueError, match="W must have the shape"):
+        sp.zero_shot_directions(net, W[:, :3])
+
+
 def test_binary_noises_are_the_attack_steps():
     # binary noises are boundcheck.attacks.fgm / fgsm exactly (one implementation of the one-step attacks)
     net = bc.init_network(12, 40, n_inits=3, parametrization="theory", rng=31)
