@@ -755,6 +755,26 @@ def write_bounds_list(path: Path = GENERATED / "bounds_list.md") -> None:
     _write_if_changed(Path(path), render_bounds_list())
 
 
+#: The pages of the main table of contents (docs/index.md); any other top-level page goes to "Further pages".
+MAIN_PAGES = ("index", "theory", "cli", "extending", "design", "data", "api")
+#: The order of the further pages that are known (others follow alphabetically).
+FURTHER_ORDER = ("beyond_deep", "beyond_minimal", "speed")
+
+
+def render_further_pages(docs: Path = DOCS) -> str:
+    """A toctree of the top-level pages that the main one does not list (pages added by other work)."""
+    pages = sorted((p.stem for p in Path(docs).glob("*.md") if p.stem not in MAIN_PAGES),
+                   key=lambda n: (FURTHER_ORDER.index(n) if n in FURTHER_ORDER else len(FURTHER_ORDER), n))
+    if not pages:
+        return "<!-- no further pages -->\n"
+    return "```{toctree}\n:maxdepth: 2\n:caption: Further pages\n\n" + "\n".join(pages) + "\n```\n"
+
+
+def write_further_pages(path: Path = GENERATED / "further_pages.md") -> None:
+    """Write :func:`render_further_pages` (included by index.md)."""
+    _write_if_changed(Path(path), render_further_pages())
+
+
 def write_api_toplevel(path: Path = GENERATED / "api_toplevel.rst") -> None:
     """A table of the names ``boundcheck`` re-exports, each linked to where it is documented."""
     import inspect
@@ -861,6 +881,7 @@ def main(argv=None) -> int:
         write_cli_help()
         write_api_toplevel()
         write_bounds_list()
+        write_further_pages()
     print(f"[docs] {'studies run' if args.no_pages else 'pages written'} in {time.perf_counter() - start:.1f} s "
           f"({len(names) if not args.skip_studies else 0} studies run"
           f"{' at their default settings' if refresh else ''}, {len(failed)} failed)")

@@ -117,6 +117,7 @@ def _generate(app):
     docs_build.write_cli_help()
     docs_build.write_api_toplevel()
     docs_build.write_bounds_list()
+    docs_build.write_further_pages()
 
 
 _THEORY_LABELS = docs_build.theory_labels()

@@ -347,6 +347,17 @@ def test_free_text_is_escaped(build):
     assert build._md_code("a `b` c") == "``a `b` c``"
 
 
+def test_further_pages_are_linked(build, tmp_path):
+    """A top-level page that the main table of contents does not list gets into "Further pages"."""
+    for name in ("index", "theory", "speed", "beyond_minimal", "beyond_deep", "zebra"):
+        (tmp_path / f"{name}.md").write_text(f"# {name}\n")
+    assert build.render_further_pages(tmp_path) == (
+        "```{toctree}\n:maxdepth: 2\n:caption: Further pages\n\nbeyond_deep\nbeyond_minimal\nspeed\nzebra\n```\n")
+    for name in ("speed", "beyond_minimal", "beyond_deep", "zebra"):
+        (tmp_path / f"{name}.md").unlink()
+    assert build.render_further_pages(tmp_path) == "<!-- no further pages -->\n"
+
+
 def test_theory_references_become_links(build):
     labels = build.theory_labels()
     assert {"0", "3", "5.4", "6.4", "9.3", "10.5", "11"} <= labels  # the sections the code cites exist
@@ -479,6 +490,9 @@ def test_docs_build(tmp_path):
     html = tmp_path / "html"
     for page in ("index", "theory", "cli", "data", "api", "extending", "design", "studies/index"):
         assert (html / f"{page}.html").is_file(), page
+    index = (html / "index.html").read_text()
+    for page in sorted(p.stem for p in docs.glob("*.md") if p.stem != "index"):  # every page, linked
+        assert (html / f"{page}.html").is_file() and f'href="{page}.html"' in index, page
     # formulas render offline: MathJax is served by the site itself, and nothing is fetched from a CDN
     assert remote_references(html) == []
     theory = (html / "theory.html").read_text()
