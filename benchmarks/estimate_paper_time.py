@@ -9,15 +9,18 @@ Cost model of one cell (setting, d, m, seed)::
 
     seconds = E(setting, d) * epoch(d, m) + 5 * evaluation(d, m)
 
-* ``E(setting, d)``: epochs until the run leaves the ball of the largest C0 (the stop; capped at the
-  preset's epochs). Measured at m = 1000, seed 0. It does not depend on m: the radius ``C0/sqrt(m)`` and
-  each row's gradient (``a_s/sqrt(m)`` times O(1)) both scale as ``1/sqrt(m)``; ``--check-width`` measures
-  it at a second width too.
-* ``epoch(d, m)``: one epoch's training, measured at m = 1000 for every d (a few epochs, the best), and
-  scaled linearly in m (every per-step cost is O(batch m d) or O(batch m)); ``--check-width`` measures one
-  epoch at m = 10000 to check the scaling.
+* ``E(setting, d, m)``: epochs until the run leaves the ball of the largest C0 (the stop; capped at the
+  preset's epochs). Measured at a small width (``--stop-width``, default 250), seed 0, for every d; its
+  dependence on m is measured for the two smallest d at m = 250, 1000 and 4000 and fitted as a power law
+  ``E ~ m^alpha`` per setting (the stop is the first of m rows to reach a radius that scales like each row's
+  gradient, ``1/sqrt(m)``, so wider networks stop sooner); the same alpha is assumed for the larger d.
+* ``epoch(d, m)``: one epoch's training at m = 1000 (the best of a few epochs), divided by the bare GEMMs
+  of the same epoch timed in the same run: the ratio ``r(d)``, which is robust to load. Projected to a quiet
+  machine as ``r(d) * flops(d, m) / rate`` with ``flops = 4 n d m`` per epoch (two products) and ``rate``
+  the GEMM rate of one quiet core (``--rate``; default the issue's measurement on this machine: 145 GFLOP/s
+  float32, 70 float64); also reported as measured here, scaled linearly in m.
 * ``evaluation(d, m)``: the per-checkpoint work (two accuracies, the exact flip search), measured at
-  m = 1000 and scaled linearly in m.
+  m = 1000 and scaled linearly in m (and by the same load factor for the quiet projection).
 
 The total is divided by the number of worker processes (``--workers``, each with one BLAS thread; the
 sweep's cells are independent). Nothing of the long run is executed.
@@ -35,6 +38,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from scipy.linalg import blas
 from threadpoolctl import threadpool_limits
 
 import boundcheck as bc
@@ -62,13 +66,31 @@ def epochs_to_stop(setting, size, m, C0s, cap, dtype, resize):
     return res, pair, net
 
 
+def bare_epoch(X, W, batch=64):
+    """The two GEMMs of every step of one epoch, nothing else (the roofline)."""
+    gemm = blas.dgemm if W.dtype == np.float64 else blas.sgemm
+    G = np.full((batch, W.shape[0]), 1e-9, dtype=W.dtype)
+    for lo in range(0, len(X), batch):
+        Xb = X[lo:lo + batch]
+        Xb @ W.T
+        gemm(-1e-3, Xb.T, G[:len(Xb)].T, beta=1.0, c=W.T, trans_b=True, overwrite_c=True)
+
+
 def epoch_seconds(setting, size, m, dtype, resize, epochs=3):
+    """(best epoch seconds, best bare-GEMM epoch seconds), measured in one run."""
     normalize, par = SETTINGS[setting]
     pair = bc.load_mnist_pair((0, 1), size=size, normalize=normalize, resize=resize)
     net = bc.init_network(pair.d, m, parametrization=par, rng=0)
     res = bc.train_lazy_sgd(net, pair.X_train, pair.y_train, C0=1e9, lr=1e-4, epochs=epochs, rng=0, dtype=dtype,
                             eval_train=False)
-    return float(res.history["seconds"].iloc[1:].min())
+    X = pair.X_train.astype(dtype)
+    W = net.W0[0].astype(dtype)
+    gemms = []
+    for _ in range(epochs):
+        t = time.perf_counter()
+        bare_epoch(X, W)
+        gemms.append(time.perf_counter() - t)
+    return float(res.history["seconds"].iloc[1:].min()), min(gemms)
 
 
 def evaluation_seconds(res, pair, net):
@@ -85,51 +107,76 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--dtype", default=None, help="override the preset's dtype")
     parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--check-width", action="store_true", help="also measure at m = 5000 / 10000")
+    parser.add_argument("--stop-width", type=int, default=250)
+    parser.add_argument("--rate", type=float, default=None, help="quiet GEMM GFLOP/s of one core")
     args = parser.parse_args()
     cfg = paper_config()
     dtype = np.dtype(args.dtype or cfg.dtype)
     sizes, widths, C0s = list(cfg.sizes), list(cfg.widths), tuple(float(c) for c in cfg.C0s)
     m0 = min(widths)
+    rate = 1e9 * (args.rate or (145.0 if dtype == np.float32 else 70.0))
     print(f"mnist_lazy_sgd --paper: {len(cfg.settings)} settings x {len(sizes)} d x {len(widths)} m x {cfg.seeds} "
-          f"seeds, C0 up to {max(C0s)}, {dtype.name}; slice at m = {m0}, one seed; {args.workers} workers", flush=True)
+          f"seeds, C0 up to {max(C0s)}, {dtype.name}; epochs to stop at m = {args.stop_width}, epoch and "
+          f"evaluation at m = {m0}, one seed; {args.workers} workers", flush=True)
     rows = []
+    n_train = None
     with threadpool_limits(1):
         for setting in cfg.settings:
             for size in sizes:
                 t = time.perf_counter()
-                res, pair, net = epochs_to_stop(setting, size, m0, C0s, cfg.epochs, dtype, cfg.resize)
+                res, pair, net = epochs_to_stop(setting, size, args.stop_width, C0s, cfg.epochs, dtype, cfg.resize)
                 run_seconds = time.perf_counter() - t
-                spe = epoch_seconds(setting, size, m0, dtype, cfg.resize)
-                ev = evaluation_seconds(res, pair, net)
+                n_train = pair.n_train
+                spe, gemm = epoch_seconds(setting, size, m0, dtype, cfg.resize)
+                _, pair0, net0 = res, pair, bc.init_network(pair.d, m0, parametrization=SETTINGS[setting][1], rng=0)
+                res0 = bc.train_lazy_sgd(net0, pair.X_train[:640], pair.y_train[:640], C0=max(C0s), epochs=1,
+                                         rng=0, dtype=dtype, eval_train=False, checkpoints=C0s)
+                ev = evaluation_seconds(res0, pair, net0)
+                load = gemm / (4.0 * pair.n_train * pair.d * m0 / rate)
                 rows.append(dict(setting=setting, d=size * size, epochs_to_stop=res.epochs_trained,
-                                 stopped=res.stopped_reason, epoch_seconds_m0=spe, eval_seconds_m0=ev,
-                                 measured_run_seconds=run_seconds))
+                                 stopped=res.stopped_reason, epoch_seconds_m0=spe, epoch_over_gemms=spe / gemm,
+                                 eval_seconds_m0=ev, load_factor=load, stop_run_seconds=run_seconds))
                 print(rows[-1], flush=True)
         table = pd.DataFrame(rows)
-        if args.check_width:
-            for setting in cfg.settings:
-                size = sizes[1]
-                res, _, _ = epochs_to_stop(setting, size, max(widths) // 2, C0s, cfg.epochs, dtype, cfg.resize)
+        alphas = {}
+        for setting in cfg.settings:
+            logs = []
+            for size in sizes[:2]:
                 ref = table[(table.setting == setting) & (table.d == size * size)].iloc[0]
-                print(f"check: {setting} d={size * size}: epochs to stop at m={max(widths) // 2}: "
-                      f"{res.epochs_trained:.2f} (m={m0}: {ref.epochs_to_stop:.2f})", flush=True)
-            spe_big = epoch_seconds("raw_bias", sizes[-1], max(widths), dtype, cfg.resize, epochs=2)
-            ref = table[(table.setting == "raw_bias") & (table.d == sizes[-1] ** 2)].iloc[0]
-            print(f"check: one epoch at d={sizes[-1] ** 2}, m={max(widths)}: {spe_big:.2f} s, linear model "
-                  f"{ref.epoch_seconds_m0 * max(widths) / m0:.2f} s", flush=True)
-    per_cell = []
+                pts = [(args.stop_width, ref.epochs_to_stop)]
+                for m in (1000, 4000):
+                    res, _, _ = epochs_to_stop(setting, size, m, C0s, cfg.epochs, dtype, cfg.resize)
+                    pts.append((m, res.epochs_trained))
+                print(f"{setting} d={size * size}: epochs to stop at m = " +
+                      ", ".join(f"{m}: {e:.2f}" for m, e in pts), flush=True)
+                logs += [(np.log(m), np.log(e)) for m, e in pts]
+            lx, ly = np.array(logs).T
+            alphas[setting] = float(np.polyfit(lx, ly, 1)[0])
+            print(f"{setting}: E ~ m^{alphas[setting]:.3f}", flush=True)
+    E = {(r.setting, r.d, m): r.epochs_to_stop * (m / args.stop_width) ** alphas[r.setting]
+         for _, r in table.iterrows() for m in widths}
+    measured = quiet = 0.0
     for _, r in table.iterrows():
         for m in widths:
             scale = m / m0
-            per_cell.append(cfg.seeds * (r.epochs_to_stop * r.epoch_seconds_m0 * scale
-                                         + len(C0s) * r.eval_seconds_m0 * scale))
+            ev = len(C0s) * r.eval_seconds_m0 * scale
+            e = min(E[(r.setting, r.d, m)], cfg.epochs)
+            measured += cfg.seeds * (e * r.epoch_seconds_m0 * scale + ev)
+            quiet += cfg.seeds * (e * r.epoch_over_gemms * 4.0 * n_train * r.d * m / rate + ev / r.load_factor)
     hist = table[(table.setting == cfg.hist_setting) & (table.d == cfg.hist_size ** 2)].iloc[0]
-    extra = (hist.epochs_to_stop * hist.epoch_seconds_m0 + hist.eval_seconds_m0) * cfg.hist_width / m0
-    total = (sum(per_cell) + extra) / args.workers
+    hscale = cfg.hist_width / m0
+    eh = E[(hist.setting, hist.d, cfg.hist_width)] if cfg.hist_width in widths else hist.epochs_to_stop
+    measured += (eh * hist.epoch_seconds_m0 + hist.eval_seconds_m0) * hscale
+    quiet += (eh * hist.epoch_over_gemms * 4.0 * n_train * hist.d * cfg.hist_width / rate
+              + hist.eval_seconds_m0 * hscale / hist.load_factor)
+    roof = sum(cfg.seeds * min(E[(r.setting, r.d, m)], cfg.epochs) * 4.0 * n_train * r.d * m / rate
+               for _, r in table.iterrows() for m in widths)
+    print("epochs to stop used (setting, d, m): " + ", ".join(f"{k[0]} {k[1]} {k[2]}: {v:.1f}" for k, v in E.items()))
     print(table.to_markdown(index=False, floatfmt=".3g"))
     print(f"\nestimated wall time of mnist_lazy_sgd --paper ({dtype.name}, {args.workers} workers): "
-          f"{total / 3600:.2f} h")
+          f"{measured / args.workers / 3600:.2f} h as measured on this machine now; "
+          f"{quiet / args.workers / 3600:.2f} h on quiet cores at {rate / 1e9:.0f} GFLOP/s each; "
+          f"the training GEMMs alone (the roofline): {roof / args.workers / 3600:.2f} h")
 
 
 if __name__ == "__main__":
