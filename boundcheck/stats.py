@@ -121,6 +121,16 @@ class ViolationSummary:
         """``verdict == "violated"``: a finding to report."""
         return self.verdict == "violated"
 
+    @property
+    def direction(self) -> str:
+        """The verdict engine's name for ``sense``."""
+        return self.sense
+
+    @property
+    def failure_probability(self) -> float:
+        """The verdict engine's name for ``gamma``."""
+        return self.gamma
+
 
 @dataclass(frozen=True)
 class ExponentFit:
@@ -383,8 +393,9 @@ def excess_test(k, n, failure_probability, confidence: float = 0.95) -> ExcessTe
                       p_value=p_value, significant=bool(p_value < level), min_count=min_count)
 
 
-def violation_summary(empirical, bound, sense: str, gamma: float, confidence: float = 0.95, *,
-                      trivial: float | None = None) -> ViolationSummary:
+def violation_summary(empirical, bound, sense: str | None = None, gamma: float | None = None,
+                      confidence: float = 0.95, *, trivial: float | None = None, direction: str | None = None,
+                      failure_probability: float | None = None) -> ViolationSummary:
     """Count how often ``empirical`` crosses ``bound`` and judge the rate against ``gamma``.
 
     This is the exact-value case of :func:`boundcheck.checks.compare_to_bound`, the verdict engine the
@@ -416,6 +427,8 @@ def violation_summary(empirical, bound, sense: str, gamma: float, confidence: fl
         on a count of ``m`` neurons). The bound is *vacuous* when it says no more than that: ``bound >=
         trivial`` for an upper bound, ``bound <= trivial`` for a lower bound (for per-draw bounds: when every
         draw's bound is vacuous).
+    direction, failure_probability : optional
+        The verdict engine's names for ``sense`` and ``gamma`` (give one name of each pair, not both).
 
     Returns
     -------
@@ -443,6 +456,16 @@ def violation_summary(empirical, bound, sense: str, gamma: float, confidence: fl
     >>> s.violations, s.rate, s.verdict
     (1, 0.25, 'holds')
     """
+    if direction is not None:
+        if sense is not None:
+            raise TypeError("give sense or direction (the same thing), not both")
+        sense = direction
+    if failure_probability is not None:
+        if gamma is not None:
+            raise TypeError("give gamma or failure_probability (the same thing), not both")
+        gamma = failure_probability
+    if sense is None or gamma is None:
+        raise TypeError("violation_summary needs the bound's direction (sense) and failure probability (gamma)")
     sense = check_choice(sense, "sense", SENSES)
     gamma = check_real(gamma, "gamma", minimum=0.0, maximum=1.0, closed_max=False)
     confidence = _check_confidence(confidence)

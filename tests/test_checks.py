@@ -230,3 +230,22 @@ def test_theorem_regime_dims():
     assert "d >= 10776" in dims.describe()
     other = theorem_3_1_regime_dims(poly_degree=2.0, c_exp=0.3)
     assert np.array_equal(other.nonempty(d), 2 * np.log(d) <= d ** 0.3)
+
+
+@settings(max_examples=100, deadline=None)
+@given(n=st.integers(1, 200), data=st.data(), p=st.floats(0.0, 0.99), direction=st.sampled_from(["upper", "lower"]))
+def test_one_engine_violation_summary_agrees_with_compare_to_bound(n, data, p, direction):
+    # montecarlo/stats.violation_summary (the engine's exact-value case) and checks.compare_to_bound give the
+    # same verdict on exact values, in either vocabulary
+    from boundcheck.stats import violation_summary
+
+    k = data.draw(st.integers(0, n))
+    emp = np.r_[np.full(k, 2.0 if direction == "upper" else 0.0), np.full(n - k, 1.0 if direction == "upper" else 2.0)]
+    bound = 1.5 if direction == "upper" else 1.0
+    s = violation_summary(emp, bound, direction=direction, failure_probability=p)
+    row = compare_to_bound(emp, bound, bound_id="b", direction=direction, failure_probability=p)
+    assert s.violations == row["violations"] == k
+    assert s.violated == (row["verdict"] == "violated")
+    assert s.direction == direction and s.failure_probability == p
+    with pytest.raises(TypeError, match="not both"):
+        violation_summary(emp, bound, direction, p, direction=direction)
