@@ -11,7 +11,8 @@ Bounds checked (registry ids; L = log(1/gamma), S = the Chernoff bound on ``|S_x
                                     main = sqrt[(1/2 - sqrt(L/(2m)))_+ (d-1 - 2 sqrt((d-1) L))_+]   (both: 4 gamma)
     lemma_B7_grad_upper             sup_W ||grad f|| <= sqrt(2 log(2/gamma) + (1/2 + sqrt(L/2m))(d-1 + 2 sqrt((d-1)L)
                                     + 2L)) + C0 + T2 + S C0/m                                       (5 gamma)
-    lemma_B7_grad_lower_per_sample  inf_W ||grad f|| >= ||P grad f(W0)|| - T1 - T2 per sample      (sure)
+    lemma_B7_grad_lower_per_sample  inf_W ||grad f|| >= ||P grad f(W0)|| - T1 - T2 per sample      (sure;
+                                    against the minimum found it holds by construction: a self-check)
 
 Method. Each cell (d, m, C0) draws ``n_samples`` independent inits, each with its own fresh point on the
 sphere, so the samples are independent. Per sample, :func:`boundcheck.worst_cases.grad_norm_lower`
