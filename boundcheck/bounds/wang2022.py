@@ -1197,7 +1197,10 @@ corollary_3_2_robust_error = Bound(
     citation=f"{CITATION}, Corollary 3.2",
     quantity="inf_{W in B_{2,inf}(W0, R)} L_rob(f_W), the l2 robust error at budget eps, for any data "
              "distribution on the sphere",
-    estimator="robust test error under the one-step (or PGD) attack at budget eps",
+    estimator="robust test error under the one-step (or PGD) attack at budget eps; best estimate: the converged "
+              "minimum-norm attack of boundcheck.minimal.minimal_perturbation (an error where its attained upper "
+              "bound on delta_min is <= eps), with its certified lower bounds (> eps) giving the other side of the "
+              "sandwich (study robust_beyond_lazy)",
     direction="lower",
     function=lambda gamma_prime: 1.0 - np.sqrt(gamma_prime),
     formula="1 - sqrt(gamma'), with probability >= 1 - sqrt(gamma') over (a, W0); gamma' = Theorem 3.1's "
