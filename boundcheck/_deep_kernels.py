@@ -209,6 +209,8 @@ def ray_walk(Z1, C1, Wflat, w_off, bflat, with_bias, alphas, u_off, a, out_bias,
         act = np.zeros(M, dtype=np.bool_)
         grp = np.zeros(M, dtype=np.bool_)
         V = np.empty(M)
+        MA = np.empty(M)
+        MB = np.empty(M)
         for s in range(m1):
             A[s] = Z1[k, i, s]
             B[s] = C1[k, i, s]
@@ -227,15 +229,19 @@ def ray_walk(Z1, C1, Wflat, w_off, bflat, with_bias, alphas, u_off, a, out_bias,
                     mp = lo - plo
                     al = alphas[l]
                     base = w_off[l]
+                    # the layer below under its pattern, then branch-free dot products
+                    for s in range(mp):
+                        on = act[plo + s]
+                        MA[s] = A[plo + s] if on else 0.0
+                        MB[s] = B[plo + s] if on else 0.0
                     for j in range(hi - lo):
                         sa = 0.0
                         sb = 0.0
                         row = base + j * mp
                         for s in range(mp):
-                            if act[plo + s]:
-                                w = Wflat[k, row + s]
-                                sa += w * A[plo + s]
-                                sb += w * B[plo + s]
+                            w = Wflat[k, row + s]
+                            sa += w * MA[s]
+                            sb += w * MB[s]
                         za = al * sa
                         if with_bias:
                             za += bflat[k, lo + j]

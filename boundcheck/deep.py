@@ -741,74 +741,94 @@ def deep_min_flip_step(net: DeepNetwork, X, weights=None, biases=None, *, walk: 
                         pieces=pieces if relu else None, max_delta=md)
 
 
-def _smooth_search(net, X, Ws, bs, U, f0, gnorm, xnorm, resolution, max_delta, max_grid, block: int = 32):
-    """First sign change of f along x + t u on a grid, refined to adjacent floats (see deep_min_flip_step)."""
+def _smooth_search(net, X, Ws, bs, U, f0, gnorm, xnorm, resolution, max_delta, max_grid, block: int = 16):
+    """First sign change of f along x + t u on a grid, refined to adjacent floats (see deep_min_flip_step).
+
+    Vectorized over all (init, point) pairs: each grid block and each refinement step is one forward pass of
+    the K inits on their own points (a batched product per layer).
+    """
     K, n, d = U.shape
     t_lin = np.where(gnorm > 0, np.abs(f0) / np.where(gnorm > 0, gnorm, 1.0), np.inf)
     if max_delta is None:
         md = 4.0 * xnorm[None, :] + 4.0 * np.where(np.isfinite(t_lin), t_lin, 0.0)
     else:
         md = np.full((K, n), max_delta)
-    h = np.maximum(t_lin / resolution, md / max_grid)
+    h = np.maximum(np.where(np.isfinite(t_lin), t_lin, 0.0) / resolution, md / max_grid)
     out = np.full((K, n), np.inf)
     positive = f0 >= 0
     out[(gnorm > 0) & (f0 == 0)] = 0.0  # f = 0, the ray heads down at once: every t > 0 flips
-    todo_all = (gnorm > 0) & (f0 != 0)
-    for k in range(K):
-        Wk = [W[k:k + 1] for W in Ws]
-        bk = None if bs is None else [b[k:k + 1] for b in bs]
-        sub = net.select(k)
+    todo = (gnorm > 0) & (f0 != 0)
+    lo_t = np.zeros((K, n))
+    hi_t = np.full((K, n), np.inf)
 
-        def fk(points):  # points (N, d) -> f (N,)
-            return _forward_points(sub, points[None], Wk, bk)[0]
+    def fk(ts):  # ts (K, n, B) -> f (K, n, B) at x_i + t u_{k,i}
+        B = ts.shape[-1]
+        pts = X[None, :, None, :] + ts[..., None] * U[:, :, None, :]
+        return _forward_points(net, pts.reshape(K, n * B, d), Ws, bs).reshape(K, n, B)
 
-        idx = np.flatnonzero(todo_all[k])
-        lo_t = np.zeros(n)
-        hi_t = np.full(n, np.inf)
-        j0 = 0
-        remaining = idx
-        while remaining.size:
-            J = np.arange(j0 + 1, j0 + block + 1, dtype=float)
-            ts = h[k, remaining, None] * J[None, :]                       # (r, B)
-            inside = ts <= md[k, remaining, None] * (1 + 1e-12)
-            pts = X[remaining, None, :] + ts[..., None] * U[k, remaining, None, :]
-            fv = fk(pts.reshape(-1, d)).reshape(len(remaining), block)
-            pos = positive[k, remaining, None]
-            hit = np.where(pos, fv < 0, fv >= 0) & inside
-            any_hit = hit.any(axis=1)
-            first = np.argmax(hit, axis=1)
-            done = remaining[any_hit]
-            jj = first[any_hit]
-            hi_t[done] = ts[any_hit, jj]
-            lo_t[done] = np.where(jj > 0, ts[any_hit, np.maximum(jj - 1, 0)], h[k, done] * j0)
-            exhausted = ~any_hit & ~inside[:, -1]
-            remaining = remaining[~any_hit & ~exhausted]
-            j0 += block
-        found = idx[np.isfinite(hi_t[idx])]
-        if found.size:
-            out[k, found] = _refine(fk, X[found], U[k, found], lo_t[found], hi_t[found], positive[k, found])
+    def fk_rows(rows, ts):  # rows (K, r) point indices per init, ts (K, r, B) -> f (K, r, B)
+        r, B = ts.shape[1:]
+        Xr = X[rows]                                                    # (K, r, d)
+        Ur = np.take_along_axis(U, rows[..., None], 1)
+        pts = Xr[:, :, None, :] + ts[..., None] * Ur[:, :, None, :]
+        return _forward_points(net, pts.reshape(K, r * B, d), Ws, bs).reshape(K, r, B)
+
+    j0 = 0
+    searching = todo.copy()
+    while searching.any():
+        # only the pairs still searching are evaluated (padded per init to the largest count)
+        counts = searching.sum(axis=1)
+        r = int(counts.max())
+        rows = np.zeros((K, r), dtype=np.int64)
+        valid = np.zeros((K, r), dtype=bool)
+        for k in range(K):
+            idx = np.flatnonzero(searching[k])
+            rows[k, :idx.size] = idx
+            valid[k, :idx.size] = True
+        J = np.arange(j0 + 1, j0 + block + 1, dtype=float)
+        hk = np.take_along_axis(h, rows, 1)
+        ts = hk[..., None] * J                                          # (K, r, B)
+        inside = ts <= np.take_along_axis(md, rows, 1)[..., None] * (1 + 1e-12)
+        fv = fk_rows(rows, ts)
+        pos = np.take_along_axis(positive, rows, 1)
+        hit = np.where(pos[..., None], fv < 0, fv >= 0) & inside & valid[..., None]
+        any_hit = hit.any(axis=-1)
+        first = np.argmax(hit, axis=-1)
+        t_hit = np.take_along_axis(ts, first[..., None], -1)[..., 0]
+        kk, jj = np.nonzero(any_hit)
+        ii = rows[kk, jj]
+        hi_t[kk, ii] = t_hit[kk, jj]
+        lo_t[kk, ii] = np.maximum(t_hit[kk, jj] - hk[kk, jj], 0.0)
+        searching[kk, ii] = False
+        kk, jj = np.nonzero(valid & ~any_hit & ~inside[..., -1])          # searched up to max_delta: none
+        searching[kk, rows[kk, jj]] = False
+        j0 += block
+    found = np.isfinite(hi_t)
+    if found.any():
+        out = np.where(found, _refine(fk, lo_t, np.where(found, hi_t, 1.0), positive, found), out)
     return out, md
 
 
-def _refine(fk, Xs, Us, lo, hi, positive, max_iter: int = 400):
+def _refine(fk, lo, hi, positive, active0, max_iter: int = 400):
     """Shrink brackets [lo, hi] (f(lo) unflipped, f(hi) flipped) to adjacent floats; returns hi.
 
     Works on ``g = f`` (f(x) >= 0: flipped iff g < 0) or ``g = -f`` (f(x) < 0: flipped iff g <= 0), so
     ``g(lo) >= 0 >= g(hi)``. Illinois regula falsi (the stale end's value is halved when the same end
     moves twice), with a bisection every third step: the bracket halves at least every three steps.
+    Arrays are (K, n); ``active0`` marks the pairs to refine.
     """
     lo = lo.copy()
     hi = hi.copy()
 
     def g(ts):
-        v = fk(Xs + ts[:, None] * Us)
+        v = fk(ts[..., None])[..., 0]
         return np.where(positive, v, -v)
 
     glo = g(lo)
     ghi = g(hi)
-    last = np.zeros(len(lo), dtype=np.int64)
+    last = np.zeros(lo.shape, dtype=np.int64)
     for it in range(max_iter):
-        active = np.nextafter(lo, np.inf) < hi
+        active = active0 & (np.nextafter(lo, np.inf) < hi)
         if not active.any():
             break
         den = glo - ghi
