@@ -7,7 +7,9 @@ interval here treats the net as the unit of independence (the noise-separability
   K - 1 degrees of freedom), nothing new here;
 * :func:`total_sd_interval` -- the total spread ``sqrt(within-net variance + variance of the nets' means)``;
 * :func:`within_sd_interval` -- the spread across the points of one net (averaged over nets);
-* :func:`clustered_proportion_interval` -- a proportion of points, with a design effect for the clustering.
+* :func:`clustered_proportion_interval` -- a proportion of points, with a design effect for the clustering;
+* :func:`net_proportion_interval` -- a proportion of points, by a Student-t interval over the nets' own
+  proportions (valid by the central limit theorem over nets where events are not rare).
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ import numpy as np
 from ._validate import as_float_array, check_real
 from .stats import Interval, mean_interval
 
-__all__ = ["total_sd_interval", "within_sd_interval", "clustered_proportion_interval"]
+__all__ = ["total_sd_interval", "within_sd_interval", "clustered_proportion_interval", "net_proportion_interval"]
 
 
 def _check_confidence(confidence) -> float:
@@ -124,3 +126,37 @@ def clustered_proportion_interval(indicators, values, confidence: float = 0.95) 
     low = 0.0 if k_eff <= 0 else float(stats.beta.ppf(a, k_eff, n_eff - k_eff + 1))
     high = 1.0 if k_eff >= n_eff else float(stats.beta.ppf(1 - a, k_eff + 1, n_eff - k_eff))
     return Interval(low, high, k / (K * n), confidence)
+
+
+def net_proportion_interval(indicators, confidence: float = 0.95, *, min_events_per_net: float = 10.0) -> Interval | None:
+    """An interval for a proportion of points from K nets x n points: Student t over the nets' proportions.
+
+    The nets are i.i.d., so their proportions ``f_k`` are i.i.d. with mean the proportion sought, whatever
+    the dependence of the points within a net; :func:`boundcheck.stats.mean_interval` of the ``f_k`` is
+    valid by the central limit theorem over nets. It is not where events are rare (most ``f_k`` are 0 and
+    the interval collapses): below ``min_events_per_net`` events per net on average the function returns
+    None (use :func:`clustered_proportion_interval` there).
+
+    Parameters
+    ----------
+    indicators : array_like of bool, shape (K, n)
+        K >= 2 nets.
+    confidence : float
+    min_events_per_net : float
+        The smallest mean number of events per net for which the interval is returned.
+
+    Returns
+    -------
+    Interval or None
+        Limits clipped to [0, 1].
+    """
+    confidence = _check_confidence(confidence)
+    min_events_per_net = check_real(min_events_per_net, "min_events_per_net", minimum=0.0)
+    ind = np.asarray(indicators, dtype=bool)
+    if ind.ndim != 2 or ind.shape[0] < 2 or ind.shape[1] < 1:
+        raise ValueError(f"indicators must have shape (K, n) with K >= 2 nets, got {ind.shape}")
+    K, n = ind.shape
+    if ind.sum() < min_events_per_net * K:
+        return None
+    iv = mean_interval(ind.mean(axis=1), confidence)
+    return Interval(max(0.0, float(iv.low)), min(1.0, float(iv.high)), float(iv.estimate), confidence)

@@ -21,9 +21,11 @@ Statistics (:mod:`boundcheck.clustered`). Points of one net share the net, so ev
 for the nets: the mean margin has a Student-t interval over the nets' means; the total spread
 (within-net variance plus the variance of the nets' means) a chi-square interval for the between-net part
 (K - 1 degrees of freedom); the within-net spread a t-interval over the nets' variances; the fraction of
-non-positive margins a Clopper-Pearson interval on the effective sample size ``K n / deff``, with the
-design effect ``deff = 1 + (n - 1) icc`` estimated from the margins (a heuristic for rare events, which
-may cluster more than the margins do). Below ``nets_d_ref`` the number of nets grows as
+non-positive margins a Student-t interval over the nets' own fractions where there are at least 10
+such margins per net on average (the nets are i.i.d.), else (rare events) a Clopper-Pearson interval on the
+effective sample size ``K n / deff``, with the design effect ``deff = 1 + (n - 1) icc`` estimated from the
+margins (a heuristic, which rare events may defeat by clustering more than the margins do; the column
+``frac_nonpositive_interval`` says which). Below ``nets_d_ref`` the number of nets grows as
 ``n_nets * nets_d_ref / d`` (equal compute per cell), so that the small-d cells, where the predictions
 are under test, are resolved.
 
@@ -63,7 +65,8 @@ import pandas as pd
 
 from boundcheck import init_network, sample_sphere
 from boundcheck.checks import compare_estimate
-from boundcheck.clustered import clustered_proportion_interval, total_sd_interval, within_sd_interval
+from boundcheck.clustered import (clustered_proportion_interval, net_proportion_interval, total_sd_interval,
+                                  within_sd_interval)
 from boundcheck.montecarlo import cell_seed
 from boundcheck.report import StudyResult, verdict_line
 from boundcheck.stats import mean_interval
@@ -208,7 +211,10 @@ def _cell(cfg: Config, inputs: str, d: int, m: int, K: int, rng: np.random.Gener
         sd_tot = total_sd_interval(G, cfg.confidence)
         sd_in = within_sd_interval(G, cfg.confidence)
         neg = G <= 0
-        p_iv = clustered_proportion_interval(neg, G, cfg.confidence)
+        p_iv = net_proportion_interval(neg, cfg.confidence)
+        p_method = "t over nets"
+        if p_iv is None:  # rare events: the design-effect heuristic
+            p_iv, p_method = clustered_proportion_interval(neg, G, cfg.confidence), "design effect"
         gains = np.array([ka.gain_over_constant for ka in kern[nm]])
         gain_iv = mean_interval(gains, cfg.confidence) if len(gains) >= 2 else None
         per_norm[nm] = dict(
@@ -220,6 +226,7 @@ def _cell(cfg: Config, inputs: str, d: int, m: int, K: int, rng: np.random.Gener
             sd_total=sd_tot.estimate, sd_total_ci_low=sd_tot.low, sd_total_ci_high=sd_tot.high,
             sd_total_law=pred.sd_total, sd_total_model=model_sd,
             frac_nonpositive=float(neg.mean()), frac_nonpositive_ci_low=p_iv.low, frac_nonpositive_ci_high=p_iv.high,
+            frac_nonpositive_interval=p_method,
             p_nonpositive_model=p_model, p_nonpositive_model_se=math.sqrt(p_model * (1 - p_model) / size),
             model_samples=size, min_margin=float(G.min()),
             kernel_nets=len(kern[nm]),
