@@ -166,6 +166,15 @@ def track_rows(q, inc, A, p, e, w0norm, lr, gam_dot, gam_quad, gam_upd, gam_exac
 
 
 @nb.njit(**NJIT_OPTIONS)
+def update_rows(W, U, lr):
+    """W[s, j] -= lr U[s, j] (float64 arithmetic, stored in W's dtype): the update when it was formed apart."""
+    m, d = W.shape
+    for s in range(m):
+        for j in range(d):
+            W[s, j] = np.float64(W[s, j]) - lr * np.float64(U[s, j])
+
+
+@nb.njit(**NJIT_OPTIONS)
 def row_sq_deviation(W, W0, b, b0, has_bias, rows, out):
     """out[j] = ||[W[r], b[r]] - [W0[r], b0[r]]||^2 for r = rows[j], in float64 with four fixed partial sums
     (the same number for a row whichever rows are computed with it)."""

@@ -445,18 +445,23 @@ class _Stepper:
 
     def __init__(self, model: _Model, batch_size: int, m: int):
         dt = model.dtype
+        d = model.W0.shape[1]
         self.model = model
         self.Z = np.empty((batch_size, m), dt)
         self.G = np.empty((batch_size, m), dt)
         self.KG = np.empty((batch_size, m), dt)
-        self.q = np.empty(m)
-        self.U = None
         self.f = np.empty(batch_size)
         self.gb = np.empty(m)
         self.inc = np.empty(m)
         self.A = np.empty(m)
+        self.q = np.empty(m)
         self.zero_b = np.zeros(m, dt)
         self.zero_x = np.zeros(batch_size)
+        # d + 1 < batch: form the update U = G^T X_B (a product of batch x d x m, as cheap as the in-place
+        # update) and apply it in one fused pass; the lazy check's quadratic term is then ||[U_s, gb_s]||^2
+        # for free (the Gram route, batch x batch x m, would cost as much as one more update)
+        self.explicit = d + 1 < batch_size
+        self.U = np.empty((m, d), dt) if self.explicit else None
 
     def gradient(self, Xb, yb, W, b, Z0b=None, xnorm=None):
         """Loss of the batch; fills ``G`` (and ``gb``, and with Z0b ``inc`` and ``A``). Returns (loss, G)."""
@@ -473,11 +478,16 @@ class _Stepper:
         track = Z0b is not None
         _tk.gradient_rows(Z, Z0b if track else Z, track, g, model.a_scaled,
                           xnorm if track else self.zero_x, G, self.gb, self.inc, self.A)
+        if self.explicit:
+            np.matmul(G.T, Xb, out=self.U)
         return loss, G
 
     def apply(self, W, b, Xb, G, lr: float) -> None:
-        """``W -= lr G^T X_B`` (one GEMM, in place) and ``b -= lr sum_i G_i``."""
-        _gemm_update(W, Xb, G, -lr)
+        """``W -= lr G^T X_B`` (one GEMM in place, or the fused pass with U) and ``b -= lr sum_i G_i``."""
+        if self.explicit:
+            _tk.update_rows(W, self.U, lr)
+        else:
+            _gemm_update(W, Xb, G, -lr)
         if b is not None:
             b[...] = b - lr * self.gb
 
@@ -566,10 +576,7 @@ class _LazyTracker:
         exceed ``thr`` in the exact kernel)."""
         nb = G.shape[0]
         m, d = self.model.W0.shape
-        if d + 1 < nb:  # G_s^T K G_s = ||G_s^T [X_B, 1]||^2: a product of batch x (d + 1) x m
-            if stepper.U is None:
-                stepper.U = np.empty((m, d), G.dtype)
-            np.matmul(G.T, Xb, out=stepper.U)
+        if stepper.explicit:  # G_s^T K G_s = ||[U_s, gb_s]||^2 with the update U = G^T X_B already formed
             _tk.quad_from_U(stepper.U, stepper.gb, self.has_bias, stepper.q)
         else:  # ... = G_s^T (K G)_s: a product of batch x batch x m
             KG = stepper.KG[:nb]
