@@ -260,6 +260,10 @@ def run_sweep(cell_fn: Callable, grid, *, seed, store=None, workers: int = 1, sc
 
     results: dict[str, dict] = {}
     with contextlib.ExitStack() as stack:
+        client = None
+        if scheduler is not None:  # connect first: an unreachable scheduler fails before anything is written
+            client = stack.enter_context(_dask_client(scheduler, workers,
+                                                      10.0 if connect_timeout is None else connect_timeout))
         identity = None
         if store is not None:
             stack.enter_context(store.lock())
@@ -309,8 +313,7 @@ def run_sweep(cell_fn: Callable, grid, *, seed, store=None, workers: int = 1, sc
         if not jobs:
             pass
         elif scheduler is not None:
-            _run_dask(cell_fn, jobs, threads, scheduler, workers, finish,
-                      10.0 if connect_timeout is None else connect_timeout)
+            _run_dask(client, cell_fn, jobs, threads, finish)
         elif workers == 1:
             for coords, ss in jobs:
                 canonical, elapsed = _run_cell(cell_fn, coords, ss, threads)
@@ -360,9 +363,11 @@ def _run_pool(cell_fn, jobs, threads, workers, finish) -> None:
         pool.shutdown(wait=True)
 
 
-def _run_dask(cell_fn, jobs, threads, scheduler, workers, finish, connect_timeout: float = 10.0) -> None:
+@contextlib.contextmanager
+def _dask_client(scheduler, workers: int, connect_timeout: float):
+    """A ``distributed.Client`` for ``scheduler`` (closed at the end unless it was given as a Client)."""
     try:
-        from distributed import Client, LocalCluster, as_completed
+        from distributed import Client, LocalCluster
     except ImportError:
         raise ImportError("scheduler= needs Dask's distributed scheduler: pip install 'dask[distributed]' "
                           "(or boundcheck[dask])") from None
@@ -383,18 +388,24 @@ def _run_dask(cell_fn, jobs, threads, scheduler, workers, finish, connect_timeou
         else:
             raise TypeError("scheduler must be None, 'local', a scheduler address or a distributed.Client, "
                             f"got {type(scheduler).__name__}")
-        token = uuid.uuid4().hex[:8]
-        futures, meta = [], {}
-        for coords, ss in jobs:
-            fut = client.submit(_run_cell, cell_fn, coords, ss, threads, pure=False,
-                                key=f"boundcheck-cell-{coords_key(coords)[:12]}-{token}")
-            futures.append(fut)
-            meta[fut.key] = (coords, ss)
-        try:
-            for fut in as_completed(futures):
-                coords, ss = meta[fut.key]
-                canonical, elapsed = fut.result()
-                finish(coords, canonical, elapsed, ss, "dask")
-        except BaseException:
-            client.cancel(futures)
-            raise
+        yield client
+
+
+def _run_dask(client, cell_fn, jobs, threads, finish) -> None:
+    from distributed import as_completed
+
+    token = uuid.uuid4().hex[:8]
+    futures, meta = [], {}
+    for coords, ss in jobs:
+        fut = client.submit(_run_cell, cell_fn, coords, ss, threads, pure=False,
+                            key=f"boundcheck-cell-{coords_key(coords)[:12]}-{token}")
+        futures.append(fut)
+        meta[fut.key] = (coords, ss)
+    try:
+        for fut in as_completed(futures):
+            coords, ss = meta[fut.key]
+            canonical, elapsed = fut.result()
+            finish(coords, canonical, elapsed, ss, "dask")
+    except BaseException:
+        client.cancel(futures)
+        raise

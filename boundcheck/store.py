@@ -352,6 +352,7 @@ class ResultStore:
                         diffs.append(f"{k}.{kk}: stored {aa!r}, now {bb!r}")
             else:
                 diffs.append(f"{k}: stored {a!r}, now {b!r}")
+        diffs = list(dict.fromkeys(diffs))  # the seed is both the sweep's and a setting: say it once
         return (f"the store {self.directory} holds a sweep with a different configuration ("
                 + "; ".join(diffs) + "); use another output folder, or add --fresh (overwrite=True) to discard "
                 "its cells")
@@ -454,7 +455,7 @@ class ResultStore:
         """Move the cell's file aside (see :meth:`verify`), with a warning naming it; return its new path."""
         path = self._path(coords)
         target = self._reject(path, reason)
-        warnings.warn(f"the cell file {path} is {reason}; moved to {target} and recomputed", CellRejected,
+        warnings.warn(f"the cell file {path} was rejected ({reason}); moved to {target} and recomputed", CellRejected,
                       stacklevel=2)
         return target
 

@@ -28,17 +28,20 @@ from boundcheck.bounds import get as get_bound
 from boundcheck.checks import compare_estimate, compare_to_bound, exact_law_line, verdicts
 from boundcheck.report import StudyResult
 from boundcheck.stats import fit_exponent, fit_exponents
-from boundcheck.study import (Integer, Study, StudyConfig, choice, positive_int, positive_ints, positives,
+from boundcheck.study import (Integer, Study, StudyConfig, TupleOf, choice, positive_int, positives,
                               probabilities, seed_domain, setting)
 
 NAME = "lemma_sign_flips"
 DESCRIPTION = "Lemma 4.3/B.4: exact max number of flipped neurons over the lazy ball vs the O(sqrt m) bounds"
+#: the exponent of E|S_x| in m is fitted per C0: at least 3 widths
+at_least_3_ints = TupleOf(positive_int, min_len=3, unique=True,
+                          description="a tuple of at least 3 distinct positive integers (an exponent fit in m)")
 BOUNDS = ("lemma_B4_sign_flips_chernoff", "lemma_B4_sign_flips_hoeffding", "lemma_B4_sign_flips_paper")
 
 
 @dataclass(frozen=True)
 class Config(StudyConfig):
-    widths: tuple = setting((100, 300, 1000, 3000, 10000, 30000, 100000), positive_ints)
+    widths: tuple = setting((100, 300, 1000, 3000, 10000, 30000, 100000), at_least_3_ints)
     C0s: tuple = setting((0.5, 1.0, 5.0, 10.0), positives)
     gammas: tuple = setting((0.1, 0.01), probabilities)
     d: int = setting(100, positive_int)
