@@ -460,6 +460,16 @@ def test_init_classifier_and_accuracy():
     assert sp.classification_accuracy(multi, X, (yc + 1) % 4)[0] == 0.0
     with pytest.raises(ValueError, match="init_scale"):
         sp.init_classifier(6, 20, init_scale=0.0)
+    with pytest.raises(ValueError, match="n_classes"):
+        sp.init_classifier(6, 20, n_classes=1)
+    with pytest.raises(ValueError, match="y must"):
+        sp.classification_accuracy(binary, X, y[:-1])
+    with pytest.raises(ValueError, match="y must hold class labels < 4"):
+        sp.classification_accuracy(multi, X, yc + 4)
+    with pytest.raises(ValueError, match="X must have shape"):
+        sp.classification_accuracy(multi, X[:, :5], yc)
+    with pytest.raises(TypeError, match="net must be"):
+        sp.classification_accuracy("net", X, yc)
 
 
 # --------------------------------------------------------------------------- training
