@@ -26,6 +26,7 @@ import contextlib
 import json
 import os
 import pickle
+import sys
 import time
 import uuid
 from collections.abc import Callable, Mapping
@@ -307,7 +308,8 @@ def run_sweep(cell_fn: Callable, grid, *, seed, store=None, workers: int = 1, sc
                 left = spent / clock["done"] * (len(pending) - clock["done"])
                 if left > announce_after:
                     bar.write(f"{label}: about {_duration(left)} left ({len(pending) - clock['done']} cells, "
-                              f"estimated from the first {clock['done']} timed cells; {_duration(spent)} so far)")
+                              f"estimated from the first {clock['done']} timed cells; {_duration(spent)} so far)",
+                              file=sys.stderr)
 
         jobs = [(coords, cell_seed(sweep_seed, coords)) for coords in pending]
         if not jobs:

@@ -588,3 +588,22 @@ def test_run_sweep_progress_bar(cells, capsys):
     assert "3/3" in err
     run_sweep(cells.dict_cell, {"d": [1, 2, 3]}, seed=1, progress=False)
     assert capsys.readouterr().err == ""
+
+
+def _sleepy_cell(coords, rng):
+    import time
+
+    time.sleep(0.02)
+    return {"v": float(rng.random())}
+
+
+def test_run_sweep_announces_the_time_left_of_a_long_sweep(capsys):
+    # with announce_after=0 any sweep counts as long: one line, once, from the first timed cells
+    run_sweep(_sleepy_cell, {"d": list(range(8))}, seed=1, progress=True, announce_after=0.0, label="demo")
+    err = capsys.readouterr().err
+    lines = [ln for ln in err.replace("\r", "\n").splitlines() if " left (" in ln]
+    assert len(lines) == 1, err
+    assert lines[0].startswith("demo: about ") and "6 cells, estimated from the first 2 timed cells" in lines[0]
+    assert "8/8" in err and "<" in err  # the bar itself: done/total and the time left
+    run_sweep(_sleepy_cell, {"d": list(range(8))}, seed=1, progress=True)  # 120 s default: a short sweep is quiet
+    assert " left (" not in capsys.readouterr().err
