@@ -326,6 +326,17 @@ def _at_eps_d_lines(table: pd.DataFrame, config: Config) -> list[str]:
         lines.append(f"eps_d sqrt(d) for gamma'={gamma:g}, the larger upper {QUANTILE_CONFIDENCE:.1%} limit of the "
                      f"{1 - gamma:g}-quantile of delta* sqrt(d) at W0 and at the adversary's lazy W (a lower estimate "
                      f"of the sup over W; quantile estimates in parentheses): {where}")
+        infinite = c[~np.isfinite(c.eps_d)]
+        if len(infinite) and len(infinite) < len(c):
+            n_min = math.ceil(math.log(1 - QUANTILE_CONFIDENCE) / math.log(1 - gamma))
+            lines.append(f"eps_d(gamma'={gamma:g}) is infinite in {len(infinite)} of {len(c)} cells, where no budget is "
+                         "inside the hypothesis: " + ", ".join(
+                             f"d={int(r.d)}, C0={r.C0:g}: " + (
+                                 f"the step never flips the adversary's lazy W in {r.adv_never_flips:.1%} of the draws "
+                                 f"({'more than' if r.adv_never_flips > gamma else 'up to'} gamma' = {gamma:g})"
+                                 if r.adv_never_flips > 0 else
+                                 f"too few calibration draws for the upper limit (n_calibration >= {n_min} needed)")
+                             for r in infinite.itertuples()))
         at = table[(table.eps_source == f"eps_d(gamma'={gamma:g})") & (table.gamma == gamma)]
         if at.empty:
             n_min = math.ceil(math.log(1 - QUANTILE_CONFIDENCE) / math.log(1 - gamma))
