@@ -618,5 +618,6 @@ def exact_law_line(name: str, estimate, sem, predicted, *, confidence: float = 0
     line = _estimate_line(f"exact law {name}", table)
     n_out = int((table["verdict"] == "outside CI").sum())
     if n_out:
-        line += f" (a true law is outside a {confidence:.0%} interval in about {(1 - confidence) * len(table):.2g} cells by chance)"
+        line += (f" (a true law is outside a {confidence:.0%} interval in about {(1 - confidence) * len(table):.2g} "
+                 "cells by chance)")
     return line

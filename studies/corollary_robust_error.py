@@ -44,14 +44,13 @@ import numpy as np
 import pandas as pd
 
 import boundcheck as bc
-import boundcheck.robust_lazy
 from boundcheck.bounds import get as get_bound
 from boundcheck.bounds import theorem_3_1_regime
 from boundcheck.checks import compare_to_bound, verdicts
 from boundcheck.report import StudyResult
 from boundcheck.study import (ConfigError, Study, StudyConfig, boolean, choice, nonnegative_int, positive, positive_int,
                               positive_ints, positives, probabilities, seed_domain, setting)
-from boundcheck.robust_lazy import random_lazy_weights
+from boundcheck.robust_lazy import random_lazy_weights, robust_lazy_weights
 
 NAME = "corollary_robust_error"
 DESCRIPTION = ("Corollary 3.2: robust error (PGD-l2 and the exact one-step flip) of W0, random lazy and "
@@ -173,7 +172,7 @@ def calibrate_eps_d(d: int, m: int, radius: float, gammas, n_calibration: int, a
         if radius > 0 and np.isfinite(eta_w0):
             adv = []
             for net, gen in nets():
-                res = bc.robust_lazy.robust_lazy_weights(net, x, "sign", radius, eta_w0, steps=adversary_steps, rng=gen)
+                res = robust_lazy_weights(net, x, "sign", radius, eta_w0, steps=adversary_steps, rng=gen)
                 adv.append(bc.min_flip_step(net, x, res.witness(0)).delta[:, 0])
             adv = np.concatenate(adv)
         else:
@@ -247,8 +246,8 @@ def cell(coords: dict, rng, settings: Config) -> pd.DataFrame:
     if settings.robust_lazy and R > 0:
         eta = max(cal["eta_w0"] for cal in calibration.values())      # the largest step: flips 1 - min(gamma')
         if np.isfinite(eta):
-            res = bc.robust_lazy.robust_lazy_weights(net, X_fit, "sign", R, eta, steps=int(settings.adversary_steps),
-                                                     rng=rng, per_point=False)
+            res = robust_lazy_weights(net, X_fit, "sign", R, eta, steps=int(settings.adversary_steps), rng=rng,
+                                      per_point=False)
             kinds["robust_lazy"] = (net, res.witness())
 
     trainer = _train_adversarial()
