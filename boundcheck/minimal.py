@@ -739,11 +739,16 @@ def region_search(net: Network, X, W=None, b=None, *, upper=None, max_nodes: int
         res = min_flip_step(net, X, W, b, direction=np.where(has[..., None], best_dir, 0.0))
         t = np.where(has, res.delta, np.inf)
         # the closed target can be met before min_flip_step's strict flip: check the primal point too
-        # (the primal point lies on the boundary up to rounding: try it and a hair beyond it)
+        # (the primal point lies on the boundary up to rounding: try it and a hair beyond it; where f only
+        # touches 0 there, e.g. at a corner of the region where every neuron is off, f = 0 is met to rounding
+        # only, so "reached" allows the rounding of f's sum: a few ulps of sum_s |a_s z_s| / sqrt(m))
         dn = _row_norms(best_dir)
         for stretch in (1.0, 1 + 1e-12, 1 + 1e-9, 1 + 1e-6):
-            fp = _f_at(net, X, best_dir * stretch, W, b)
-            at_primal = has & _reaches(fp, s_all)
+            Dq = best_dir * stretch
+            fp = _f_at(net, X, Dq, W, b)
+            pre_q = np.matmul(X[None] + Dq, W.transpose(0, 2, 1)) + (0.0 if b is None else b[:, None, :])
+            mag = scale * np.einsum("ks,kis->ki", np.abs(net.a), np.abs(pre_q)) + np.abs(c)[:, None]
+            at_primal = has & (s_all * fp <= 8 * (m + 2) * _EPS * mag)
             t = np.where(at_primal, np.minimum(t, dn * stretch), t)
         up = t
         unit, _ = _unit_rows(best_dir)
