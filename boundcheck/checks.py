@@ -562,7 +562,10 @@ def _lines(table: pd.DataFrame, self_check: bool) -> list[str]:
     part = table[flags == self_check]
     if part.empty:
         return []
-    key = part["check"] if "check" in part else part["bound_id"]
+    if "check" in part:
+        key = part["check"].fillna(part["bound_id"]) if "bound_id" in part else part["check"]
+    else:
+        key = part["bound_id"]
     lines = []
     for check in dict.fromkeys(key):
         group = part[key == check]

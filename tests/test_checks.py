@@ -249,3 +249,13 @@ def test_one_engine_violation_summary_agrees_with_compare_to_bound(n, data, p, d
     assert s.direction == direction and s.failure_probability == p
     with pytest.raises(TypeError, match="not both"):
         violation_summary(emp, bound, direction, p, direction=direction)
+
+
+def test_lines_from_tables_stored_before_the_engine():
+    # rows without the newer columns (check, self_check, can_violate, ...) still give lines
+    old = pd.DataFrame([dict(bound_id="b", verdict="violated", vacuous=False, failure_probability=0.0, undecided=0),
+                        dict(bound_id="b", verdict="holds", vacuous=False, failure_probability=0.0, undecided=0)])
+    assert verdicts(old)[0].startswith("b: VIOLATED in 1 of 2 cells; holds in 1")
+    mixed = pd.concat([old, pd.DataFrame([compare_to_bound([1.0], 2.0, bound_id="b", direction="upper",
+                                                           failure_probability=0.0)])], ignore_index=True)
+    assert len(verdicts(mixed)) == 1 and "of 3 cells" in verdicts(mixed)[0]
