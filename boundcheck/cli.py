@@ -411,6 +411,24 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _user_error_in(exc: BaseException) -> str | None:
+    """The one-line message of a user's error raised inside a cell (a UserError, MNIST not installed), or None."""
+    seen = set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        if isinstance(exc, UserError):
+            return str(exc)
+        if type(exc).__name__ == "MNISTNotFoundError":
+            from .data import ENV_DIR, MNIST_INSTALL_COMMAND
+
+            tried = len(getattr(exc, "attempts", ()))
+            return (f"MNIST is not available ({tried} sources tried); install it with `{MNIST_INSTALL_COMMAND}` or "
+                    f"set ${ENV_DIR} to a folder of the four IDX files (python -c 'import boundcheck.data as d; "
+                    f"d.load_mnist()' lists the sources and why each failed)")
+        exc = exc.__cause__ or exc.__context__
+    return None
+
+
 def _one_line_warnings(message, category, filename, lineno, line=None):
     return f"boundcheck: warning: {message}\n"
 
@@ -435,7 +453,13 @@ def main(argv=None) -> int:
     except UserError as exc:
         print(f"boundcheck: {exc}", file=sys.stderr)
         return 2
+    except BrokenPipeError:  # the output was piped into a command that stopped reading (e.g. head)
+        return 0
     except Exception as exc:  # a failure of the code, not of the user: one line, the traceback with --debug
+        user = _user_error_in(exc)
+        if user is not None:
+            print(f"boundcheck: {user}", file=sys.stderr)
+            return 2
         text = str(exc).splitlines()[0] if str(exc) else ""
         print(f"boundcheck: error: {type(exc).__name__}: {text} (rerun with --debug for the traceback)",
               file=sys.stderr)

