@@ -193,16 +193,20 @@ def _errors(net, X, y, W, eps, pgd_steps, pgd_restarts, rng):
     # the one-step perturbation -sign(f) grad f points along -y grad f wherever the point is correct
     onestep = clean[None] | (flip.delta[None] <= eps[:, None, None])  # (E, K, n)
     pgd_hit = np.empty_like(onestep)
+    restart_only = np.zeros_like(onestep)
     for k in range(K):
         Wk = None if W is None else W[k:k + 1]
-        hit = bc.pgd(net.select([k]), X, y[k], eps, norm="l2", steps=pgd_steps, W=Wk).success[:, 0]
+        first = bc.pgd(net.select([k]), X, y[k], eps, norm="l2", steps=pgd_steps, W=Wk).success[:, 0]
+        hit = first
         for _ in range(pgd_restarts):
             hit = hit | bc.pgd(net.select([k]), X, y[k], eps, norm="l2", steps=pgd_steps, W=Wk, random_start=True,
                                rng=rng).success[:, 0]
         pgd_hit[:, k] = hit | clean[k][None]
+        restart_only[:, k] = hit & ~first & ~onestep[:, k]
     union = onestep | pgd_hit
+    # what the random restarts added beyond PGD from 0 and the exact one-step flip: a sign of an unsaturated attack
     return dict(clean=np.broadcast_to(clean.mean(-1), (len(eps), K)), pgd=pgd_hit.mean(-1),
-                onestep=onestep.mean(-1), union=union.mean(-1))
+                onestep=onestep.mean(-1), union=union.mean(-1), restart_gain=restart_only.mean(-1))
 
 
 def _budgets(d: int, settings: Config, calibration: dict) -> list[tuple[float, str]]:
@@ -293,6 +297,7 @@ def cell(coords: dict, rng, settings: Config) -> pd.DataFrame:
                         check=f"{BOUND_ID} [gamma'={gamma:g}, bound {value:.3f}; every W kind and label kind]"))
                     row.update(robust_error_pgd=float(err["pgd"][e].mean()),
                                robust_error_onestep=float(err["onestep"][e].mean()),
+                               restart_gain=float(err["restart_gain"][e].mean()),
                                clean_error=float(err["clean"][e].mean()), training=trained_note,
                                width_lower=bool(regime.width_lower), width_upper=bool(regime.width_upper))
                     rows.append(row)
@@ -370,6 +375,12 @@ def build(table: pd.DataFrame, config: Config) -> StudyResult:
         lines.append(f"mean robust error >= {1 - math.sqrt(gamma):.3f} for every network and label kind from eps sqrt(d) = "
                      + (f"{min(reached):g}" if reached else f"(never up to {max(config.eps_factors):g})")
                      + " on (grid budgets, judged or not)")
+    if "restart_gain" in table and config.pgd_restarts:
+        gain = table["restart_gain"]
+        lines.append(f"attack saturation: the {config.pgd_restarts} random restart(s) of PGD added to the robust error "
+                     f"beyond PGD from 0 and the exact one-step flip at most {gain.max():.3f} (mean {gain.mean():.4f}) "
+                     "over all rows" + ("; the attack may not be saturated: more steps or restarts could raise the "
+                                        "robust error" if gain.max() > 0 else ""))
     training = sorted(set(table["training"])) if "training" in table else []
     notes = [f"robust error = union of the exact minimal one-step flip and PGD-l2 ({config.pgd_steps} steps, step 2.5 "
              f"eps/steps, from 0 and from {config.pgd_restarts} random starts), on {config.n_test} test points per init "
