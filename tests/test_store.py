@@ -116,6 +116,87 @@ def test_atomic_write_leaves_old_file_on_failure(tmp_path, monkeypatch):
 
 
 # ----------------------------------------------------------------------------------------------------------
+# Every cell proves it belongs to the run: identity and checksum
+# ----------------------------------------------------------------------------------------------------------
+
+IDENTITY = {"study": "toy", "digest": "d" * 32, "sweep_seed": 0}
+
+
+def test_cell_carries_identity_and_checksum(tmp_path):
+    store = ResultStore(tmp_path)
+    store.save({"d": 1}, {"v": 1.5}, identity=IDENTITY)
+    doc = json.loads(next(store.cells_dir.glob("*.json")).read_text())
+    assert doc["identity"] == IDENTITY and doc["coords"] == {"d": 1} and doc["key"] == coords_key({"d": 1})
+    assert doc["checksum"] == store_module.result_checksum(doc["result"])
+    cell, reason = store.verify({"d": 1}, IDENTITY)
+    assert reason is None and cell.value == {"v": 1.5}
+    assert store.verify({"d": 2}, IDENTITY) == (None, None)  # no file
+
+
+@pytest.mark.parametrize("field, value, reason", [
+    ("study", "other", "of another study"),
+    ("digest", "e" * 32, "of another configuration"),
+    ("sweep_seed", 1, "of another sweep seed"),
+])
+def test_foreign_cells_are_not_reused(tmp_path, field, value, reason):
+    store = ResultStore(tmp_path)
+    store.save({"d": 1}, {"v": 1.5}, identity=IDENTITY)
+    cell, why = store.verify({"d": 1}, dict(IDENTITY, **{field: value}))
+    assert cell is None and why.startswith(reason)
+
+
+@pytest.mark.parametrize("damage, reason", [
+    (lambda doc: doc["result"]["data"][0].append(9.0), "its result has the wrong shape"),
+    (lambda doc: doc["result"]["data"][0].__setitem__(0, 2.5), "its result does not match its checksum"),
+    (lambda doc: doc.__setitem__("coords", {"d": 2}), "its coordinates do not match its file name"),
+    (lambda doc: doc.__setitem__("format", 1), "format 1"),
+])
+def test_damaged_cells_are_not_reused(tmp_path, damage, reason):
+    store = ResultStore(tmp_path)
+    store.save({"d": 1}, {"v": 1.5}, identity=IDENTITY)
+    path = next(store.cells_dir.glob("*.json"))
+    doc = json.loads(path.read_text())
+    damage(doc)
+    path.write_text(json.dumps(doc))
+    cell, why = store.verify({"d": 1}, IDENTITY)
+    assert cell is None and why.startswith(reason)
+    with pytest.warns(store_module.CellRejected, match="was rejected"):
+        moved = store.reject({"d": 1}, why)
+    assert moved.parent == store.rejected_dir and not path.exists() and moved.read_text() == json.dumps(doc)
+
+
+def test_run_sweep_recomputes_a_tampered_cell(tmp_path):
+    table = run_sweep(counting_cell, {"d": [1, 2, 3]}, seed=5, store=tmp_path, progress=False)
+    store = ResultStore(tmp_path)
+    path = store._path({"d": 2})
+    doc = json.loads(path.read_text())
+    doc["result"]["data"][0][0] = 123.0  # a plausible number, not the cell's
+    path.write_text(json.dumps(doc))
+    with pytest.warns(store_module.CellRejected, match="does not match its checksum"):
+        again = run_sweep(counting_cell, {"d": [1, 2, 3]}, seed=5, store=tmp_path, progress=False)
+    pd.testing.assert_frame_equal(again, table)
+    assert (store.rejected_dir / path.name).is_file()
+
+
+def test_files_get_the_umask_mode(tmp_path):
+    old = os.umask(0o027)
+    try:
+        store_module._umask.cache_clear()
+        store = ResultStore(tmp_path)
+        store.save({"d": 1}, {"v": 1.0})
+        assert (next(store.cells_dir.glob("*.json")).stat().st_mode & 0o777) == 0o640
+    finally:
+        os.umask(old)
+        store_module._umask.cache_clear()
+
+
+def test_reading_creates_nothing(tmp_path):
+    ResultStore(tmp_path / "nothing", create=False)
+    assert not (tmp_path / "nothing").exists()
+    assert ResultStore.read_manifest(tmp_path / "nothing") is None
+
+
+# ----------------------------------------------------------------------------------------------------------
 # Manifests and resuming in-process
 # ----------------------------------------------------------------------------------------------------------
 
