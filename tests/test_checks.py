@@ -259,3 +259,21 @@ def test_lines_from_tables_stored_before_the_engine():
     mixed = pd.concat([old, pd.DataFrame([compare_to_bound([1.0], 2.0, bound_id="b", direction="upper",
                                                            failure_probability=0.0)])], ignore_index=True)
     assert len(verdicts(mixed)) == 1 and "of 3 cells" in verdicts(mixed)[0]
+
+
+def test_compare_counts_and_the_check_key():
+    from boundcheck.checks import compare_counts
+
+    # 3 of 40 draws where a resisting lazy W was found (certified), allowed 5%: not significant
+    row = compare_counts(3, 40, bound_id="t", failure_probability=0.05, kind="certified", side="lower")
+    assert row["verdict"] == "holds" and row["violations"] == 3
+    assert compare_counts(9, 40, bound_id="t", failure_probability=0.05, kind="certified", side="lower")["verdict"] \
+        == "violated"
+    assert compare_counts(1, 40, bound_id="t", failure_probability=0.0)["verdict"] == "violated"
+    assert compare_counts(9, 40, bound_id="t", failure_probability=0.05, kind="heuristic")["verdict"] == "undecided"
+    with pytest.raises(ValueError, match="crossed <= n"):
+        compare_counts(5, 4, bound_id="t", failure_probability=0.1)
+    # one bound judged two ways gives two lines, both keyed apart from the bound id
+    rows = [compare_counts(0, 10, bound_id="t", failure_probability=0.0, check="t at W0"),
+            compare_counts(0, 10, bound_id="t", failure_probability=0.0, check="t at the adversary's W")]
+    assert [ln.split(":")[0] for ln in verdicts(pd.DataFrame(rows))] == ["t at W0", "t at the adversary's W"]
