@@ -246,6 +246,23 @@ def build(table: pd.DataFrame, config: Config) -> StudyResult:
     fig2.tight_layout()
     figures[NAME] = fig2
 
+    # against C0 (Fig 3 of the paper for the minimal perturbation), at the largest d, every width
+    d_top = max(config.dims)
+    at_d = cells[cells.d == d_top]
+    fig3, axes3 = plt.subplots(1, 2, figsize=(10, 3.8))
+    for n_m, (m, grp) in enumerate(at_d.groupby("m")):
+        for j, kind in enumerate(("random", "trained")):
+            sub = grp[(grp.weights == kind) | (grp.weights == "init")].sort_values("C0")
+            if (sub.weights == kind).any():
+                axes3[j].plot(sub.C0, sub.upper_sqrt_d, "s-", color=f"C{n_m}", label=f"attack upper, m={m}")
+                axes3[j].plot(sub.C0, sub.one_step_sqrt_d, "o--", color=f"C{n_m}", label=f"one step, m={m}")
+                axes3[j].plot(sub.C0, sub.lower_sqrt_d, "v:", color=f"C{n_m}", label=f"certified lower, m={m}")
+    for j, kind in enumerate(("random", "trained")):
+        axes3[j].set(xlabel="C0 (0: the init)", ylabel="median delta x sqrt(d)", title=f"{kind} lazy W, d={d_top}")
+        axes3[j].legend(fontsize=6)
+    fig3.tight_layout()
+    figures[f"{NAME}_C0"] = fig3
+
     notes = [f"{config.n_inits} inits x {config.n_points} test points per cell on the unit sphere (theory "
              f"parametrization); DDN {config.ddn_steps} steps x {config.restarts} starts; PGD eps search "
              f"{config.pgd_steps} steps per budget (0: skipped); region enumeration up to {config.max_ambiguous} "

@@ -267,9 +267,9 @@ def build(tables: dict, config: Config) -> StudyResult:
         lines += verdicts(pd.DataFrame(est_rows))
     if len(free):
         lines.append("unconstrained training: deviation x sqrt(m) "
-                     + ", ".join(f"m={int(m)}: {g.deviation_sqrt_m.median():.3g} (robust error attack "
+                     + ", ".join(f"d={int(d)}, m={int(m)}: {g.deviation_sqrt_m.median():.3g} (robust error attack "
                                  f"{g.attack_error.mean():.2f}, certified upper {g.certified_error_upper.mean():.2f})"
-                                 for m, g in free.groupby("m")))
+                                 for (d, m), g in free.groupby(["d", "m"])))
     # the cone: identities of positive homogeneity (they test the implementation)
     checks = []
     sc = cone[cone.scale != 1.0]
@@ -289,31 +289,37 @@ def build(tables: dict, config: Config) -> StudyResult:
     self_checks = self_check_lines(pd.DataFrame(checks)) if checks else []
 
     figures = {}
-    fig, axes = plt.subplots(1, 2, figsize=(11, 4.2))
-    for j, (m, grp) in enumerate(main.groupby("m")):
-        color = f"C{j}"
-        curve = grp.groupby("c").agg(dev=("deviation_sqrt_m", "median"), att=("attack_error", "mean"),
-                                     cert=("certified_error_upper", "mean")).reset_index()
-        axes[0].plot(curve.dev, curve.att, "o-", color=color, label=f"attack (>=), m={m}")
-        axes[0].plot(curve.dev, curve.cert, "v:", color=color, label=f"certified (<=), m={m}")
-        fr = free[free.m == m]
-        if len(fr):
-            axes[0].plot(fr.deviation_sqrt_m, fr.attack_error, "*", color=color, ms=10, label=f"unconstrained, m={m}")
-        cn = cone[(cone.m == m) & (cone.scale != 1.0)]
-        if len(cn):
-            axes[0].plot(cn.deviation_sqrt_m, cn.attack_error, "x", color=color, label=f"cone lambda W, m={m}")
-    axes[0].axvline(config.lazy_C0, color="k", lw=0.8, ls="--", label=f"lazy radius {config.lazy_C0:g}/sqrt(m)")
-    axes[0].set(xscale="log", xlabel="max deviation from init x sqrt(m)", ylabel="robust test error",
-                title=f"robust error at eps = {config.eps_unit:g}/sqrt(d)")
-    axes[0].legend(fontsize=6)
-    piv = main.groupby(["m", "c"])["attack_error"].mean().unstack("c")
-    im = axes[1].imshow(piv.to_numpy(), origin="lower", aspect="auto", cmap="magma", vmin=0, vmax=1)
-    axes[1].set_xticks(range(piv.shape[1]), [f"{c:g}" for c in piv.columns])
-    axes[1].set_yticks(range(piv.shape[0]), [str(r) for r in piv.index])
-    for (r, c), v in np.ndenumerate(piv.to_numpy()):
-        axes[1].text(c, r, f"{v:.2f}", ha="center", va="center", color="c", fontsize=8)
-    axes[1].set(xlabel="ball radius x sqrt(m)", ylabel="m", title="robust error (attack), projected training")
-    fig.colorbar(im, ax=axes[1], fraction=0.046)
+    dims = sorted(main.d.unique())
+    fig, axes_all = plt.subplots(len(dims), 2, figsize=(11, 4.2 * len(dims)), squeeze=False)
+    for row, d in enumerate(dims):
+        axes = axes_all[row]
+        main_d, free_d, cone_d = main[main.d == d], free[free.d == d], cone[cone.d == d]
+        for j, (m, grp) in enumerate(main_d.groupby("m")):
+            color = f"C{j}"
+            curve = grp.groupby("c").agg(dev=("deviation_sqrt_m", "median"), att=("attack_error", "mean"),
+                                         cert=("certified_error_upper", "mean")).reset_index()
+            axes[0].plot(curve.dev, curve.att, "o-", color=color, label=f"attack (>=), m={m}")
+            axes[0].plot(curve.dev, curve.cert, "v:", color=color, label=f"certified (<=), m={m}")
+            fr = free_d[free_d.m == m]
+            if len(fr):
+                axes[0].plot(fr.deviation_sqrt_m, fr.attack_error, "*", color=color, ms=10,
+                             label=f"unconstrained, m={m}")
+            cn = cone_d[(cone_d.m == m) & (cone_d.scale != 1.0)]
+            if len(cn):
+                axes[0].plot(cn.deviation_sqrt_m, cn.attack_error, "x", color=color, label=f"cone lambda W, m={m}")
+        axes[0].axvline(config.lazy_C0, color="k", lw=0.8, ls="--", label=f"lazy radius {config.lazy_C0:g}/sqrt(m)")
+        axes[0].set(xscale="log", xlabel="max deviation from init x sqrt(m)", ylabel="robust test error",
+                    title=f"robust error at eps = {config.eps_unit:g}/sqrt(d), d={d}")
+        axes[0].legend(fontsize=6)
+        piv = main_d.groupby(["m", "c"])["attack_error"].mean().unstack("c")
+        im = axes[1].imshow(piv.to_numpy(), origin="lower", aspect="auto", cmap="magma", vmin=0, vmax=1)
+        axes[1].set_xticks(range(piv.shape[1]), [f"{c:g}" for c in piv.columns])
+        axes[1].set_yticks(range(piv.shape[0]), [str(r) for r in piv.index])
+        for (r, c), v in np.ndenumerate(piv.to_numpy()):
+            axes[1].text(c, r, f"{v:.2f}", ha="center", va="center", color="c", fontsize=8)
+        axes[1].set(xlabel="ball radius x sqrt(m)", ylabel="m",
+                    title=f"robust error (attack), projected training, d={d}")
+        fig.colorbar(im, ax=axes[1], fraction=0.046)
     fig.tight_layout()
     figures[NAME] = fig
     notes = [f"eps = {config.eps_unit:g}/sqrt(d); data: uniform on the sphere with |v.x| >= {config.margin:g} eps for a "
