@@ -4,7 +4,9 @@ For each study with a ``paper()`` preset and each of its sweeps (phases), the gr
 the product of their numeric coordinates (widths, dimensions, C0, ... : a proxy for their cost); the
 cheapest and the costliest are each run once, in a subprocess with one BLAS thread and a time limit. The
 estimate for ``n`` cells and ``w`` workers is ``n * sqrt(t_min * t_max) / w``, with the range
-``[n t_min / w, n t_max / w]``; a cell that hits the time limit gives a lower bound only.
+``[n t_min / w, n t_max / w]``; a cell that hits the time limit gives a lower bound only. Each cell's time
+is divided by the load factor measured around it (a 1000^3 float64 GEMM against 2e9 / 70 GFLOP/s, one
+quiet core of this machine), so the estimates are for quiet cores.
 
 The two MNIST studies have cost models of their own: ``benchmarks/estimate_paper_time.py`` (mnist_lazy_sgd)
 and the note in docs/speed.md (mnist_adversarial_training). They are skipped here unless named.
@@ -32,11 +34,22 @@ phase = [p for p in study.phases if p.name == phase_name][0]
 g = phase.grid(cfg)
 g = g if isinstance(g, Grid) else Grid(g)
 coords = g[index]
+A = np.random.default_rng(0).random((1000, 1000))
+def gemm_seconds():
+    t = time.perf_counter()
+    A @ A
+    return time.perf_counter() - t
 with threadpool_limits(1):
+    g0 = min(gemm_seconds() for _ in range(3))
     t = time.perf_counter()
     phase.cell(coords, np.random.default_rng(0), cfg)
-    print(time.perf_counter() - t)
+    t = time.perf_counter() - t
+    g1 = min(gemm_seconds() for _ in range(3))
+print(t, (g0 + g1) / 2)
 """
+
+
+QUIET_RATE = 70e9  # float64 GEMM FLOP/s of one quiet core of this machine (issue 12)
 
 
 def cost_proxy(coords) -> float:
@@ -55,7 +68,9 @@ def timed(name, phase, index, limit):
         return math.inf
     if out.returncode:
         raise RuntimeError(f"{name}/{phase} cell {index} failed:\n{out.stderr[-2000:]}")
-    return float(out.stdout.strip().splitlines()[-1])
+    seconds, gemm = (float(v) for v in out.stdout.strip().splitlines()[-1].split())
+    # quiet-machine equivalent: a 1000^3 float64 GEMM takes 2e9 / QUIET_RATE seconds on a quiet core
+    return seconds / max(1.0, gemm / (2e9 / QUIET_RATE))
 
 
 def fmt(seconds: float) -> str:

@@ -30,31 +30,32 @@ Conventions
 * Order: the training set is shuffled **once** with ``rng`` and then visited in that fixed order every
   epoch (the authors' code, spec 6.3); ``shuffle="every_epoch"`` reshuffles each epoch. The last
   minibatch of an epoch may be smaller (no sample is dropped).
-* Every product is a BLAS matrix product over the whole minibatch (``X_B @ W.T``, ``G.T @ X_B``); memory
-  is O(batch_size * m) per step and O(chunk * m) per evaluation. ``dtype=np.float32`` halves memory and
-  roughly doubles speed; the returned weights are float64 either way.
+* A step is two BLAS products over the whole minibatch, ``Z = X_B W^T`` and the in-place update
+  ``W += -lr G^T X_B`` (one GEMM with beta = 1; for ``d + 1 < batch_size`` the update is formed apart and
+  applied in one fused pass), plus O(batch * m) element-wise work in Numba kernels
+  (:mod:`boundcheck._train_kernels`). Memory O(batch_size * m) per step, O(chunk * m) per evaluation, and
+  ``X W0^T`` for the whole training set (n * m in the working dtype, up to 2 GiB) once per run.
+* ``dtype=np.float32`` halves memory and roughly doubles speed; the returned weights are float64 either way.
+
+The lazy check without a pass over W
+------------------------------------
+The squared deviation of row s after a step follows from the one before it and what the step computes:
+``||D_s - lr G_s^T X||^2 = ||D_s||^2 - 2 lr sum_i G_is (Z_is - Z0_is) + lr^2 G_s^T K G_s`` (augmented rows
+and inputs when there are biases; ``K`` the batch Gram matrix). Each row carries a rigorous bound on the
+rounding error of this running value; a row that might cross the threshold is recomputed exactly (the
+candidate step is formed apart first, so no update that leaves the ball is ever applied), and every row is
+recomputed exactly every 64 steps. The result is bit for bit that of the slow reference trainer
+``_train_lazy_sgd_reference`` (every row, every step), in float64 and float32 (tested). Speed, the
+rooflines and the float32 validation: ``docs/speed.md``.
 
 Float32 and the ball
 --------------------
 In float64 the stop and project rules hold exactly: after every applied step
 ``max_s ||[w_s, b_s] - [w0_s, b0_s]|| <= R`` (checked in the tests after every step). In float32 the
-deviation is computed in float32 from the float32-rounded W0, and the projection shrinks to
-``R (1 - 1e-5)`` so that rounding cannot push a row outside; measured against the float64 W0 the
-deviation can still exceed R by the rounding of W0 to float32 (about ``6e-8 * ||w0_s||``).
-
-Timings (2026, 2 shared cores under load, one BLAS thread, OpenBLAS 0.3.31, numpy 2.4): one SGD epoch over
-the 12665 MNIST 0/1 training images (198 steps of batch 64), m = 1000, d = 784, without evaluation:
-
-==========  =========  ===========
-dtype       stop mode  project mode
-==========  =========  ===========
-float64     2.0-2.6 s  2.7-3.1 s
-float32     1.3-1.6 s  1.3-1.6 s
-==========  =========  ===========
-
-Adversarial training is dominated by PGD (float64, :mod:`boundcheck.attacks`): 1000 training images, 10
-PGD steps, m = 1000, d = 784 take 2-3 s per epoch, 90% of it in PGD. The studies record the seconds per
-epoch of every run.
+deviation of the float32 weights from the float32-rounded W0 is computed exactly (in float64), and the
+projection shrinks to ``R (1 - 1e-5)`` so that storing the projected row in float32 cannot push it
+outside; measured against the float64 W0 the deviation can still exceed R by the rounding of W0 to float32
+(about ``6e-8 * ||w0_s||``).
 """
 
 from __future__ import annotations
@@ -771,7 +772,10 @@ def train_lazy_sgd(net: Network, X, y, *, C0: float, lr: float = 0.1, batch_size
 
     Notes
     -----
-    Cost per step: two BLAS products of ``batch_size x m x d`` and one pass over ``W`` (the deviation).
+    Cost per step: two BLAS products of ``batch_size x m x d`` (the second updates W in place), O(batch_size
+    * m) element-wise work, and the lazy check's quadratic term (a product of ``batch_size x min(batch_size,
+    d + 1) x m``); no pass over ``W`` except for rows near the radius and an exact resynchronization every
+    64 steps (see the module notes). Bit for bit the stop step of the slow reference.
     The history gets one row at initialization (epoch 0), one per full epoch, and one for a stop-mode
     run's last, partial epoch.
 
