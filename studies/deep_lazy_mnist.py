@@ -1,14 +1,21 @@
 """Deep networks trained lazily on MNIST 0 vs 1: does one gradient step still flip them?
 
 The paper's first open question (Wang et al. 2022, section 6) in the setting of its section 5: networks of
-depth 2 to 4 (equal widths, parametrization ``"bubeck"``, images resized to size x size, d = size^2, scaled
-to the sphere of radius sqrt(d)) trained by lazy SGD inside the deep lazy ball of constant C0
+depth 2 to 4 (equal widths, images resized to size x size, d = size^2, scaled to the sphere of radius
+sqrt(d)) trained by lazy SGD inside the deep lazy ball of constant C0
 (:func:`boundcheck.deep_lazy.deep_lazy_radii`: every pre-activation moves by at most C0 / sqrt(m_l) times
 its input's RMS entry; stop mode, checked before every step, as :func:`boundcheck.train_lazy_sgd`), then,
 on test points, the exact minimal one-step flip (ReLU ray walk over every layer's breakpoints): eta*,
 delta*, ||grad f||, |f|, the flip rate, against d, depth and C0. Exponents of delta*/||x|| in d next to the
 prediction -1/2 (the paper's Fig 2, right, in scale-free form; for L > 2 this is the open question, entered as
 ``bartlett2021_one_step`` for random nets). MNIST is read offline through :mod:`boundcheck.data`.
+
+The default parametrization is ``"ntk"``: its first layer is exactly the paper's (standard normal weights
+applied to ``x / sqrt(d)``, a unit vector), its radius is the paper's ``C0 / sqrt(m)``, and plain SGD with the
+paper's learning rate trains it as in the paper. Under ``"bubeck"`` (the same function at init) the same
+learning rate is ``d`` times too large for the first layer relative to its ball (the weights are
+``sqrt(d)`` times smaller, their gradients ``sqrt(d)`` times larger), and lazy SGD leaves the ball after a
+few steps.
 """
 
 from __future__ import annotations
@@ -23,8 +30,8 @@ from boundcheck import deep as D
 from boundcheck import deep_lazy as DL
 from boundcheck.checks import verdicts
 from boundcheck.report import StudyResult
-from boundcheck.study import (Integer, Study, StudyConfig, TupleOf, positive, positive_int, positives, seed_domain,
-                              setting)
+from boundcheck.study import (Integer, Study, StudyConfig, TupleOf, choice, positive, positive_int, positives,
+                              seed_domain, setting)
 from boundcheck.studies.deep_one_step import exponent_rows, measure, summary
 
 NAME = "deep_lazy_mnist"
@@ -43,6 +50,7 @@ class Config(StudyConfig):
     epochs: int = setting(20, positive_int)
     lr: float = setting(0.1, positive)
     batch_size: int = setting(64, positive_int)
+    parametrization: str = setting("ntk", choice(*D.DEEP_PARAMETRIZATIONS))
     seed: int = setting(0, seed_domain)
 
     @classmethod
@@ -68,7 +76,8 @@ def cell(coords: dict, rng, settings: Config) -> pd.DataFrame:
     Xtr, ytr, Xte, yte = load(size)
     pick = rng.permutation(len(Xtr))[:settings.n_train]
     tpick = rng.permutation(len(Xte))[:settings.n_test]
-    net = D.init_deep_network(d, [settings.width] * (L - 1), 1, parametrization="bubeck", rng=rng)
+    net = D.init_deep_network(d, [settings.width] * (L - 1), 1, parametrization=settings.parametrization,
+                              rng=rng)
     radii = DL.deep_lazy_radii(net, C0)
     res = DL.train_deep_lazy_sgd(net, Xtr[pick], ytr[pick], radii=radii, lr=settings.lr,
                                  batch_size=settings.batch_size, epochs=settings.epochs, mode="stop", rng=rng)
@@ -81,6 +90,7 @@ def cell(coords: dict, rng, settings: Config) -> pd.DataFrame:
     table["test_acc"] = float(np.mean(table["correct"]))
     table["steps"] = res.steps
     table["stopped_reason"] = res.stopped_reason
+    table["epochs_trained"] = res.steps / max(1, -(-len(pick) // settings.batch_size))
     table["deviation_over_radius"] = float(res.history.deviation_over_radius.iloc[-1])
     table["d"] = d
     table["min_width"] = settings.width
@@ -100,15 +110,15 @@ def build(table: pd.DataFrame, config: Config) -> StudyResult:
     by = ["depth", "C0"]
     cells = summary(correct, ["d"] + by)
     extra = table.groupby(["d"] + by).agg(test_acc=("test_acc", "first"), steps=("steps", "first"),
-                                          stopped=("stopped_reason", "first"),
+                                          epochs_trained=("epochs_trained", "first"), stopped=("stopped_reason", "first"),
                                           dev_over_R=("deviation_over_radius", "first")).reset_index()
     cells = cells.merge(extra, on=["d"] + by, how="right")
     fits, rows = exponent_rows(correct, by)
     lines = verdicts(pd.DataFrame(rows)) if rows else []
-    notes = [f"width m={config.width} (equal), parametrization=bubeck, inputs scaled to the sphere of radius sqrt(d); "
-             f"lazy SGD, stop mode, lr={config.lr}, batch {config.batch_size}, at most {config.epochs} epochs on "
-             f"{config.n_train} training images; {config.n_test} test images per cell, the one-step quantities on the "
-             "correctly classified ones (the authors' convention); delta* exact.",
+    notes = [f"width m={config.width} (equal), parametrization={config.parametrization}, inputs scaled to the sphere "
+             f"of radius sqrt(d); lazy SGD, stop mode, lr={config.lr}, batch {config.batch_size}, at most "
+             f"{config.epochs} epochs on {config.n_train} training images; {config.n_test} test images per cell, "
+             "the one-step quantities on the correctly classified ones (the authors' convention); delta* exact.",
              "The exponent lines name the registry entries of random networks (the claims are for random inits, the "
              "nets here are lazily trained: whether they still hold is the paper's question, not a hypothesis of "
              "the entries)."]
