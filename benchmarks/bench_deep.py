@@ -12,6 +12,24 @@
 
 Run: ``python benchmarks/bench_deep.py`` (``--repeats N``, ``--quick`` for small shapes). Results depend on
 the machine: the ratios, not the times, are the point.
+
+Measured 2026-12-02, x86_64, 2 vCPUs shared with other jobs (load about 10), numpy 2.4.6 (OpenBLAS), numba
+0.68.1, one thread, best of 3 (ReLU nets, parametrization "bubeck", points on the sphere of radius sqrt(d)):
+
+==================================  =======  =======  ======  ========  ======  ======  ========  ======  =========
+case                                BLAS ms  pass ms  pass/B  flip ms   flip/B  pieces  tanh ms   tanh/B  torch/pass
+==================================  =======  =======  ======  ========  ======  ======  ========  ======  =========
+n=128, d=784, 3x[512], K=1          23.7     28.1     1.19    1760      74      29.5    1744      74      1.00
+n=128, d=784, 5x[256], K=1          9.5      13.3     1.39    732       77      24.3    1192      125     1.24
+n=64, d=100, 3x[256], K=8           18.3     23.0     1.26    2351      128     35.3    2454      134     1.06
+n=64, d=100, [256,32,256], K=8      2.0      6.8      3.34    529       259     49.6    1492      731     1.38
+==================================  =======  =======  ======  ========  ======  ======  ========  ======  =========
+
+The pass (forward + input gradient) runs within 1.2-1.4x of its GEMMs and as fast as PyTorch autograd or
+faster, except for the smallest shapes (per-call overheads). Peak memory of the pass stayed under the
+documented bound in every case. The exact walk costs one forward of the upper layers per piece (two
+matrix-vector products per layer, compiled loops, not BLAS): with 25-50 pieces per point it is 70-260x the
+pass's GEMMs. The smooth search is a grid of forward passes plus about 40 refinement passes.
 """
 
 from __future__ import annotations
@@ -116,10 +134,10 @@ def main(argv=None):
         case("n=64, d=100, 3x[128], K=2", 100, [128] * 3, 2, 64, args.repeats)
         case("n=64, d=100, [128,16,128], K=2", 100, [128, 16, 128], 2, 64, args.repeats)
         return 0
-    case("n=256, d=784, 3x[1024], K=1", 784, [1024] * 3, 1, 256, args.repeats)
-    case("n=256, d=784, 5x[512], K=1", 784, [512] * 5, 1, 256, args.repeats)
-    case("n=128, d=100, 3x[256], K=16", 100, [256] * 3, 16, 128, args.repeats)
-    case("n=128, d=100, [256,32,256], K=16", 100, [256, 32, 256], 16, 128, args.repeats)
+    case("n=128, d=784, 3x[512], K=1", 784, [512] * 3, 1, 128, args.repeats)
+    case("n=128, d=784, 5x[256], K=1", 784, [256] * 5, 1, 128, args.repeats)
+    case("n=64, d=100, 3x[256], K=8", 100, [256] * 3, 8, 64, args.repeats)
+    case("n=64, d=100, [256,32,256], K=8", 100, [256, 32, 256], 8, 64, args.repeats)
     return 0
 
 

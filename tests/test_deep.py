@@ -529,3 +529,21 @@ def test_deep_lazy_mnist_study_tiny(tmp_path):
     res = S.STUDY.run(cfg, out_dir=tmp_path, progress=False)
     assert len(res.table) == 3 and (res.table.dev_over_R <= 1 + 1e-12).all()
     assert set(res.table.stopped) <= {"left_ball", "epochs"}
+
+
+def test_results_do_not_depend_on_the_thread_count():
+    import numba
+    net = D.init_deep_network(12, [20, 16, 12], 3, parametrization="bubeck", activation="relu", bias=True, rng=21)
+    snet = D.init_deep_network(12, [20, 16], 2, parametrization="ntk", activation="gelu", rng=22)
+    X = bc.sample_sphere(9, 12, radius=np.sqrt(12), rng=23)
+    before = numba.get_num_threads()
+    try:
+        numba.set_num_threads(1)
+        one = [D.deep_min_flip_step(net, X), D.deep_min_flip_step(snet, X)]
+        numba.set_num_threads(max(2, before))
+        two = [D.deep_min_flip_step(net, X), D.deep_min_flip_step(snet, X)]
+    finally:
+        numba.set_num_threads(before)
+    for a, b in zip(one, two):
+        for name in ("eta", "delta", "f", "grad_norm", "direction"):
+            np.testing.assert_array_equal(getattr(a, name), getattr(b, name))
