@@ -4,7 +4,7 @@ The ray scan works on two arrays that BLAS has already produced:
 
 ``pre[i, k, s]``
     the pre-activation ``z_s = w_s . x_i + b_s`` of neuron s of init k at point i (layout of
-    :func:`boundcheck.ops._pre`);
+    :func:`boundcheck._numeric.stacked_preactivations`);
 ``slope[k, i, s]``
     the directional derivative ``c_s = w_s . u_{k,i}`` along the unit direction of init k at point i
     (one product ``U[k] @ W[k].T`` per init).
@@ -20,7 +20,7 @@ from __future__ import annotations
 import numba as nb
 import numpy as np
 
-_OPTS = dict(nogil=True, cache=True, fastmath=False, boundscheck=False)
+from ._kernels import NJIT_OPTIONS as _OPTS  # the package's one set of Numba options
 
 
 @nb.njit(**_OPTS)
