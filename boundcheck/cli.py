@@ -279,9 +279,9 @@ def _stored_study_name(folder: Path) -> str | None:
 
     for store in sorted(p for p in folder.glob("cells*") if p.is_dir()):  # cells, or cells_<phase>
         manifest = ResultStore.read_manifest(store)
-        if manifest is not None:
+        if manifest is not None:  # "" for a store that does not name its study (an older format)
             stored = (manifest.get("config") or {}).get("config") or {}
-            return stored.get("study") if isinstance(stored, dict) else None
+            return (stored.get("study") if isinstance(stored, dict) else None) or ""
     return None
 
 
@@ -297,10 +297,13 @@ def report_study(folder, name: str | None = None):
     if not folder.is_dir():
         raise UserError(f"report: {folder} is not a folder")
     stored = _stored_study_name(folder)
+    if stored == "" and name is None:
+        raise UserError(f"report: {folder} holds cells that do not name their study (an older format); rerun the "
+                        f"study into it with --fresh: boundcheck study NAME --out {folder} --fresh")
     if stored is None and name is None:
         raise UserError(f"report: {folder} holds no stored cells of any study (run `boundcheck study NAME "
                         f"--out {folder}` first)")
-    if name is not None and stored is not None and stored != name:
+    if name is not None and stored and stored != name:
         raise UserError(f"report: {folder} holds cells of study {stored}, not {name} (run: boundcheck report "
                         f"{folder} --study {stored})")
     name = name or stored

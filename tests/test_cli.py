@@ -559,3 +559,16 @@ def test_a_broken_pipe_is_not_an_error(studies, monkeypatch):
 
     monkeypatch.setattr(cli, "_cmd_list", broken)
     assert run_cli(["list"]) == 0
+
+
+def test_report_on_a_store_that_names_no_study(studies, tmp_path, capsys):
+    from boundcheck.montecarlo import run_sweep
+
+    folder = tmp_path / "old"
+    run_sweep(lambda coords, rng: {"v": 1.0}, {"d": [1]}, seed=0, store=folder / "cells", progress=False)
+    msg = cli_error(["report", str(folder)], capsys)
+    assert msg == (f"boundcheck: report: {folder} holds cells that do not name their study (an older format); "
+                   f"rerun the study into it with --fresh: boundcheck study NAME --out {folder} --fresh")
+    msg = cli_error(["report", str(folder), "--study", "cli_toy"], capsys)
+    assert msg == (f"boundcheck: {folder} holds cells that do not name their study; rerun: boundcheck study cli_toy "
+                   f"--out {folder} --fresh")
