@@ -23,6 +23,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ._validate import as_float_array, check_int, check_real, check_rng
+from ._validate_network import check_points, check_weights
 from .network import Network, first_layer
 
 __all__ = [
@@ -154,24 +155,9 @@ def _check_mc_net(net) -> MulticlassNetwork:
     return net
 
 
-def _check_X(net, X, name: str = "X") -> np.ndarray:
-    if np.ndim(X) != 2:
-        raise ValueError(f"{name} must be a 2-D array of shape (n, {net.dim}), got shape {np.shape(X)}")
-    X = as_float_array(X, name, ndim=2)
-    if X.shape[1] != net.dim:
-        raise ValueError(f"{name} must have shape (n, d) with d = {net.dim} (the network's input dimension), "
-                         f"got {X.shape}")
-    return X
-
-
-def _check_W(net, W, name: str = "W") -> np.ndarray:
-    if W is None:
-        return net.W0
-    W = as_float_array(W, name, ndim=3)
-    if W.shape != net.W0.shape:
-        raise ValueError(f"{name} must have the shape of the network's W0, (K, m, d) = {net.W0.shape}, "
-                         f"got {W.shape}")
-    return W
+# Points and weights are checked as for a binary network (the shared checks read only net.dim and net.W0).
+_check_X = check_points
+_check_W = check_weights
 
 
 def _check_binary_labels(y, n: int, name: str = "y") -> np.ndarray:

@@ -71,6 +71,7 @@ from scipy.linalg import blas as _blas
 
 from . import _train_kernels as _tk
 from ._validate import as_float_array, check_choice, check_int, check_real, check_rng
+from ._validate_network import check_network
 from .network import Network, lazy_radius
 
 __all__ = [
@@ -253,8 +254,7 @@ class _Model:
 
 
 def _check_single(net) -> Network:
-    if not isinstance(net, Network):
-        raise TypeError(f"net must be a boundcheck.Network, got {type(net).__name__}")
+    net = check_network(net)
     if net.n_inits != 1:
         raise ValueError(f"the trainers work on one init at a time, but net has K = {net.n_inits} inits; "
                          "pick one with net.select(k)")
