@@ -333,7 +333,9 @@ def test_6_bogus_scheduler_address(work, cli):
 
 
 def test_6_concurrent_run_on_the_same_folder(work, slow_env):
-    cmd = [BOUNDCHECK, "study", "fault_slow", "--quiet", "--out", "busy"]
+    long = work / "long.toml"
+    long.write_text("n = 2000\n")  # minutes: the first run holds the folder while the second starts
+    cmd = [BOUNDCHECK, "study", "fault_slow", "--quiet", "--config", str(long), "--out", "busy"]
     first = subprocess.Popen(cmd, cwd=work, env=slow_env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     try:
         _wait_for_cells(work / "busy", 1, first)
