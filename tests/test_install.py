@@ -25,7 +25,7 @@ pytestmark = pytest.mark.slow
 
 PLUGIN_PYPROJECT = """
 [build-system]
-requires = ["setuptools>=68"]
+requires = ["setuptools>=77"]
 build-backend = "setuptools.build_meta"
 
 [project]
@@ -79,8 +79,21 @@ def _run(cmd, **kw):
     return proc
 
 
+def _isolation() -> list[str]:
+    """Build with this environment's setuptools when it is recent enough (``make setup`` installs one),
+    else in pip's isolated build environment (which downloads the build requirements)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        major = int(version("setuptools").split(".")[0])
+        version("wheel")
+    except (PackageNotFoundError, ValueError):
+        return []
+    return ["--no-build-isolation"] if major >= 77 else []
+
+
 def _wheel(source: Path, dest: Path) -> Path:
-    _run([sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "--no-build-isolation", "-w", str(dest),
+    _run([sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", *_isolation(), "-w", str(dest),
           str(source)], cwd=source)
     wheels = sorted(dest.glob("*.whl"))
     assert len(wheels) == 1, wheels
