@@ -38,10 +38,12 @@ from scipy.optimize import nnls
 
 from . import _minimal_kernels
 from ._validate import as_float_array, check_int, check_real, check_rng
-from .attacks import _per_init_pass, _row_norms, _unit_rows, min_flip_step, pgd
+from .attacks import _per_init_pass, min_flip_step, pgd
 from .lazy import KINDS
 from .network import Network
-from .ops import _check_b, _check_net, _check_W, _check_X, _out_bias, _pre, _scale, forward, input_gradient
+from ._numeric import output_bias, output_scale, row_norms, stacked_preactivations, unit_rows
+from ._validate_network import check_biases, check_network, check_points, check_weights
+from .ops import forward, input_gradient
 
 __all__ = ["PerturbationBound", "MinimalPerturbation", "minimal_perturbation", "one_step_upper", "ddn_attack",
            "pgd_search", "lipschitz_lower", "relaxation_lower", "region_search", "RegionSearch",
@@ -158,9 +160,9 @@ class MinimalPerturbation:
 # ====================================================================================================
 
 def _setup(net, X, W, b):
-    net = _check_net(net)
-    X = _check_X(net, X)
-    return net, X, _check_W(net, W), _check_b(net, b)
+    net = check_network(net)
+    X = check_points(net, X)
+    return net, X, check_weights(net, W), check_biases(net, b)
 
 
 def _target_sign(f):
@@ -206,7 +208,7 @@ def refine_along_rays(net: Network, X, delta, W=None, b=None) -> np.ndarray:
     net, X, W, b = _setup(net, X, W, b)
     K, n, d = W.shape[0], len(X), X.shape[1]
     delta = as_float_array(delta, "delta", shape=(K, n, d))
-    norms = _row_norms(delta)
+    norms = row_norms(delta)
     f_adv = _f_at(net, X, delta, W, b)
     s = _target_sign(forward(net, X, W, b))
     hit = _reaches(f_adv, s) & (norms > 0)
@@ -300,9 +302,9 @@ def ddn_attack(net: Network, X, W=None, b=None, *, steps: int = 100, restarts: i
     R = restarts
     f0 = forward(net, X, W, b)
     g0 = input_gradient(net, X, W, b)
-    gn0 = _row_norms(g0)
+    gn0 = row_norms(g0)
     s = _target_sign(f0)
-    xnorm = np.maximum(_row_norms(X), 1.0)
+    xnorm = np.maximum(row_norms(X), 1.0)
     e = np.where(gn0 > 0, np.abs(f0) / np.where(gn0 > 0, gn0, 1.0), xnorm[None, :])
     e = np.where(e > 0, e, 1e-3 * xnorm[None, :])
     # state per (k, restart, i), flattened to (K, R * n)
@@ -312,15 +314,15 @@ def ddn_attack(net: Network, X, W=None, b=None, *, steps: int = 100, restarts: i
     D = np.zeros((K, R * n, d))
     if R > 1:
         G = gen.standard_normal((K, (R - 1) * n, d))
-        U, _ = _unit_rows(G)
+        U, _ = unit_rows(G)
         D[:, n:] = U * eR[:, n:, None]
-    eps = np.where(_row_norms(D) > 0, _row_norms(D), eR)
+    eps = np.where(row_norms(D) > 0, row_norms(D), eR)
     best = np.full((K, R * n), np.inf)
     best_D = np.zeros((K, R * n, d))
     for it in range(steps + 1):
         f, g = _per_init_pass(net, XR[None] + D, W, b, it < steps)
         hit = _reaches(f, sR)
-        norms = _row_norms(D)
+        norms = row_norms(D)
         better = hit & (norms < best)
         best = np.where(better, norms, best)
         best_D = np.where(better[..., None], D, best_D)
@@ -328,11 +330,11 @@ def ddn_attack(net: Network, X, W=None, b=None, *, steps: int = 100, restarts: i
             break
         a_k = alpha_min + 0.5 * (alpha - alpha_min) * (1 + np.cos(np.pi * it / steps))
         gh = sR[..., None] * g
-        unit, gn = _unit_rows(gh)
+        unit, gn = unit_rows(gh)
         Dt = D - (a_k * eR)[..., None] * unit
         eps = np.where(hit, eps * (1 - gamma), eps * (1 + gamma))
         # keep the norm of a point inside the target from growing past the best found
-        ut, tn = _unit_rows(Dt)
+        ut, tn = unit_rows(Dt)
         D = np.where((tn > 0)[..., None], ut * eps[..., None], D)
     best = best.reshape(K, R, n)
     best_D = best_D.reshape(K, R, n, d)
@@ -342,7 +344,7 @@ def ddn_attack(net: Network, X, W=None, b=None, *, steps: int = 100, restarts: i
     if refine and np.isfinite(value).any():
         t = refine_along_rays(net, X, delta, W, b)
         shorter = np.isfinite(value) & (t < value)
-        unit, _ = _unit_rows(delta)
+        unit, _ = unit_rows(delta)
         delta = np.where(shorter[..., None], unit * np.where(shorter, t, 0)[..., None], delta)
         value = np.where(shorter, t, value)
     value = _zero_at_boundary(f0, value)
@@ -422,7 +424,7 @@ def pgd_search(net: Network, X, W=None, b=None, *, upper=None, steps: int = 50, 
     if refine and np.isfinite(value).any():
         t = refine_along_rays(net, X, delta, W, b)
         shorter = np.isfinite(value) & (t < value)
-        unit, _ = _unit_rows(delta)
+        unit, _ = unit_rows(delta)
         delta = np.where(shorter[..., None], unit * np.where(shorter, t, 0)[..., None], delta)
         value = np.where(shorter, t, value)
     value = _zero_at_boundary(f0, value)
@@ -437,7 +439,7 @@ def _rounding_allowance(net, X, W):
     """Absolute rounding allowance of the pre-activations, per (k, i) (a few ulps of |w| |x| per term)."""
     d = W.shape[2]
     wmax = np.sqrt((W * W).sum(-1)).max(-1)  # (K,)
-    xn = _row_norms(X) + (1.0 if net.b0 is not None else 0.0)
+    xn = row_norms(X) + (1.0 if net.b0 is not None else 0.0)
     return 4.0 * (d + 2) * _EPS * wmax[:, None] * xn[None, :]
 
 
@@ -459,12 +461,12 @@ def lipschitz_lower(net: Network, X, W=None, b=None) -> PerturbationBound:
     net, X, W, b = _setup(net, X, W, b)
     K, m, d = W.shape
     n = len(X)
-    pre = _pre(net, X, W, b)
+    pre = stacked_preactivations(X, W, b)
     f = forward(net, X, W, b)
     g = input_gradient(net, X, W, b)
     wnorm = np.sqrt((W * W).sum(-1))
     out = np.empty((K, n))
-    _minimal_kernels.lipschitz_scan(pre, W, wnorm, net.a, _scale(net), f, g, out)
+    _minimal_kernels.lipschitz_scan(pre, W, wnorm, net.a, output_scale(net), f, g, out)
     slack = _rounding_allowance(net, X, W) / np.where(wnorm.max(-1) > 0, wnorm.max(-1), 1.0)[:, None]
     out = np.maximum(out * (1 - 1e-9) - slack, 0.0)
     return PerturbationBound(value=_zero_at_boundary(f, out), kind="certified", side="lower", method="lipschitz")
@@ -477,10 +479,10 @@ def _relaxation_certifies(net, X, W, pre, wnorm, s, r):
     coef = np.empty((K, n, m))
     const = np.empty((K, n))
     slack = np.empty((K, n))
-    _minimal_kernels.relaxation_coefficients(pre, wnorm, net.a, s, _scale(net), _out_bias(net), r, coef, const,
+    _minimal_kernels.relaxation_coefficients(pre, wnorm, net.a, s, output_scale(net), output_bias(net), r, coef, const,
                                              slack)
     G = coef @ W
-    gnorm = _row_norms(G)
+    gnorm = row_norms(G)
     allowance = slack + 4.0 * (d + m) * _EPS * r * np.abs(coef).sum(-1) * wnorm.max(-1)[:, None]
     return const - r * gnorm - allowance > 0
 
@@ -521,11 +523,11 @@ def relaxation_lower(net: Network, X, W=None, b=None, *, upper=None, start=None,
         hi = one_step_upper(net, X, W, b).value
     lo = _check_upper(start, K, n)
     lo = np.zeros((K, n)) if lo is None else np.minimum(lo, hi)
-    pre = _pre(net, X, W, b)
+    pre = stacked_preactivations(X, W, b)
     wnorm = np.sqrt((W * W).sum(-1))
     certified = np.zeros((K, n))
     # an infinite upper end: search up to a large multiple of the input scale
-    top = np.where(np.isfinite(hi), hi, 1e3 * np.maximum(_row_norms(X), 1.0)[None, :])
+    top = np.where(np.isfinite(hi), hi, 1e3 * np.maximum(row_norms(X), 1.0)[None, :])
     lo = np.minimum(lo, top)
     ok = _relaxation_certifies(net, X, W, pre, wnorm, s, lo)
     certified = np.where(ok, lo, certified)
@@ -648,9 +650,9 @@ def region_search(net: Network, X, W=None, b=None, *, upper=None, max_nodes: int
     U = _check_upper(upper, K, n)
     if U is None:
         U = one_step_upper(net, X, W, b).value
-    pre = _pre(net, X, W, b)  # (n, K, m)
+    pre = stacked_preactivations(X, W, b)  # (n, K, m)
     wnorm = np.sqrt((W * W).sum(-1))
-    scale, c = _scale(net), _out_bias(net)
+    scale, c = output_scale(net), output_bias(net)
     allowance = _rounding_allowance(net, X, W)
     lower = np.zeros((K, n))
     complete = np.zeros((K, n), dtype=bool)
@@ -734,7 +736,7 @@ def region_search(net: Network, X, W=None, b=None, *, upper=None, max_nodes: int
     # upper: the exact scan along each best region's direction (attained up to the scan's rounding)
     up = np.full((K, n), np.inf)
     delta_out = np.zeros((K, n, d))
-    has = _row_norms(best_dir) > 0
+    has = row_norms(best_dir) > 0
     if has.any():
         res = min_flip_step(net, X, W, b, direction=np.where(has[..., None], best_dir, 0.0))
         t = np.where(has, res.delta, np.inf)
@@ -742,7 +744,7 @@ def region_search(net: Network, X, W=None, b=None, *, upper=None, max_nodes: int
         # (the primal point lies on the boundary up to rounding: try it and a hair beyond it; where f only
         # touches 0 there, e.g. at a corner of the region where every neuron is off, f = 0 is met to rounding
         # only, so "reached" allows the rounding of f's sum: a few ulps of sum_s |a_s z_s| / sqrt(m))
-        dn = _row_norms(best_dir)
+        dn = row_norms(best_dir)
         for stretch in (1.0, 1 + 1e-12, 1 + 1e-9, 1 + 1e-6):
             Dq = best_dir * stretch
             fp = _f_at(net, X, Dq, W, b)
@@ -751,7 +753,7 @@ def region_search(net: Network, X, W=None, b=None, *, upper=None, max_nodes: int
             at_primal = has & (s_all * fp <= 8 * (m + 2) * _EPS * mag)
             t = np.where(at_primal, np.minimum(t, dn * stretch), t)
         up = t
-        unit, _ = _unit_rows(best_dir)
+        unit, _ = unit_rows(best_dir)
         delta_out = unit * np.where(np.isfinite(up), up, 0.0)[..., None]
     up = _zero_at_boundary(f, up)
     lower = _zero_at_boundary(f, np.where(complete, lower, 0.0))
@@ -852,7 +854,7 @@ def minimal_perturbation(net: Network, X, W=None, b=None, *, attacks=("one_step"
         bounds["lipschitz"] = lipschitz_lower(net, X, W, b)
     if "regions" in lower:
         # only where few neurons are ambiguous: enumerate on a sub-network of those (init, point) pairs
-        pre = _pre(net, X, W, b)
+        pre = stacked_preactivations(X, W, b)
         wnorm = np.sqrt((W * W).sum(-1))
         with np.errstate(divide="ignore", invalid="ignore"):
             rho = np.where(wnorm[None] > 0, np.abs(pre) / np.where(wnorm[None] > 0, wnorm[None], 1.0), np.inf)
