@@ -29,8 +29,9 @@ import numpy as np
 from . import _attack_kernels, _kernels
 from ._validate import as_float_array, check_choice, check_int, check_real, check_rng
 from .network import Network
-from .ops import (_CHUNK_BYTES, _check_b, _check_net, _check_W, _check_X, _chunks, _out_bias, _pre, _scale,
-                  forward, input_gradient)
+from ._numeric import CHUNK_BYTES, chunks, output_bias, output_scale, row_norms, stacked_preactivations, unit_rows
+from ._validate_network import check_biases, check_network, check_points, check_weights
+from .ops import forward, input_gradient
 
 __all__ = ["FlipStep", "min_flip_step", "fgm", "fgsm", "project_l2", "project_linf", "project_box",
            "PGDResult", "pgd", "robust_error", "NORMS", "FLIP_METHODS"]
@@ -74,24 +75,6 @@ def _check_box(box, d: int):
     if (low > high).any():
         raise ValueError("box must satisfy low <= high in every coordinate")
     return low, high
-
-
-def _row_norms(V: np.ndarray) -> np.ndarray:
-    """l2 norms over the last axis, scaled by the largest entry so that squares neither under- nor
-    overflow (tiny or huge vectors keep full relative precision)."""
-    if V.shape[-1] == 0:
-        return np.zeros(V.shape[:-1])
-    big = np.abs(V).max(axis=-1)
-    safe = np.where(big > 0, big, 1.0)
-    W = V / safe[..., None]
-    return big * np.sqrt(np.einsum("...d,...d->...", W, W))
-
-
-def _unit_rows(V: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Rows of V divided by their l2 norms (zero rows stay zero), and the norms."""
-    norms = _row_norms(V)
-    safe = np.where(norms > 0, norms, 1.0)
-    return V / safe[..., None], norms
 
 
 # --------------------------------------------------------------------------- the minimal one-step flip
@@ -210,9 +193,9 @@ def min_flip_step(net: Network, X, W=None, b=None, *, direction=None, method: st
     >>> res.eta.shape, bool(res.flipped.all())
     ((1, 5), True)
     """
-    net = _check_net(net)
-    X = _check_X(net, X)
-    W, b = _check_W(net, W), _check_b(net, b)
+    net = check_network(net)
+    X = check_points(net, X)
+    W, b = check_weights(net, W), check_biases(net, b)
     method = check_choice(method, "method", FLIP_METHODS)
     grid_step = check_real(grid_step, "grid_step", minimum=0.0, closed_min=False)
     max_steps = check_int(max_steps, "max_steps", minimum=1)
@@ -234,26 +217,26 @@ def min_flip_step(net: Network, X, W=None, b=None, *, direction=None, method: st
         elif user_dir.shape != (K, n, d):
             raise ValueError(f"direction must have shape (K, n, d) = ({K}, {n}, {d}) or (n, d), "
                              f"got {user_dir.shape}")
-        user_dir, _ = _unit_rows(user_dir)
+        user_dir, _ = unit_rows(user_dir)
     if batch is None:
-        batch = max(1, min(n, _CHUNK_BYTES // (8 * K * (2 * m + 2 * d))))
+        batch = max(1, min(n, CHUNK_BYTES // (8 * K * (2 * m + 2 * d))))
     else:
         batch = check_int(batch, "batch", minimum=1)
 
-    scale, c = _scale(net), _out_bias(net)
+    scale, c = output_scale(net), output_bias(net)
     f = np.empty((K, n))
     t = np.empty((K, n))
     gnorm = np.empty((K, n))
     U = np.empty((K, n, d))
     Wt = W.transpose(0, 2, 1)
     f_again = np.empty((K, n))  # the scan recomputes f(x) (bitwise equal to f)
-    for lo, hi in _chunks(n, batch):
-        pre = _pre(net, X[lo:hi], W, b)
+    for lo, hi in chunks(n, batch):
+        pre = stacked_preactivations(X[lo:hi], W, b)
         _kernels.forward_from_pre(pre, net.a, c, scale, f, lo)
         coef = np.empty((K, hi - lo, m))
         _kernels.gradient_coefficients(pre, net.a, scale, coef)
         g = coef @ W
-        unit, gnorm[:, lo:hi] = _unit_rows(g)
+        unit, gnorm[:, lo:hi] = unit_rows(g)
         if user_dir is None:
             sgn = np.where(f[:, lo:hi] >= 0, -1.0, 1.0)
             U[:, lo:hi] = sgn[..., None] * unit
@@ -302,10 +285,10 @@ def _grid_search(net, X, W, b, U, f0, searched, h, max_steps):
     """
     K, m, d = W.shape
     n = len(X)
-    scale, c = _scale(net), _out_bias(net)
+    scale, c = output_scale(net), output_bias(net)
     counts = np.zeros((K, n), dtype=np.int64)
     flipped = np.zeros((K, n), dtype=bool)
-    rows_target = max(1, _CHUNK_BYTES // (8 * max(m, d)))
+    rows_target = max(1, CHUNK_BYTES // (8 * max(m, d)))
     for k in range(K):
         todo = np.flatnonzero(searched[k])
         counts[k, todo] = max_steps
@@ -375,7 +358,7 @@ def project_l2(delta, eps) -> np.ndarray:
 
 
 def _project_l2(delta, eps):
-    norms = _row_norms(delta)
+    norms = row_norms(delta)
     outside = norms > eps
     factor = np.divide(eps, norms, out=np.ones_like(norms), where=outside)
     return delta * factor[..., None]
@@ -450,11 +433,11 @@ def fgm(net: Network, X, y, eps: float, W=None, b=None, *, batch: int | None = N
     -------
     ndarray, shape (K, n, d)
     """
-    net = _check_net(net)
-    X = _check_X(net, X)
+    net = check_network(net)
+    X = check_points(net, X)
     y = _check_labels(y, len(X))
     eps = check_real(eps, "eps", minimum=0.0)
-    unit, _ = _unit_rows(input_gradient(net, X, W, b, batch=batch))
+    unit, _ = unit_rows(input_gradient(net, X, W, b, batch=batch))
     return -eps * y[None, :, None] * unit
 
 
@@ -476,8 +459,8 @@ def fgsm(net: Network, X, y, eps: float, W=None, b=None, *, batch: int | None = 
     -------
     ndarray, shape (K, n, d)
     """
-    net = _check_net(net)
-    X = _check_X(net, X)
+    net = check_network(net)
+    X = check_points(net, X)
     y = _check_labels(y, len(X))
     eps = check_real(eps, "eps", minimum=0.0)
     return -eps * y[None, :, None] * np.sign(input_gradient(net, X, W, b, batch=batch))
@@ -529,10 +512,10 @@ def _per_init_pass(net, Xq, W, b, need_grad):
         pre += b[:, None, :]
     f = np.empty((K, N))
     if not need_grad:
-        _attack_kernels.forward_per_init(pre, net.a, _out_bias(net), _scale(net), f)
+        _attack_kernels.forward_per_init(pre, net.a, output_bias(net), output_scale(net), f)
         return f, None
     coef = np.empty_like(pre)
-    _attack_kernels.forward_and_coefficients_per_init(pre, net.a, _out_bias(net), _scale(net), f, coef)
+    _attack_kernels.forward_and_coefficients_per_init(pre, net.a, output_bias(net), output_scale(net), f, coef)
     return f, coef @ W
 
 
@@ -607,8 +590,8 @@ def _pgd_reference(net, X, y, eps, **options) -> PGDResult:
 def _pgd(net: Network, X, y, eps, *, norm: str = "l2", steps: int = 100, step_size=None,
          random_start: bool = False, box=None, W=None, b=None, rng=None,
          batch: int | None = None, _reference: bool = False) -> PGDResult:
-    net = _check_net(net)
-    X = _check_X(net, X)
+    net = check_network(net)
+    X = check_points(net, X)
     n = len(X)
     y = _check_labels(y, n)
     eps = _check_eps(eps)
@@ -627,11 +610,11 @@ def _pgd(net: Network, X, y, eps, *, norm: str = "l2", steps: int = 100, step_si
             raise ValueError("step_size must be >= 0")
     if not isinstance(random_start, (bool, np.bool_)):
         raise TypeError(f"random_start must be a bool, got {random_start!r}")
-    W, b = _check_W(net, W), _check_b(net, b)
+    W, b = check_weights(net, W), check_biases(net, b)
     K, m, d = W.shape
     bounds = _check_box(box, d)
     if batch is None:
-        batch = max(1, min(n, _CHUNK_BYTES // (8 * K * E * (m + 2 * d))))
+        batch = max(1, min(n, CHUNK_BYTES // (8 * K * E * (m + 2 * d))))
     else:
         batch = check_int(batch, "batch", minimum=1)
 
@@ -640,7 +623,7 @@ def _pgd(net: Network, X, y, eps, *, norm: str = "l2", steps: int = 100, step_si
     if random_start:
         if norm == "l2":
             G = gen.standard_normal((K, n, d))
-            unit, _ = _unit_rows(G)
+            unit, _ = unit_rows(G)
             radius = gen.random((K, n)) ** (1.0 / d)
             start = unit * radius[..., None]
         else:
@@ -665,7 +648,7 @@ def _pgd_chunks_reference(net, X, y, eps, alpha, norm, steps, start, bounds, W, 
     f_out = np.empty((E, K, n))
     eps_b = eps[None, :, None]          # (1, E, 1) against (K, E, nc)
     alpha_b = alpha[None, :, None]
-    for lo, hi in _chunks(n, batch):
+    for lo, hi in chunks(n, batch):
         nc = hi - lo
         Xc = X[lo:hi]
         yc = y[lo:hi][None, None, :]    # (1, 1, nc)
@@ -718,14 +701,14 @@ def _pgd_chunks(net, X, y, eps, alpha, norm, steps, start, bounds, W, b, batch):
     else:
         low, high = (np.ascontiguousarray(v, dtype=np.float64) for v in bounds)
     eps_b = eps[None, :, None]
-    a, c, scale = net.a, _out_bias(net), _scale(net)
+    a, c, scale = net.a, output_bias(net), output_scale(net)
     b_or_zeros = np.zeros((K, m)) if b is None else np.ascontiguousarray(b, dtype=np.float64)
     nmax = min(batch, n)
     pre_buf = np.empty(K * E * nmax * m)  # flat, so that every chunk's views are contiguous
     g_buf = np.empty(K * E * nmax * d)
     Xq_buf = np.empty(K * E * nmax * d)
     f_buf = np.empty(K * E * nmax)
-    for lo, hi in _chunks(n, batch):
+    for lo, hi in chunks(n, batch):
         nc = hi - lo
         Xc = np.ascontiguousarray(X[lo:hi])
         yc = np.ascontiguousarray(y[lo:hi])

@@ -53,8 +53,9 @@ import numpy as np
 
 from . import _attack_kernels
 from . import _deep_kernels as _dk
+from ._numeric import unit_rows
 from ._validate import as_float_array, check_choice, check_int, check_real, check_rng
-from .attacks import FlipStep, _unit_rows
+from .attacks import FlipStep
 from .network import Network
 
 __all__ = ["DeepNetwork", "init_deep_network", "from_network", "deep_forward", "deep_input_gradient",
@@ -365,6 +366,26 @@ def init_deep_network(d: int, widths, n_inits: int = 1, *, parametrization: str,
 
 
 # --------------------------------------------------------------------------------------------------------
+# Kernel dispatch: one thread for small work (same numbers either way)
+# --------------------------------------------------------------------------------------------------------
+
+def _activate(P, alpha, bias, with_bias, act, Z, H):
+    _dk.pick(_dk.activate, _dk.activate_serial, Z.size)(P, alpha, bias, with_bias, act, Z, H)
+
+
+def _output(H, a, scale, out_bias, f, offset):
+    _dk.pick(_dk.output, _dk.output_serial, H.size)(H, a, scale, out_bias, f, offset)
+
+
+def _top_delta(Z, a, scale, act, D):
+    _dk.pick(_dk.top_delta, _dk.top_delta_serial, Z.size)(Z, a, scale, act, D)
+
+
+def _mul_dphi(G, Z, alpha, act):
+    _dk.pick(_dk.mul_dphi, _dk.mul_dphi_serial, G.size)(G, Z, alpha, act)
+
+
+# --------------------------------------------------------------------------------------------------------
 # Validation
 # --------------------------------------------------------------------------------------------------------
 
@@ -462,7 +483,7 @@ def _layers(net: DeepNetwork, Xq: np.ndarray, Ws, bs):
         m = Ws[l].shape[1]
         Z = np.empty((K, N, m))
         Hh = np.empty((K, N, m))
-        _dk.activate(P, net.multipliers[l], _NO_BIAS if bs is None else bs[l], bs is not None, act, Z, Hh)
+        _activate(P, net.multipliers[l], _NO_BIAS if bs is None else bs[l], bs is not None, act, Z, Hh)
         Zs.append(Z)
         Hs.append(Hh)
     return Zs, Hs
@@ -472,10 +493,10 @@ def _backward(net: DeepNetwork, Ws, Zs):
     """The input gradient (K, N, d) from the stored pre-activations (reverse mode, BLAS products)."""
     act = _ACT_ID[net.activation]
     D = np.empty_like(Zs[-1])
-    _dk.top_delta(Zs[-1], net.a, net.output_scale, act, D)
+    _top_delta(Zs[-1], net.a, net.output_scale, act, D)
     for l in range(len(Ws) - 1, 0, -1):
         G = np.matmul(D, Ws[l])
-        _dk.mul_dphi(G, Zs[l - 1], net.multipliers[l], act)
+        _mul_dphi(G, Zs[l - 1], net.multipliers[l], act)
         D = G
     g = np.matmul(D, Ws[0])
     if net.multipliers[0] != 1.0:
@@ -537,7 +558,7 @@ def deep_pass(net: DeepNetwork, X, weights=None, biases=None, *, patterns: bool 
     pats = [np.empty((K, n, m), dtype=bool) for m in net.widths] if patterns else None
     for lo, hi in _chunks(n, batch):
         Zs, Hs = _layers(net, X[lo:hi], Ws, bs)
-        _dk.output(Hs[-1], net.a, net.output_scale, _out_bias(net), f, lo)
+        _output(Hs[-1], net.a, net.output_scale, _out_bias(net), f, lo)
         grad[:, lo:hi] = _backward(net, Ws, Zs)
         if patterns:
             for l, Z in enumerate(Zs):
@@ -563,7 +584,7 @@ def deep_forward(net: DeepNetwork, X, weights=None, biases=None, *, batch: int |
     f = np.empty((net.n_inits, n))
     for lo, hi in _chunks(n, batch):
         _, Hs = _layers(net, X[lo:hi], Ws, bs)
-        _dk.output(Hs[-1], net.a, net.output_scale, _out_bias(net), f, lo)
+        _output(Hs[-1], net.a, net.output_scale, _out_bias(net), f, lo)
     return f
 
 
@@ -581,7 +602,7 @@ def _forward_points(net: DeepNetwork, Xq: np.ndarray, Ws, bs) -> np.ndarray:
     """f at per-init points Xq (K, N, d) -> (K, N)."""
     _, Hs = _layers(net, Xq, Ws, bs)
     f = np.empty(Xq.shape[:2])
-    _dk.output(Hs[-1], net.a, net.output_scale, _out_bias(net), f, 0)
+    _output(Hs[-1], net.a, net.output_scale, _out_bias(net), f, 0)
     return f
 
 
@@ -707,9 +728,9 @@ def deep_min_flip_step(net: DeepNetwork, X, weights=None, biases=None, *, walk: 
     for lo, hi in _chunks(n, batch):
         Xc = X[lo:hi]
         Zs, Hs = _layers(net, Xc, Ws, bs)
-        _dk.output(Hs[-1], net.a, net.output_scale, c, f, lo)
+        _output(Hs[-1], net.a, net.output_scale, c, f, lo)
         g = _backward(net, Ws, Zs)
-        unit, gnorm[:, lo:hi] = _unit_rows(g)
+        unit, gnorm[:, lo:hi] = unit_rows(g)
         sgn = np.where(f[:, lo:hi] >= 0, -1.0, 1.0)
         U[:, lo:hi] = sgn[..., None] * unit
         if not relu:
@@ -730,7 +751,7 @@ def deep_min_flip_step(net: DeepNetwork, X, weights=None, biases=None, *, walk: 
             pieces[:, lo:hi] = p_c
     md = None
     if not relu:
-        xnorm = _unit_rows(X)[1]
+        xnorm = unit_rows(X)[1]
         t, md = _smooth_search(net, X, Ws, bs, U, f, gnorm, xnorm, resolution, max_delta, max_grid)
     delta = t
     flipped = np.isfinite(t)

@@ -24,7 +24,8 @@ import numpy as np
 from . import _kernels
 from ._validate import as_float_array, check_int, check_real
 from .network import Network
-from .ops import _augmented_norms, _check_batch, _check_net, _check_X, _chunks, _out_bias, _pre, _scale
+from ._numeric import augmented_norms, chunks, output_bias, output_scale, stacked_preactivations
+from ._validate_network import check_batch, check_network, check_points
 
 __all__ = ["project_lazy", "f_range", "max_sign_flips", "max_pair_flips", "WorstCase", "FRange", "KINDS", "lazy_distance"]
 
@@ -163,7 +164,7 @@ def lazy_distance(W, W0, *, b=None, b0=None) -> np.ndarray:
 
 def _unit_directions(net: Network, X: np.ndarray):
     """x~ / ||x~|| split into its weight part (n, d) and bias part (n,) (zero where x~ = 0)."""
-    norms = _augmented_norms(net, X)
+    norms = augmented_norms(net, X)
     safe = np.where(norms > 0, norms, 1.0)
     ux = X / safe[:, None]
     ub = (1.0 / safe) if net.has_bias else None
@@ -175,7 +176,7 @@ def _witness_builder(net: Network, X: np.ndarray, radius: float, direction_fn):
     ux, ub, norms = _unit_directions(net, X)
 
     def build(i):
-        pre0 = _pre(net, X[i:i + 1], net.W0, net.b0)[0]  # (K, m)
+        pre0 = stacked_preactivations(X[i:i + 1], net.W0, net.b0)[0]  # (K, m)
         direction = direction_fn(pre0, norms[i])
         if norms[i] == 0:
             direction = np.zeros_like(direction)
@@ -218,17 +219,17 @@ def f_range(net: Network, X, radius: float, *, batch: int | None = None) -> FRan
     2.3x one fused :func:`~boundcheck.ops.network_pass` (``radius=`` gives the same f range), which shares the
     BLAS products among them (``benchmarks/bench_kernels.py``); use it when you need several.
     """
-    net = _check_net(net)
-    X = _check_X(net, X)
+    net = check_network(net)
+    X = check_points(net, X)
     radius = check_real(radius, "radius", minimum=0.0)
     n = len(X)
-    batch = _check_batch(net, batch, n)
+    batch = check_batch(net, batch, n)
     K = net.n_inits
     lower, upper = np.empty((K, n)), np.empty((K, n))
-    reach = radius * _augmented_norms(net, X)
-    for lo, hi in _chunks(n, batch):
-        pre0 = _pre(net, X[lo:hi], net.W0, net.b0)
-        _kernels.f_range_from_pre(pre0, net.a, _out_bias(net), _scale(net), reach[lo:hi], lower, upper, lo)
+    reach = radius * augmented_norms(net, X)
+    for lo, hi in chunks(n, batch):
+        pre0 = stacked_preactivations(X[lo:hi], net.W0, net.b0)
+        _kernels.f_range_from_pre(pre0, net.a, output_bias(net), output_scale(net), reach[lo:hi], lower, upper, lo)
     sign_a = np.sign(net.a)
     up = _witness_builder(net, X, radius, lambda pre0, rho: sign_a)
     down = _witness_builder(net, X, radius, lambda pre0, rho: -sign_a)
@@ -265,16 +266,16 @@ def max_sign_flips(net: Network, X, radius: float, *, batch: int | None = None) 
     WorstCase
         ``kind="exact"``, ``quantity="sign_flips"``, ``sense="max"``, values int64 (K, n).
     """
-    net = _check_net(net)
-    X = _check_X(net, X)
+    net = check_network(net)
+    X = check_points(net, X)
     radius = check_real(radius, "radius", minimum=0.0)
     n = len(X)
-    batch = _check_batch(net, batch, n)
+    batch = check_batch(net, batch, n)
     out = np.empty((net.n_inits, n), dtype=np.int64)
-    reach = radius * _augmented_norms(net, X)
+    reach = radius * augmented_norms(net, X)
     reach[reach == 0] = 0.0
-    for lo, hi in _chunks(n, batch):
-        _kernels.count_reachable_flips(_pre(net, X[lo:hi], net.W0, net.b0), reach[lo:hi], out, lo)
+    for lo, hi in chunks(n, batch):
+        _kernels.count_reachable_flips(stacked_preactivations(X[lo:hi], net.W0, net.b0), reach[lo:hi], out, lo)
 
     def direction(pre0, rho):
         reachable = (pre0 > -radius * rho) & (pre0 <= radius * rho)
@@ -325,14 +326,14 @@ def max_pair_flips(net: Network, X, Y, radius: float, *, batch: int | None = Non
     computed in floating point, which is not an exact multiple) is counted for the floats given, and a
     ``RuntimeWarning`` says so: the count there is the nearly-parallel limit, not the 0 of an exact multiple.
     """
-    net = _check_net(net)
-    X = _check_X(net, X, "X")
-    Y = _check_X(net, Y, "Y")
+    net = check_network(net)
+    X = check_points(net, X, "X")
+    Y = check_points(net, Y, "Y")
     if Y.shape != X.shape:
         raise ValueError(f"Y must have the shape of X, {X.shape}, got {Y.shape}")
     radius = check_real(radius, "radius", minimum=0.0)
     n = len(X)
-    batch = _check_batch(net, batch, n)
+    batch = check_batch(net, batch, n)
     extra = 1.0 if net.has_bias else 0.0
     X_in, Y_in = X, Y
     if not net.has_bias:  # without biases the flip set is invariant to rescaling x and y: avoid underflow
@@ -348,9 +349,9 @@ def max_pair_flips(net: Network, X, Y, radius: float, *, batch: int | None = Non
     safe_xx, safe_yy = np.where(degenerate, 1.0, gxx), np.where(degenerate, 1.0, gyy)
     safe_xy = np.where(degenerate, 0.0, gxy)
     out = np.empty((net.n_inits, n), dtype=np.int64)
-    for lo, hi in _chunks(n, batch):
-        pre_x = _pre(net, X[lo:hi], net.W0, net.b0)
-        pre_y = _pre(net, Y[lo:hi], net.W0, net.b0)
+    for lo, hi in chunks(n, batch):
+        pre_x = stacked_preactivations(X[lo:hi], net.W0, net.b0)
+        pre_y = stacked_preactivations(Y[lo:hi], net.W0, net.b0)
         _kernels.count_reachable_pair_flips(pre_x, pre_y, safe_xx[lo:hi], safe_xy[lo:hi], safe_yy[lo:hi],
                                             radius, out, lo)
         for j in np.flatnonzero(degenerate[lo:hi]):
