@@ -22,7 +22,8 @@ exponent in m is fitted against the paper's -1/2 (transition at a fixed multiple
 on the attack side of the sandwich and is labelled so.
 
 Time: ``--quick`` runs in under a minute; the default (3 widths x 2 d) in about 3-5 minutes on 2 cores; ``paper()`` (widths up to
-3200, d = 100, 4 inits, 400 training points, 60 epochs) is estimated at 1-3 hours on 2 cores.
+3200, d = 100, 7 radii, 4 inits, 400 training points, 60 epochs) is estimated at 30-90 minutes on 2 cores
+(scaled from the default run by the cells' m d epochs, not measured; training dominates).
 """
 
 from __future__ import annotations

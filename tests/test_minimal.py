@@ -391,3 +391,20 @@ def test_robust_beyond_lazy_study_tiny(tmp_path):
     cone = t[t.regime == "cone"]
     assert np.all(cone.sign_agreement == 1.0) and np.all(cone.delta_star_rel_change < 1e-9)
     assert res.self_checks and all("holds" in line for line in res.self_checks)
+
+
+def test_kernels_do_not_depend_on_the_thread_count():
+    import numba
+
+    net = bc.init_network(6, 40, n_inits=3, parametrization="paper_code", rng=50)
+    X = bc.sample_sphere(9, 6, rng=51)
+    before = numba.get_num_threads()
+    try:
+        numba.set_num_threads(1)
+        one = (mn.lipschitz_lower(net, X).value, mn.relaxation_lower(net, X).value)
+        numba.set_num_threads(numba.config.NUMBA_NUM_THREADS)  # as many as numba allows
+        many = (mn.lipschitz_lower(net, X).value, mn.relaxation_lower(net, X).value)
+    finally:
+        numba.set_num_threads(before)
+    for a, b in zip(one, many):
+        np.testing.assert_array_equal(a, b)
