@@ -51,50 +51,107 @@ def dphi(z, act):
     return 0.5 * math.erfc(-z * _INV_SQRT2) + z * _INV_SQRT2PI * math.exp(-0.5 * z * z)
 
 
+@nb.njit(**_OPTS)
+def _activate_row(P, alpha, bias, with_bias, act, Z, H, i):
+    K, n, m = Z.shape
+    for k in range(K):
+        for s in range(m):
+            z = P[k, i, s] * alpha
+            if with_bias:
+                z += bias[k, s]
+            Z[k, i, s] = z
+            H[k, i, s] = phi(z, act)
+
+
 @nb.njit(parallel=True, **_OPTS)
 def activate(P, alpha, bias, with_bias, act, Z, H):
     """``Z = alpha * P + bias`` and ``H = phi(Z)``, all (K, n, m); P may be a transposed view."""
-    K, n, m = Z.shape
-    for i in nb.prange(n):
-        for k in range(K):
-            for s in range(m):
-                z = P[k, i, s] * alpha
-                if with_bias:
-                    z += bias[k, s]
-                Z[k, i, s] = z
-                H[k, i, s] = phi(z, act)
+    for i in nb.prange(Z.shape[1]):
+        _activate_row(P, alpha, bias, with_bias, act, Z, H, i)
+
+
+@nb.njit(**_OPTS)
+def activate_serial(P, alpha, bias, with_bias, act, Z, H):
+    """:func:`activate` on one thread (small work: no thread dispatch; the same numbers)."""
+    for i in range(Z.shape[1]):
+        _activate_row(P, alpha, bias, with_bias, act, Z, H, i)
+
+
+@nb.njit(**_OPTS)
+def _output_row(H, a, scale, out_bias, f, offset, i):
+    K, n, m = H.shape
+    for k in range(K):
+        total = 0.0
+        for s in range(m):
+            total += a[k, s] * H[k, i, s]
+        f[k, offset + i] = scale * total + out_bias[k]
 
 
 @nb.njit(parallel=True, **_OPTS)
 def output(H, a, scale, out_bias, f, offset):
     """``f[k, offset + i] = scale * sum_s a[k, s] H[k, i, s] + out_bias[k]`` (sequential sum over s)."""
-    K, n, m = H.shape
-    for i in nb.prange(n):
-        for k in range(K):
-            total = 0.0
-            for s in range(m):
-                total += a[k, s] * H[k, i, s]
-            f[k, offset + i] = scale * total + out_bias[k]
+    for i in nb.prange(H.shape[1]):
+        _output_row(H, a, scale, out_bias, f, offset, i)
+
+
+@nb.njit(**_OPTS)
+def output_serial(H, a, scale, out_bias, f, offset):
+    """:func:`output` on one thread."""
+    for i in range(H.shape[1]):
+        _output_row(H, a, scale, out_bias, f, offset, i)
+
+
+@nb.njit(**_OPTS)
+def _top_delta_row(Z, a, scale, act, D, i):
+    K, n, m = Z.shape
+    for k in range(K):
+        for s in range(m):
+            D[k, i, s] = scale * a[k, s] * dphi(Z[k, i, s], act)
 
 
 @nb.njit(parallel=True, **_OPTS)
 def top_delta(Z, a, scale, act, D):
     """``D[k, i, s] = scale * a[k, s] * phi'(Z[k, i, s])``: d f / d z of the last hidden layer."""
+    for i in nb.prange(Z.shape[1]):
+        _top_delta_row(Z, a, scale, act, D, i)
+
+
+@nb.njit(**_OPTS)
+def top_delta_serial(Z, a, scale, act, D):
+    """:func:`top_delta` on one thread."""
+    for i in range(Z.shape[1]):
+        _top_delta_row(Z, a, scale, act, D, i)
+
+
+@nb.njit(**_OPTS)
+def _mul_dphi_row(G, Z, alpha, act, i):
     K, n, m = Z.shape
-    for i in nb.prange(n):
-        for k in range(K):
-            for s in range(m):
-                D[k, i, s] = scale * a[k, s] * dphi(Z[k, i, s], act)
+    for k in range(K):
+        for s in range(m):
+            G[k, i, s] = G[k, i, s] * (alpha * dphi(Z[k, i, s], act))
 
 
 @nb.njit(parallel=True, **_OPTS)
 def mul_dphi(G, Z, alpha, act):
     """In place: ``G[k, i, s] *= alpha * phi'(Z[k, i, s])`` (one backward step through a layer)."""
-    K, n, m = Z.shape
-    for i in nb.prange(n):
-        for k in range(K):
-            for s in range(m):
-                G[k, i, s] = G[k, i, s] * (alpha * dphi(Z[k, i, s], act))
+    for i in nb.prange(Z.shape[1]):
+        _mul_dphi_row(G, Z, alpha, act, i)
+
+
+@nb.njit(**_OPTS)
+def mul_dphi_serial(G, Z, alpha, act):
+    """:func:`mul_dphi` on one thread."""
+    for i in range(Z.shape[1]):
+        _mul_dphi_row(G, Z, alpha, act, i)
+
+
+#: Below this many elements a kernel runs on one thread (thread dispatch would cost more than the work).
+SERIAL_BELOW = 1 << 16
+
+
+def pick(parallel_kernel, serial_kernel, size):
+    """The serial kernel for small work, the parallel one otherwise (both give the same numbers)."""
+    return serial_kernel if size < SERIAL_BELOW else parallel_kernel
 
 
 # --------------------------------------------------------------------------------------------------------

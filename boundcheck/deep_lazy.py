@@ -41,9 +41,9 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from . import _deep_kernels as _dk
 from ._validate import as_float_array, check_choice, check_int, check_real, check_rng
-from .deep import DeepNetwork, _ACT_ID, _check_net, _check_weights, _check_X, _layers, _np_phi, _out_bias
+from .deep import (DeepNetwork, _ACT_ID, _check_net, _check_weights, _check_X, _layers, _mul_dphi, _np_phi, _out_bias,
+                   _output, _top_delta)
 from .lazy import WorstCase, project_lazy
 
 __all__ = ["deep_lazy_radii", "project_deep_lazy", "deep_lazy_distance", "deep_f_range_last_layer",
@@ -248,7 +248,7 @@ def _weight_grads_of_f(net, X, Ws, bs):
     Zs, Hs = _layers(net, X, Ws, bs)
     K, n = Zs[0].shape[:2]
     D = np.empty_like(Zs[-1])
-    _dk.top_delta(Zs[-1], net.a, net.output_scale, act, D)
+    _top_delta(Zs[-1], net.a, net.output_scale, act, D)
     gW, gb = [None] * len(Ws), [None] * len(Ws)
     for l in range(len(Ws) - 1, -1, -1):
         Hin = np.broadcast_to(X[None], (K,) + X.shape) if l == 0 else Hs[l - 1]
@@ -256,10 +256,10 @@ def _weight_grads_of_f(net, X, Ws, bs):
         gb[l] = D
         if l > 0:
             G = np.matmul(D, Ws[l])
-            _dk.mul_dphi(G, Zs[l - 1], net.multipliers[l], act)
+            _mul_dphi(G, Zs[l - 1], net.multipliers[l], act)
             D = G
     f = np.empty((K, n))
-    _dk.output(Hs[-1], net.a, net.output_scale, _out_bias(net), f, 0)
+    _output(Hs[-1], net.a, net.output_scale, _out_bias(net), f, 0)
     return f, gW, gb
 
 
@@ -380,13 +380,13 @@ def _loss_grad(net, X, y, Ws, bs):
     Zs, Hs = _layers(net, X, Ws, bs)
     n = len(X)
     f = np.empty((1, n))
-    _dk.output(Hs[-1], net.a, net.output_scale, _out_bias(net), f, 0)
+    _output(Hs[-1], net.a, net.output_scale, _out_bias(net), f, 0)
     f = f[0]
     margin = y * f
     loss = float(np.mean(np.logaddexp(0, -margin)))
     g = -y * np.exp(-np.logaddexp(0, margin)) / n                    # d loss / d f_i
     D = np.empty_like(Zs[-1])
-    _dk.top_delta(Zs[-1], net.a, net.output_scale, act, D)
+    _top_delta(Zs[-1], net.a, net.output_scale, act, D)
     D = D[0] * g[:, None]                                             # (n, m_{L-1})
     gW, gb = [None] * len(Ws), [None] * len(Ws)
     for l in range(len(Ws) - 1, -1, -1):
@@ -395,7 +395,7 @@ def _loss_grad(net, X, y, Ws, bs):
         gb[l] = D.sum(axis=0) if bs is not None else None
         if l > 0:
             G = (D @ Ws[l][0])[None]
-            _dk.mul_dphi(G, Zs[l - 1], net.multipliers[l], act)
+            _mul_dphi(G, Zs[l - 1], net.multipliers[l], act)
             D = G[0]
     return loss, gW, gb, f
 
@@ -406,7 +406,7 @@ def _evaluate(net, X, y, Ws, bs, chunk=4096):
         Xc = X[lo:lo + chunk]
         _, Hs = _layers(net, Xc, Ws, bs)
         f = np.empty((1, len(Xc)))
-        _dk.output(Hs[-1], net.a, net.output_scale, _out_bias(net), f, 0)
+        _output(Hs[-1], net.a, net.output_scale, _out_bias(net), f, 0)
         margin = y[lo:lo + chunk] * f[0]
         loss += float(np.sum(np.logaddexp(0, -margin)))
         correct += int(np.count_nonzero(margin > 0))
