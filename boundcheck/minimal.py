@@ -26,7 +26,9 @@ exactly for wide networks, so every value here is a bound with a label (as in :m
     lower and upper meet to the stated tolerance (``upper - lower <= atol + rtol * upper``).
 
 Certified values are proven for the float64 inputs up to rounding: each dual certificate and the scans
-subtract a rounding allowance of a few ulps per term (see the functions), not a tuned constant.
+subtract a rounding allowance of a few ulps per term (see the functions), not a tuned constant; it covers
+both the evaluation of the certificate and the rounding of the pre-activations it is built from
+(``(d + 2)`` ulps of ``||w_s|| ||x~||`` each).
 """
 
 from __future__ import annotations
@@ -484,6 +486,8 @@ def _relaxation_certifies(net, X, W, pre, wnorm, s, r):
     G = coef @ W
     gnorm = row_norms(G)
     allowance = slack + 4.0 * (d + m) * _EPS * r * np.abs(coef).sum(-1) * wnorm.max(-1)[:, None]
+    # the pre-activations' own rounding (each z_s enters const through slope z_s + intercept, twice at most)
+    allowance = allowance + 2.0 * output_scale(net) * np.abs(net.a).sum(-1)[:, None] * _rounding_allowance(net, X, W)
     return const - r * gnorm - allowance > 0
 
 
@@ -545,7 +549,7 @@ def relaxation_lower(net: Network, X, W=None, b=None, *, upper=None, start=None,
 
 # ---------------------------------------------------------------------------------------------------- regions
 
-def _ldp(G: np.ndarray, h: np.ndarray):
+def _ldp(G: np.ndarray, h: np.ndarray, err_h: np.ndarray | None = None, err_G: np.ndarray | None = None):
     """Least-distance problem ``min ||delta|| s.t. G delta >= h`` (Lawson and Hanson, via NNLS).
 
     Returns
@@ -569,9 +573,13 @@ def _ldp(G: np.ndarray, h: np.ndarray):
     gnorms = np.sqrt((G * G).sum(1))
     num = float(u @ h)
     den = float(np.linalg.norm(G.T @ u))
-    allow = 4.0 * (k + d + 2) * _EPS * float(u @ (np.abs(h) + gnorms))
+    # rounding of this evaluation, plus the errors of the rows themselves (err_h: |h - h_true| per row, from
+    # the pre-activations; err_G: ||G_i - G_i,true||): the bound holds for the exact rows
+    eh = 0.0 if err_h is None else float(u @ err_h)
+    eG = 0.0 if err_G is None else float(u @ err_G)
+    allow = 4.0 * (k + d + 2) * _EPS * float(u @ (np.abs(h) + gnorms)) + eh
     num_lo = num - allow
-    den_hi = den + 4.0 * (k + d + 2) * _EPS * float(u @ gnorms)
+    den_hi = den + 4.0 * (k + d + 2) * _EPS * float(u @ gnorms) + eG
     if num_lo <= 0:
         lower = 0.0
     elif den_hi == 0:
@@ -654,6 +662,7 @@ def region_search(net: Network, X, W=None, b=None, *, upper=None, max_nodes: int
     wnorm = np.sqrt((W * W).sum(-1))
     scale, c = output_scale(net), output_bias(net)
     allowance = _rounding_allowance(net, X, W)
+    xaug = row_norms(X) + (1.0 if net.b0 is not None else 0.0)
     lower = np.zeros((K, n))
     complete = np.zeros((K, n), dtype=bool)
     nodes = np.zeros((K, n), dtype=np.int64)
@@ -680,20 +689,32 @@ def region_search(net: Network, X, W=None, b=None, *, upper=None, max_nodes: int
             fixed_active[amb] = False
             g_fix = fixed_active.astype(float) @ V  # (d,)
             F_fix = scale * float(net.a[k][fixed_active] @ z[fixed_active]) + c[k]
+            # error bounds: each pre-activation to a few ulps of ||w_s|| ||x~||; the flip row's value and
+            # gradient are sums over the active neurons
+            err_z = 4.0 * (d + 2) * _EPS * wnorm[k] * xaug[i]
+            abs_a = np.abs(net.a[k])
+            e_val = abs_a * (err_z + 4.0 * (m + 2) * _EPS * np.abs(z))
+            e_vec = 4.0 * (m + 2) * _EPS * abs_a * wnorm[k]
+            E_fix = (float(e_val[fixed_active].sum()), float(e_vec[fixed_active].sum()))
             state = dict(best=radius if np.isfinite(radius) else np.inf, lower=np.inf, nodes=0, dir=None, dir_norm=np.inf,
                          aborted=False)
             rows_G = np.empty((amb.size + 1, d))
             rows_h = np.empty(amb.size + 1)
+            rows_eh = np.empty(amb.size + 1)
+            rows_eG = np.zeros(amb.size + 1)
             on_x_side = z[amb] > 0
 
-            def dfs(depth, g_p, F_p, all_same):
+            def dfs(depth, g_p, F_p, all_same, E_p):
                 if state["aborted"]:
                     return
                 if depth == amb.size:
                     rows_G[depth] = -s * g_p
                     rows_h[depth] = s * F_p
+                    rows_eh[depth] = scale * E_p[0] + 4.0 * _EPS * abs(c[k])
+                    rows_eG[depth] = scale * E_p[1]
                     state["nodes"] += 1
-                    lo_b, delta = _ldp(rows_G[:depth + 1], rows_h[:depth + 1])
+                    lo_b, delta = _ldp(rows_G[:depth + 1], rows_h[:depth + 1], rows_eh[:depth + 1],
+                                       rows_eG[:depth + 1])
                     state["lower"] = min(state["lower"], lo_b)
                     if delta is not None:
                         dn = float(np.linalg.norm(delta))
@@ -711,21 +732,24 @@ def region_search(net: Network, X, W=None, b=None, *, upper=None, max_nodes: int
                     sign_row = 1.0 if active else -1.0
                     rows_G[depth] = sign_row * W[k, sidx]
                     rows_h[depth] = -sign_row * z[sidx]
+                    rows_eh[depth] = err_z[sidx]
                     same = all_same and (active == bool(on_x_side[depth]))
                     if not same:
                         state["nodes"] += 1
-                        lo_b, _ = _ldp(rows_G[:depth + 1], rows_h[:depth + 1])
+                        lo_b, _ = _ldp(rows_G[:depth + 1], rows_h[:depth + 1], rows_eh[:depth + 1],
+                                       rows_eG[:depth + 1])
                         if lo_b >= state["best"]:
                             state["lower"] = min(state["lower"], lo_b)
                             continue
                     if active:
-                        dfs(depth + 1, g_p + V[sidx], F_p + scale * net.a[k, sidx] * z[sidx], same)
+                        dfs(depth + 1, g_p + V[sidx], F_p + scale * net.a[k, sidx] * z[sidx], same,
+                            (E_p[0] + e_val[sidx], E_p[1] + e_vec[sidx]))
                     else:
-                        dfs(depth + 1, g_p, F_p, same)
+                        dfs(depth + 1, g_p, F_p, same, E_p)
                     if state["aborted"]:
                         return
 
-            dfs(0, g_fix, F_fix, True)
+            dfs(0, g_fix, F_fix, True, E_fix)
             nodes[k, i] = state["nodes"]
             if state["aborted"]:
                 continue
