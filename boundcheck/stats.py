@@ -9,13 +9,16 @@
 - :func:`tightness` -- the bound over the empirical ``(1 - gamma)``-quantile (or the reverse for lower
   bounds);
 - :func:`fit_exponent` -- a log-log least-squares fit ``y ~ C x^p`` with a t-interval on ``p``;
-- :func:`describe`, :func:`mean_interval` -- per-cell summaries;
+- :func:`describe`, :func:`mean_interval`, :func:`summary_columns` -- per-cell summaries;
+- :func:`exponent_row` -- :func:`fit_exponent` as one table row that a failed fit does not break;
+- :func:`level_crossing` -- where a curve sampled on a grid first crosses a level;
 - :func:`summarize`, :func:`fit_exponents` -- the same, applied group by group to a sweep table.
 """
 
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 
@@ -37,6 +40,9 @@ __all__ = [
     "fit_exponent",
     "describe",
     "mean_interval",
+    "summary_columns",
+    "exponent_row",
+    "level_crossing",
     "summarize",
     "fit_exponents",
 ]
@@ -686,6 +692,139 @@ def mean_interval(samples, confidence: float = 0.95) -> Interval:
     mean = float(np.mean(x))
     half = float(stats.t.ppf(0.5 + confidence / 2, n - 1)) * float(np.std(x, ddof=1)) / math.sqrt(n)
     return Interval(mean - half, mean + half, mean, confidence)
+
+
+_QUANTILE_FIELD = re.compile(r"q(\d\d)")
+
+
+def summary_columns(prefix: str, values, fields: Sequence[str], *, confidence: float = 0.95) -> dict[str, float]:
+    """Named statistics of the finite values of one cell, as the columns of a table row.
+
+    Non-finite values are left out first. A statistic that needs more values than there are is NaN (never
+    an error), so that a cell whose points all failed still gives a complete row.
+
+    Parameters
+    ----------
+    prefix : str
+        Column names are ``f"{prefix}_{name}"``.
+    values : array_like
+        The samples (flattened).
+    fields : sequence of str
+        In the order of the columns: ``"mean"``; ``"std"`` (``ddof=1``, needs 2 values); ``"median"``;
+        ``"ci"`` -- two columns ``ci_low, ci_high``, the :func:`mean_interval` at ``confidence`` (needs 2
+        values); ``"qNN"`` (two digits) -- the ``NN/100`` quantile (numpy's linear interpolation, as is the
+        median).
+    confidence : float
+        Level of the ``"ci"`` interval.
+
+    Returns
+    -------
+    dict
+        ``{prefix_field: float}`` in the order of ``fields``.
+    """
+    if not isinstance(prefix, str):
+        raise TypeError(f"prefix must be a string, got {type(prefix).__name__}")
+    fields = [fields] if isinstance(fields, str) else list(fields)
+    levels = {}
+    for name in fields:
+        match = _QUANTILE_FIELD.fullmatch(name) if isinstance(name, str) else None
+        if match:
+            levels[name] = int(match.group(1)) / 100
+        elif name == "median":
+            levels[name] = 0.5
+        elif name not in ("mean", "std", "ci"):
+            raise ValueError(f"fields: unknown statistic {name!r}; expected 'mean', 'std', 'median', 'ci' or "
+                             "'qNN' (a quantile, two digits)")
+    confidence = _check_confidence(confidence)
+    v = np.asarray(values, dtype=float).ravel()
+    v = v[np.isfinite(v)]
+    quantiles = dict(zip(levels, np.quantile(v, list(levels.values())))) if v.size and levels else {}
+    out: dict[str, float] = {}
+    for name in fields:
+        if name == "mean":
+            out[f"{prefix}_mean"] = float(v.mean()) if v.size else math.nan
+        elif name == "std":
+            out[f"{prefix}_std"] = float(v.std(ddof=1)) if v.size > 1 else math.nan
+        elif name == "ci":
+            ci = mean_interval(v, confidence) if v.size > 1 else None
+            out[f"{prefix}_ci_low"] = float(ci.low) if ci else math.nan
+            out[f"{prefix}_ci_high"] = float(ci.high) if ci else math.nan
+        else:
+            out[f"{prefix}_{name}"] = float(quantiles[name]) if quantiles else math.nan
+    return out
+
+
+def exponent_row(x, y, predicted: float | None = None, *, confidence: float = 0.95,
+                 refused: str | None = None) -> dict:
+    """:func:`fit_exponent` of ``y ~ C x^p`` as one table row, with the reason in ``note`` when it cannot fit.
+
+    Parameters
+    ----------
+    x, y : array_like, shape (n,)
+        As for :func:`fit_exponent` (positive values, two distinct x at least).
+    predicted : float, optional
+        The exponent theory predicts; ``consistent`` says whether it is inside the interval.
+    confidence : float
+        Level of the exponent's interval.
+    refused : str, optional
+        The caller's reason not to fit these points (e.g. values that are 0 to rounding); the row is then
+        the row of a failed fit with this note.
+
+    Returns
+    -------
+    dict
+        ``exponent, ci_low, ci_high, r2, n_points, consistent, note``: a failed (or refused) fit gives NaN
+        numbers, ``n_points = len(y)``, ``consistent = False`` and the error in ``note``; a fit gives
+        ``note = ""`` and ``consistent = None`` when nothing is predicted.
+    """
+    try:
+        if refused is not None:
+            raise ValueError(refused)
+        fit = fit_exponent(np.asarray(x, float), np.asarray(y, float), confidence)
+    except ValueError as exc:
+        return dict(exponent=math.nan, ci_low=math.nan, ci_high=math.nan, r2=math.nan, n_points=len(y),
+                    consistent=False, note=str(exc))
+    return dict(exponent=fit.exponent, ci_low=fit.ci_low, ci_high=fit.ci_high, r2=fit.r2, n_points=fit.n_points,
+                consistent=fit.contains(predicted) if predicted is not None else None, note="")
+
+
+def level_crossing(x, y, level: float = 0.5, *, log_x: bool = False, falling: bool = True) -> float:
+    """The first x at which a curve sampled at points ``(x, y)`` crosses ``level``, by linear interpolation.
+
+    Parameters
+    ----------
+    x, y : array_like, shape (n,)
+        The curve's points, in any order (sorted by x here).
+    level : float
+        The level.
+    log_x : bool
+        Interpolate in ``log x`` (x positive) instead of x.
+    falling : bool
+        True: the first step from ``y >= level`` to ``y < level``; False: from ``y < level`` to ``y >= level``.
+
+    Returns
+    -------
+    float
+        The interpolated x of the first such step; NaN when the curve does not cross within the grid.
+    """
+    x = as_float_array(x, "x", ndim=1)
+    y = as_float_array(y, "y", ndim=1, allow_nonfinite=True)
+    if y.shape != x.shape:
+        raise ValueError(f"y must have the shape of x {x.shape}, got {y.shape}")
+    level = check_real(level, "level")
+    if log_x and np.any(x <= 0):
+        raise ValueError("x must be positive with log_x=True")
+    order = np.argsort(x)
+    x, y = x[order], y[order]
+    t = np.log(x) if log_x else x
+    above = y >= level if falling else y < level
+    for i in range(len(x) - 1):
+        if above[i] and not above[i + 1]:
+            y0, y1 = y[i], y[i + 1]
+            frac = 0.0 if y1 == y0 else (y0 - level) / (y0 - y1)
+            ti = t[i] + frac * (t[i + 1] - t[i])
+            return float(np.exp(ti) if log_x else ti)
+    return math.nan
 
 
 def _groups(table: pd.DataFrame, by) -> Iterator[tuple[dict, pd.DataFrame]]:
