@@ -46,7 +46,7 @@ import boundcheck as bc
 from boundcheck.attacks import min_flip_step
 from boundcheck.checks import compare_estimate
 from boundcheck.report import StudyResult
-from boundcheck.stats import fit_exponent
+from boundcheck.stats import fit_exponent, summary_columns
 from boundcheck.study import (ConfigError, Integer, Phase, Study, StudyConfig, TupleOf, choice, nonnegative_int,
                               positive, positive_int, positive_ints, positives, seed_domain)
 from boundcheck.study import setting as _setting  # (`setting` names a column of the tables here)
@@ -165,15 +165,6 @@ def _flip(net, ck, X, y, method):
                 delta_rel=out.delta[0] / xnorm, flipped=out.flipped[0], f=out.f[0], xnorm=xnorm)
 
 
-def _stats(prefix: str, v: np.ndarray) -> dict:
-    v = v[np.isfinite(v)]
-    if not v.size:
-        return {f"{prefix}_{k}": math.nan for k in ("mean", "std", "median", "q05", "q95")}
-    q05, med, q95 = np.quantile(v, [0.05, 0.5, 0.95])
-    return {f"{prefix}_mean": float(v.mean()), f"{prefix}_std": float(v.std(ddof=1)) if v.size > 1 else math.nan,
-            f"{prefix}_median": float(med), f"{prefix}_q05": float(q05), f"{prefix}_q95": float(q95)}
-
-
 def cell(coords: dict, rng: np.random.Generator, settings: dict) -> pd.DataFrame:
     """One (setting, d, m, seed) cell: train once with the largest C0, then measure every C0 checkpoint.
 
@@ -201,7 +192,7 @@ def cell(coords: dict, rng: np.random.Generator, settings: dict) -> pd.DataFrame
                    abs_f_mean=float(np.abs(fl["f"][ok]).mean()) if ok.any() else math.nan,
                    x_norm_mean=float(fl["xnorm"].mean()))
         for q in QUANTITIES:
-            row.update(_stats(q, fl[q][ok]))
+            row.update(summary_columns(q, fl[q][ok], ("mean", "std", "median", "q05", "q95")))
         row.update(seconds_per_epoch=res.seconds_per_epoch, train_seconds=train_seconds,
                    eval_seconds=time.perf_counter() - t1, n_train=int(len(y)))
         rows.append(row)

@@ -58,7 +58,7 @@ from boundcheck.bounds import get as get_bound
 from boundcheck.bounds import theorem_3_1_regime, theorem_3_1_regime_dims
 from boundcheck.checks import compare_counts, compare_estimate, self_check_lines, verdicts
 from boundcheck.report import StudyResult
-from boundcheck.stats import clopper_pearson, fit_exponents, mean_interval
+from boundcheck.stats import clopper_pearson, fit_exponents, summary_columns
 from boundcheck.study import (Study, StudyConfig, TupleOf, nonnegative, positive_int, positive_ints, positives,
                               probability, seed_domain, setting)
 from boundcheck.robust_lazy import random_lazy_weights, robust_lazy_weights, sufficient_step, certify_step
@@ -72,6 +72,8 @@ ETA_PREDICTION = 2.0 / math.sqrt(math.pi)      # E eta* d at W0, linearized (spe
 DELTA_PREDICTION = math.sqrt(2.0 / math.pi)    # E delta* sqrt(d) at W0, linearized (spec 5.6)
 KINDS = ("init", "random", "adversarial", "adversarial_sample")
 QUANTILES = (0.05, 0.25, 0.5, 0.75, 0.95)
+#: The per-cell statistics of eta* d and ||delta*|| sqrt(d): mean with its t-interval, the QUANTILES.
+_SUMMARY = ("mean", "ci") + tuple(f"q{int(round(100 * level)):02d}" for level in QUANTILES)
 
 
 @dataclass(frozen=True)
@@ -100,22 +102,6 @@ class Config(StudyConfig):
         return cls(dims=(25, 50, 100, 200, 400, 800), widths=(100, 400, 1600, 6400), C0s=(0.0, 0.5, 1.0, 5.0, 10.0),
                    cs=(0.5, 1.0, 2.0, 4.0, 8.0, 16.0, 32.0), n_inits=1000, n_adversary=50, adversary_steps=60,
                    n_sample_inits=4, n_sample_points=64)
-
-
-def _stats(prefix: str, values: np.ndarray, confidence: float) -> dict:
-    """Mean (with its t-interval), and quantiles of the finite values; NaN when there are none."""
-    v = np.asarray(values, dtype=float).ravel()
-    v = v[np.isfinite(v)]
-    out = {f"{prefix}_mean": float(v.mean()) if v.size else math.nan}
-    if v.size >= 2:
-        ci = mean_interval(v, confidence)
-        out[f"{prefix}_ci_low"], out[f"{prefix}_ci_high"] = float(ci.low), float(ci.high)
-    else:
-        out[f"{prefix}_ci_low"] = out[f"{prefix}_ci_high"] = math.nan
-    qs = np.quantile(v, QUANTILES) if v.size else np.full(len(QUANTILES), math.nan)
-    for level, q in zip(QUANTILES, qs):
-        out[f"{prefix}_q{int(round(100 * level)):02d}"] = float(q)
-    return out
 
 
 #: Inits per chunk inside a cell: W0 and the random W of a chunk hold this many floats each (16 MiB).
@@ -159,8 +145,8 @@ def _summary(draws: dict, e: int, d: int, confidence: float) -> dict:
                certified_ci_low=float(cert_ci.low), certified_ci_high=float(cert_ci.high),
                certified_not_flipped=int((certified & ~flipped).sum()), margin_mean=float(draws["margin"][e].mean()))
     out["n_finite_eta"] = int(np.isfinite(eta_star).sum())
-    out.update(_stats("eta_star_d", eta_star * d, confidence))
-    out.update(_stats("delta_star_sqrt_d", delta_star * math.sqrt(d), confidence))
+    out.update(summary_columns("eta_star_d", eta_star * d, _SUMMARY, confidence=confidence))
+    out.update(summary_columns("delta_star_sqrt_d", delta_star * math.sqrt(d), _SUMMARY, confidence=confidence))
     finite = np.isfinite(eta_star)
     out["eta_star_mean"] = float(eta_star[finite].mean()) if finite.any() else math.nan
     out["delta_star_mean"] = float(delta_star[finite].mean()) if finite.any() else math.nan
