@@ -51,7 +51,7 @@ import boundcheck as bc
 from boundcheck.bounds import get, grad_norm_reference
 from boundcheck.checks import compare_estimate, compare_sandwich, compare_to_bound, self_check_lines, verdicts
 from boundcheck.report import StudyResult
-from boundcheck.stats import clopper_pearson, fit_exponent
+from boundcheck.stats import clopper_pearson, exponent_row
 from boundcheck.study import (ConfigError, Study, StudyConfig, positive_int, positive_ints, positives, probabilities,
                               probability, seed_domain, setting)
 from boundcheck.worst_cases import expected_crossings, grad_difference_per_sample_bound, grad_difference_upper
@@ -200,20 +200,6 @@ def _rows(config: Config, samples: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def _fit_row(xs, ys, predicted, **info) -> dict:
-    row = dict(info, predicted=predicted)
-    y = np.asarray(ys, float)
-    try:
-        fit = fit_exponent(np.asarray(xs, float), y)
-    except ValueError as exc:
-        row.update(exponent=math.nan, ci_low=math.nan, ci_high=math.nan, r2=math.nan, n_points=len(y),
-                   consistent=False, note=str(exc))
-    else:
-        row.update(exponent=fit.exponent, ci_low=fit.ci_low, ci_high=fit.ci_high, r2=fit.r2, n_points=fit.n_points,
-                   consistent=fit.contains(predicted) if predicted is not None else None, note="")
-    return row
-
-
 def _exponents(config: Config, samples: pd.DataFrame) -> pd.DataFrame:
     rows = []
     for (m, C0, c_r), grp in samples.groupby(["m", "C0", "c_r"], sort=False):
@@ -221,12 +207,13 @@ def _exponents(config: Config, samples: pd.DataFrame) -> pd.DataFrame:
             predicted = -0.25 if q == "fixed_at_init" else None
             rel = (grp[q] / grp["grad_norm"]).to_numpy(float)
             if np.all(rel > 0):
-                rows.append(_fit_row(grp["d"], rel, predicted, x="d", m=m, C0=C0, c_r=c_r,
-                                     quantity=f"{q}/grad_norm", label=f"relative difference, {label}"))
+                rows.append(dict(x="d", m=m, C0=C0, c_r=c_r, quantity=f"{q}/grad_norm",
+                                 label=f"relative difference, {label}", predicted=predicted,
+                                 **exponent_row(grp["d"], rel, predicted)))
             else:   # some samples have no flipped neuron (m r / pi is small): fit the cell means instead
                 means = grp.assign(rel=rel).groupby("d")["rel"].mean()
-                row = _fit_row(means.index, means.to_numpy(float), predicted, x="d", m=m, C0=C0, c_r=c_r,
-                               quantity=f"{q}/grad_norm", label=f"relative difference, {label}")
+                row = dict(x="d", m=m, C0=C0, c_r=c_r, quantity=f"{q}/grad_norm", label=f"relative difference, {label}",
+                           predicted=predicted, **exponent_row(means.index, means.to_numpy(float), predicted))
                 row["note"] = (row["note"] + "; " if row["note"] else "") + (
                     f"fitted on cell means: {int((rel <= 0).sum())} samples have no flipped neuron")
                 rows.append(row)
@@ -239,8 +226,9 @@ def _exponents(config: Config, samples: pd.DataFrame) -> pd.DataFrame:
             for b in range(nb):
                 xs.append(float(m))
                 ys.append(f[b * config.block:(b + 1) * config.block].mean())
-        rows.append(_fit_row(xs, ys, 1.0, x="m", d=d, C0=C0, c_r=c_r, quantity="fixed_flips",
-                             label=f"flips at W0, fixed z: mean m arctan(r)/pi (block means of {config.block})"))
+        rows.append(dict(x="m", d=d, C0=C0, c_r=c_r, quantity="fixed_flips",
+                         label=f"flips at W0, fixed z: mean m arctan(r)/pi (block means of {config.block})",
+                         predicted=1.0, **exponent_row(xs, ys, 1.0)))
     return pd.DataFrame(rows)
 
 

@@ -34,7 +34,6 @@ rebuilds the tables and plots from the stored cells (``DIR/cells``).
 
 from __future__ import annotations
 
-import math
 import time
 from dataclasses import dataclass
 
@@ -45,7 +44,7 @@ import boundcheck as bc
 from boundcheck.bounds import get
 from boundcheck.checks import compare_estimate, compare_sandwich, compare_to_bound, self_check_lines, verdicts
 from boundcheck.report import StudyResult
-from boundcheck.stats import fit_exponent
+from boundcheck.stats import exponent_row
 from boundcheck.study import (ConfigError, Study, StudyConfig, positive_int, positive_ints, positives, probabilities,
                               probability, seed_domain, setting)
 from boundcheck.worst_cases import grad_norm_lower, grad_norm_upper
@@ -184,17 +183,9 @@ def _exponents(samples: pd.DataFrame) -> pd.DataFrame:
             y = grp[q].to_numpy(float)
             row = dict(m=m, C0=C0, quantity=q, label=label, predicted=0.5)
             ok = y > _ZERO * grp["at_init"].to_numpy(float)
-            try:
-                if not ok.all():
-                    raise ValueError(f"{int((~ok).sum())} of {len(y)} values are 0 to rounding (the infimum "
-                                     "reaches 0)")
-                fit = fit_exponent(grp["d"].to_numpy(float), y)
-            except ValueError as exc:
-                row.update(exponent=math.nan, ci_low=math.nan, ci_high=math.nan, r2=math.nan, n_points=len(y),
-                           consistent=False, note=str(exc))
-            else:
-                row.update(exponent=fit.exponent, ci_low=fit.ci_low, ci_high=fit.ci_high, r2=fit.r2,
-                           n_points=fit.n_points, consistent=fit.contains(0.5), note="")
+            refused = None if ok.all() else (f"{int((~ok).sum())} of {len(y)} values are 0 to rounding (the "
+                                             "infimum reaches 0)")
+            row.update(exponent_row(grp["d"].to_numpy(float), y, 0.5, refused=refused))
             rows.append(row)
     return pd.DataFrame(rows)
 

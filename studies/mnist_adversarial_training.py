@@ -40,7 +40,7 @@ from boundcheck.montecarlo import cell_seed
 from boundcheck.checks import compare_estimate, compare_to_bound, self_check_lines
 from boundcheck.checks import verdicts as verdicts_of
 from boundcheck.report import StudyResult
-from boundcheck.stats import fit_exponent
+from boundcheck.stats import exponent_row
 from boundcheck.study import (Integer, Phase, Study, StudyConfig, TupleOf, choice, nonnegative, nonnegative_int,
                               positive, positive_int, positive_ints, positives, seed_domain, setting)
 from boundcheck.train import train_adversarial
@@ -221,14 +221,11 @@ def crossing(x, y, level: float = 0.5, *, log_x: bool = False, falling: bool = T
 
 
 def _fit(x, y, theory: float) -> dict:
+    x, y = np.asarray(x, float), np.asarray(y, float)
     ok = np.isfinite(y) & (y > 0)
-    try:
-        fit = fit_exponent(np.asarray(x, float)[ok], np.asarray(y, float)[ok])
-    except ValueError as exc:
-        return dict(exponent=math.nan, ci_low=math.nan, ci_high=math.nan, theory=theory, theory_inside_ci=False,
-                    n_points=int(ok.sum()), note=str(exc))
-    return dict(exponent=fit.exponent, ci_low=fit.ci_low, ci_high=fit.ci_high, theory=theory,
-                theory_inside_ci=fit.contains(theory), n_points=fit.n_points, note="")
+    fit = exponent_row(x[ok], y[ok], theory)
+    return dict(exponent=fit["exponent"], ci_low=fit["ci_low"], ci_high=fit["ci_high"], theory=theory,
+                theory_inside_ci=fit["consistent"], n_points=fit["n_points"], note=fit["note"])
 
 
 def _build(config: Config, left: pd.DataFrame, right: pd.DataFrame, wall: float | None) -> StudyResult:
