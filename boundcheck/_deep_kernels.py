@@ -159,6 +159,9 @@ def pick(parallel_kernel, serial_kernel, size):
 # --------------------------------------------------------------------------------------------------------
 
 _TIE = 8.0 * np.finfo(np.float64).eps
+#: The ray walk recomputes every form from scratch every this many pieces (in between, the layer above the
+#: switching one is updated by rank-k updates, whose rounding would otherwise accumulate).
+_REFRESH = 32
 
 
 @nb.njit(**_OPTS)
@@ -252,7 +255,9 @@ def ray_walk(Z1, C1, Wflat, w_off, bflat, with_bias, alphas, u_off, a, out_bias,
     reaches zero against its pattern. At the start of a piece the patterns are the right limits, decided
     layer by layer: a neuron at its kink (one that defined the breakpoint, to within a few ulps, or whose
     value is exactly 0) is active iff its slope on the new piece is positive; any other iff its value is
-    positive. Only the layers from the lowest switching one up are recomputed.
+    positive. Only the layers from the lowest switching one up are recomputed, and the one right above it
+    by a rank-k update (the columns of the neurons that switched), with a full refresh every ``_REFRESH``
+    pieces.
     """
     K, n, m1 = Z1.shape
     H = u_off.shape[0] - 1
@@ -268,6 +273,7 @@ def ray_walk(Z1, C1, Wflat, w_off, bflat, with_bias, alphas, u_off, a, out_bias,
         V = np.empty(M)
         MA = np.empty(M)
         MB = np.empty(M)
+        OLD = np.zeros(M, dtype=np.bool_)
         for s in range(m1):
             A[s] = Z1[k, i, s]
             B[s] = C1[k, i, s]
@@ -281,7 +287,23 @@ def ray_walk(Z1, C1, Wflat, w_off, bflat, with_bias, alphas, u_off, a, out_bias,
             for l in range(start, H):
                 lo = u_off[l]
                 hi = u_off[l + 1]
-                if l > start:
+                if l == start + 1 and pieces % _REFRESH != 0:
+                    # only the pattern of layer `start` changed below: a rank-k update of this layer's
+                    # forms by the columns of the neurons that switched (refreshed every _REFRESH pieces)
+                    plo = u_off[l - 1]
+                    mp = lo - plo
+                    al = alphas[l]
+                    base = w_off[l]
+                    for s in range(mp):
+                        if act[plo + s] != OLD[s]:
+                            sg = al if act[plo + s] else -al
+                            ca = sg * A[plo + s]
+                            cb = sg * B[plo + s]
+                            for j in range(hi - lo):
+                                w = Wflat[k, base + j * mp + s]
+                                A[lo + j] += w * ca
+                                B[lo + j] += w * cb
+                elif l > start:
                     plo = u_off[l - 1]
                     mp = lo - plo
                     al = alphas[l]
@@ -304,6 +326,9 @@ def ray_walk(Z1, C1, Wflat, w_off, bflat, with_bias, alphas, u_off, a, out_bias,
                             za += bflat[k, lo + j]
                         A[lo + j] = za
                         B[lo + j] = al * sb
+                if l == start:
+                    for j in range(lo, hi):
+                        OLD[j - lo] = act[j]
                 for j in range(lo, hi):
                     v = A[j] + t * B[j]
                     if grp[j] or v == 0.0:
@@ -356,6 +381,8 @@ def ray_walk(Z1, C1, Wflat, w_off, bflat, with_bias, alphas, u_off, a, out_bias,
                     break
             t = tn
             pieces += 1
+            if pieces % _REFRESH == 0:
+                start = 0   # recompute every form from scratch (no accumulated rounding)
             if pieces > max_pieces:
                 found = np.nan
                 break
