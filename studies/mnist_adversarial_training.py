@@ -40,7 +40,7 @@ from boundcheck.montecarlo import cell_seed
 from boundcheck.checks import compare_estimate, compare_to_bound, self_check_lines
 from boundcheck.checks import verdicts as verdicts_of
 from boundcheck.report import StudyResult
-from boundcheck.stats import exponent_row
+from boundcheck.stats import exponent_row, level_crossing
 from boundcheck.study import (Integer, Phase, Study, StudyConfig, TupleOf, choice, nonnegative, nonnegative_int,
                               positive, positive_int, positive_ints, positives, seed_domain, setting)
 from boundcheck.train import train_adversarial
@@ -202,24 +202,6 @@ def build(tables: dict, config: Config) -> StudyResult:
 # Analysis
 # --------------------------------------------------------------------------------------------------------
 
-def crossing(x, y, level: float = 0.5, *, log_x: bool = False, falling: bool = True) -> float:
-    """The first x where the curve y(x) crosses ``level`` (falling: from above to below), by linear
-    interpolation (in log x if ``log_x``); NaN if it never does within the grid."""
-    x = np.asarray(x, float)
-    y = np.asarray(y, float)
-    order = np.argsort(x)
-    x, y = x[order], y[order]
-    t = np.log(x) if log_x else x
-    above = y >= level if falling else y < level
-    for i in range(len(x) - 1):
-        if above[i] and not above[i + 1]:
-            y0, y1 = y[i], y[i + 1]
-            frac = 0.0 if y1 == y0 else (y0 - level) / (y0 - y1)
-            ti = t[i] + frac * (t[i + 1] - t[i])
-            return float(np.exp(ti) if log_x else ti)
-    return math.nan
-
-
 def _fit(x, y, theory: float) -> dict:
     x, y = np.asarray(x, float), np.asarray(y, float)
     ok = np.isfinite(y) & (y > 0)
@@ -247,7 +229,7 @@ def _build(config: Config, left: pd.DataFrame, right: pd.DataFrame, wall: float 
     # left: where robust accuracy drops below 50%, per d and seed
     drops = []
     for (d, seed), grp in left.groupby(["d", "seed"], sort=True):
-        e50 = crossing(grp["eps"], grp["robust_test_acc"], 0.5)
+        e50 = level_crossing(grp["eps"], grp["robust_test_acc"], 0.5)
         drops.append(dict(d=d, seed=seed, eps_50=e50, inv_sqrt_d=1 / math.sqrt(d),
                           eps_50_times_sqrt_d=e50 * math.sqrt(d),
                           clean_acc=float(grp["test_acc"].mean())))
@@ -255,7 +237,7 @@ def _build(config: Config, left: pd.DataFrame, right: pd.DataFrame, wall: float 
     # right: where robust accuracy rises above 50%, per m and seed
     trans = []
     for (m, seed), grp in right.groupby(["m", "seed"], sort=True):
-        r50 = crossing(grp["radius"], grp["robust_test_acc"], 0.5, log_x=True, falling=False)
+        r50 = level_crossing(grp["radius"], grp["robust_test_acc"], 0.5, log_x=True, falling=False)
         trans.append(dict(m=m, seed=seed, radius_50=r50, mark=config.C0_mark / math.sqrt(m),
                           C0_at_transition=r50 * math.sqrt(m)))
     trans = pd.DataFrame(trans)
