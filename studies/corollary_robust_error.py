@@ -51,6 +51,7 @@ from boundcheck.report import StudyResult
 from boundcheck.study import (ConfigError, Study, StudyConfig, boolean, choice, nonnegative_int, positive, positive_int,
                               positive_ints, positives, probabilities, seed_domain, setting)
 from boundcheck.robust_lazy import random_lazy_weights, robust_lazy_weights
+from boundcheck.train import train_adversarial
 
 NAME = "corollary_robust_error"
 DESCRIPTION = ("Corollary 3.2: robust error (PGD-l2 and the exact one-step flip) of W0, random lazy and "
@@ -58,15 +59,6 @@ DESCRIPTION = ("Corollary 3.2: robust error (PGD-l2 and the exact one-step flip)
 BOUNDS = ("corollary_3_2_robust_error",)
 BOUND_ID = "corollary_3_2_robust_error"
 LABELS = ("teacher", "own")
-
-
-def _train_adversarial():
-    """:func:`boundcheck.train.train_adversarial` if that module provides it, else None."""
-    try:
-        from boundcheck import train
-    except ImportError:
-        return None
-    return getattr(train, "train_adversarial", None)
 
 
 @dataclass(frozen=True)
@@ -254,23 +246,20 @@ def cell(coords: dict, rng, settings: Config) -> pd.DataFrame:
                                       per_point=False)
             kinds["robust_lazy"] = (net, res.witness())
 
-    trainer = _train_adversarial()
     trained_note = "off"
-    if bool(settings.adversarial_training) and trainer is not None:
+    if bool(settings.adversarial_training):
         K_t = min(int(settings.train_inits), K)
         y_train = np.where(X_fit @ beta >= 0, 1.0, -1.0)
         W_t = np.empty((K_t, m, d))
         for k in range(K_t):
-            result = trainer(net.select([k]), X_fit, y_train, radius=R,
-                             eps=float(settings.train_eps_factor) / math.sqrt(d),
-                             pgd_steps=int(settings.train_pgd_steps), lr=float(settings.train_lr),
-                             epochs=int(settings.train_epochs), patience=int(settings.train_epochs), box=None,
-                             rng=rng)
+            result = train_adversarial(net.select([k]), X_fit, y_train, radius=R,
+                                       eps=float(settings.train_eps_factor) / math.sqrt(d),
+                                       pgd_steps=int(settings.train_pgd_steps), lr=float(settings.train_lr),
+                                       epochs=int(settings.train_epochs), patience=int(settings.train_epochs),
+                                       box=None, rng=rng)
             W_t[k] = result.W
         kinds["trained"] = (net.select(list(range(K_t))), W_t)
         trained_note = "on"
-    elif bool(settings.adversarial_training):
-        trained_note = "unavailable"
 
     constants = (bound.reconstructed_constants(c_eps=float(settings.c_eps)) if settings.eps_d_mode == "given"
                  else None)
