@@ -17,7 +17,8 @@ import pandas as pd
 from .store import atomic_write_text as _atomic_write_text
 from .store import file_mode
 
-__all__ = ["StudyResult", "write_table", "save_figure", "write_study", "atomic_write_text", "verdict_line"]
+__all__ = ["StudyResult", "write_table", "save_figure", "grid_ticks", "write_study", "atomic_write_text",
+           "verdict_line"]
 
 
 @dataclass
@@ -94,6 +95,31 @@ def save_figure(fig, out_dir, name: str) -> tuple[Path, Path]:
                 os.unlink(tmp)
         paths.append(path)
     return tuple(paths)
+
+
+def grid_ticks(ax, values, *, fmt: str | None = None) -> None:
+    """Put the x ticks of ``ax`` at the grid's values only, with no minor ticks or labels (a log axis
+    otherwise crowds its minor labels).
+
+    Parameters
+    ----------
+    ax : matplotlib Axes
+    values : sequence of float
+        The grid's values along x (e.g. the dimensions d of a sweep).
+    fmt : str, optional
+        A format for the labels (e.g. ``"{:g}"``); default: a whole number as an integer, else ``"{:g}"``.
+    """
+    from matplotlib.ticker import FixedFormatter, FixedLocator, NullFormatter, NullLocator
+
+    values = [float(v) for v in values]
+    if fmt is None:
+        labels = [str(int(v)) if v.is_integer() else f"{v:g}" for v in values]
+    else:
+        labels = [fmt.format(v) for v in values]
+    ax.xaxis.set_major_locator(FixedLocator(values))
+    ax.xaxis.set_major_formatter(FixedFormatter(labels))
+    ax.xaxis.set_minor_locator(NullLocator())
+    ax.xaxis.set_minor_formatter(NullFormatter())
 
 
 def verdict_line(bound_id: str, n_cells: int, n_violated: int, n_vacuous: int = 0) -> str:

@@ -50,7 +50,7 @@ import pandas as pd
 import boundcheck as bc
 from boundcheck.bounds import get, grad_norm_reference
 from boundcheck.checks import compare_estimate, compare_sandwich, compare_to_bound, self_check_lines, verdicts
-from boundcheck.report import StudyResult
+from boundcheck.report import StudyResult, grid_ticks
 from boundcheck.stats import clopper_pearson, exponent_row
 from boundcheck.study import (ConfigError, Study, StudyConfig, positive_int, positive_ints, positives, probabilities,
                               probability, seed_domain, setting)
@@ -319,7 +319,7 @@ def _figures(config: Config, samples: pd.DataFrame) -> dict:
         ax.axhline(1.0, color="gray", lw=0.8, ls=":")
         ax.set(xscale="log", yscale="log", xlabel="d", ylabel="||grad f(z) - grad f(x)|| / ||grad f(x)||",
                title=f"C0 = {C0:g}, m = {m}, r = {c_r:g}/sqrt(d)")
-        _d_ticks(ax, ds)
+        grid_ticks(ax, ds)
         ax.legend(fontsize=6)
     ax = axes[0, -1]
     for d, grp in samples[np.isclose(samples["c_r"], c_r)].groupby("d"):
@@ -329,20 +329,10 @@ def _figures(config: Config, samples: pd.DataFrame) -> dict:
         r = c_r / math.sqrt(d)
         ax.axhline(math.atan(r) / math.pi, color=line.get_color(), lw=0.8, ls="--")
     ax.set(xscale="log", xlabel="m", ylabel="|F| / m at W0 (fixed z)", title="E|F|/m = arctan(r)/pi (dashed)")
-    _d_ticks(ax, sorted(set(int(v) for v in samples["m"])))
+    grid_ticks(ax, sorted(set(int(v) for v in samples["m"])))
     ax.legend(fontsize=6)
     fig.tight_layout()
     return {f"{NAME}_relative": fig}
-
-
-def _d_ticks(ax, ds):
-    """Ticks at the grid's values only (log axes otherwise crowd the minor labels)."""
-    from matplotlib.ticker import FixedFormatter, FixedLocator, NullFormatter, NullLocator
-
-    ax.xaxis.set_major_locator(FixedLocator([float(d) for d in ds]))
-    ax.xaxis.set_major_formatter(FixedFormatter([str(int(d)) for d in ds]))
-    ax.xaxis.set_minor_locator(NullLocator())
-    ax.xaxis.set_minor_formatter(NullFormatter())
 
 
 STUDY = Study(name=NAME, description=DESCRIPTION, config=Config, grid=grid, cell=cell, build=build)

@@ -43,7 +43,7 @@ import pandas as pd
 import boundcheck as bc
 from boundcheck.bounds import get
 from boundcheck.checks import compare_estimate, compare_sandwich, compare_to_bound, self_check_lines, verdicts
-from boundcheck.report import StudyResult
+from boundcheck.report import StudyResult, grid_ticks
 from boundcheck.stats import exponent_row
 from boundcheck.study import (ConfigError, Study, StudyConfig, positive_int, positive_ints, positives, probabilities,
                               probability, seed_domain, setting)
@@ -267,21 +267,11 @@ def _figures(config: Config, samples: pd.DataFrame) -> dict:
         up = upper.evaluate(d=np.round(xs), m=m, C0=C0, gamma=gamma)
         ax.plot(xs, up, ls="--", color="tab:red", lw=1, label="upper bound")
         ax.set(xscale="log", yscale="log", xlabel="d", title=f"C0 = {C0:g}, m = {m}, gamma = {gamma:g}")
-        _d_ticks(ax, ds)
+        grid_ticks(ax, ds)
         ax.legend(fontsize=6)
     axes[0, 0].set_ylabel("||grad_x f(x; W)|| (means over samples; floored at 1e-2)")
     fig.tight_layout()
     return {f"{NAME}_sandwich": fig}
-
-
-def _d_ticks(ax, ds):
-    """Ticks at the grid's values only (log axes otherwise crowd the minor labels)."""
-    from matplotlib.ticker import FixedFormatter, FixedLocator, NullFormatter, NullLocator
-
-    ax.xaxis.set_major_locator(FixedLocator([float(d) for d in ds]))
-    ax.xaxis.set_major_formatter(FixedFormatter([str(int(d)) for d in ds]))
-    ax.xaxis.set_minor_locator(NullLocator())
-    ax.xaxis.set_minor_formatter(NullFormatter())
 
 
 STUDY = Study(name=NAME, description=DESCRIPTION, config=Config, grid=grid, cell=cell, build=build)

@@ -45,7 +45,7 @@ import pandas as pd
 import boundcheck as bc
 from boundcheck.attacks import min_flip_step
 from boundcheck.checks import compare_estimate
-from boundcheck.report import StudyResult
+from boundcheck.report import StudyResult, grid_ticks
 from boundcheck.stats import fit_exponent, summary_columns
 from boundcheck.study import (ConfigError, Integer, Phase, Study, StudyConfig, TupleOf, choice, nonnegative_int,
                               positive, positive_int, positive_ints, positives, seed_domain)
@@ -451,24 +451,6 @@ def _timing(table: pd.DataFrame) -> pd.DataFrame:
 # Figures
 # --------------------------------------------------------------------------------------------------------
 
-def _d_ticks(ax, ds):
-    from matplotlib.ticker import FixedFormatter, FixedLocator, NullFormatter, NullLocator
-
-    ax.xaxis.set_major_locator(FixedLocator([float(d) for d in ds]))
-    ax.xaxis.set_major_formatter(FixedFormatter([str(int(d)) for d in ds]))
-    ax.xaxis.set_minor_locator(NullLocator())
-    ax.xaxis.set_minor_formatter(NullFormatter())
-
-
-def _C0_ticks(ax, C0s):
-    from matplotlib.ticker import FixedFormatter, FixedLocator, NullFormatter, NullLocator
-
-    ax.xaxis.set_major_locator(FixedLocator([float(c) for c in C0s]))
-    ax.xaxis.set_major_formatter(FixedFormatter([f"{c:g}" for c in C0s]))
-    ax.xaxis.set_minor_locator(NullLocator())
-    ax.xaxis.set_minor_formatter(NullFormatter())
-
-
 def _theory_curve(ax, ds, q, setting, ys_for_fit):
     label, p, c_ref = QUANTITIES[q]
     xs = np.geomspace(min(ds), max(ds), 50)
@@ -502,7 +484,7 @@ def _fig_d(summary: pd.DataFrame, setting: str, config: Config, fignum: int):
             _theory_curve(ax, np.concatenate(all_d), q, setting, (np.concatenate(all_d), np.concatenate(all_y)))
         ax.set_xscale("log")
         ax.set_yscale("log")
-        _d_ticks(ax, sorted(sub["d"].unique()))
+        grid_ticks(ax, sorted(sub["d"].unique()))
         ax.set_xlabel("d")
         ax.set_title(QUANTITIES[q][0])
         ax.legend(fontsize=7)
@@ -528,7 +510,7 @@ def _fig_C0(summary: pd.DataFrame, setting: str, config: Config, fignum: int):
             ax.plot(grp["C0"], grp[f"{q}_mean"], "o-", color=cmap(i / max(1, len(ds) - 1)), label=f"d = {d}")
         ax.set_xscale("log")
         ax.set_yscale("log")
-        _C0_ticks(ax, sorted(sub["C0"].unique()))
+        grid_ticks(ax, sorted(sub["C0"].unique()), fmt="{:g}")
         ax.set_xlabel("C0")
         ax.set_title(QUANTITIES[q][0])
         ax.legend(fontsize=7)
