@@ -1,7 +1,7 @@
 """Numba kernels for :mod:`boundcheck.minimal`. Private: no validation, no I/O.
 
 Both kernels read pre-activations laid out ``pre[i, k, s]`` (point i, init k, neuron s; the layout of
-:func:`boundcheck.ops._pre`) and work per (init, point), one thread per point, sequentially over neurons,
+:func:`boundcheck._numeric.stacked_preactivations`) and work per (init, point), one thread per point, sequentially over neurons,
 so results do not depend on the number of threads.
 
 ``lipschitz_scan``

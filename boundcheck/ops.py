@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from . import _kernels
-from ._numeric import CHUNK_BYTES, augmented_norms, chunks, output_bias, output_scale, stacked_preactivations
+from ._numeric import augmented_norms, chunks, output_bias, output_scale, stacked_preactivations
 from ._validate import check_real
 from ._validate_network import (check_batch, check_biases, check_network, check_network_inputs, check_points,
                                 check_weights)
@@ -299,15 +299,3 @@ def network_pass(net: Network, X, W=None, b=None, *, radius: float | None = None
         lower = upper = reach_flips = None
     return NetworkPass(forward=f, input_gradient=grad, activation_counts=active, sign_flips=flips,
                        f_lower=lower, f_upper=upper, max_sign_flips=reach_flips)
-
-
-# Transitional private names, for the modules that still import them from here (attacks, lazy, minimal):
-# the helpers now live in boundcheck._numeric and boundcheck._validate_network. Remove once those import them.
-_CHUNK_BYTES = CHUNK_BYTES
-_check_net, _check_X, _check_W, _check_b, _check_batch = (check_network, check_points, check_weights, check_biases,
-                                                          check_batch)
-_chunks, _out_bias, _scale, _augmented_norms = chunks, output_bias, output_scale, augmented_norms
-
-
-def _pre(net, X, W, b):
-    return stacked_preactivations(X, W, b)

@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 
 import boundcheck as bc
 from boundcheck import minimal as mn
-from boundcheck.ops import _pre
+from boundcheck._numeric import stacked_preactivations
 from boundcheck.testing import inputs_for, networks
 
 TOL = 1e-7
@@ -293,7 +293,7 @@ def test_relaxation_coefficients_match_reference():
     f = bc.forward(net, X)
     s = np.where(f >= 0, 1.0, -1.0)
     r = np.random.default_rng(24).uniform(0.05, 1.0, (2, 5))
-    pre = _pre(net, X, net.W0, net.b0)
+    pre = stacked_preactivations(X, net.W0, net.b0)
     wn = np.linalg.norm(net.W0, axis=-1)
     coef, const, slack = np.empty((2, 5, 9)), np.empty((2, 5)), np.empty((2, 5))
     mk.relaxation_coefficients(pre, wn, net.a, s, 1 / 3, net.output_bias, r, coef, const, slack)
