@@ -13,23 +13,25 @@
 Run: ``python benchmarks/bench_deep.py`` (``--repeats N``, ``--quick`` for small shapes). Results depend on
 the machine: the ratios, not the times, are the point.
 
-Measured 2026-12-02, x86_64, 2 vCPUs shared with other jobs (load about 10), numpy 2.4.6 (OpenBLAS), numba
-0.68.1, one thread, best of 3 (ReLU nets, parametrization "bubeck", points on the sphere of radius sqrt(d)):
+Measured 2026-12-02, x86_64, 2 vCPUs shared with other jobs (load about 10, so times are noisy), numpy 2.4.6
+(OpenBLAS), numba 0.68.1, one thread, best of 3 (ReLU nets, parametrization "bubeck", points on the sphere of
+radius sqrt(d); "flip" is the exact walk with the rank-k update of the layer above the switching one):
 
-==================================  =======  =======  ======  ========  ======  ======  ========  ======  =========
-case                                BLAS ms  pass ms  pass/B  flip ms   flip/B  pieces  tanh ms   tanh/B  torch/pass
-==================================  =======  =======  ======  ========  ======  ======  ========  ======  =========
-n=128, d=784, 3x[512], K=1          23.7     28.1     1.19    1760      74      29.5    1744      74      1.00
-n=128, d=784, 5x[256], K=1          9.5      13.3     1.39    732       77      24.3    1192      125     1.24
-n=64, d=100, 3x[256], K=8           18.3     23.0     1.26    2351      128     35.3    2454      134     1.06
-n=64, d=100, [256,32,256], K=8      2.0      6.8      3.34    529       259     49.6    1492      731     1.38
-==================================  =======  =======  ======  ========  ======  ======  ========  ======  =========
+==================================  =======  =======  ======  =======  ======  ======  =======  ======  ==========
+case                                BLAS ms  pass ms  pass/B  flip ms  flip/B  pieces  tanh ms  tanh/B  pass/torch
+==================================  =======  =======  ======  =======  ======  ======  =======  ======  ==========
+n=128, d=784, 3x[512], K=1          18.6     19.3     1.04    731      39      29.5    1274     69      1.27
+n=128, d=784, 5x[256], K=1          5.5      9.3      1.70    322      59      24.3    736      134     1.39
+n=64, d=100, 3x[256], K=8           11.4     17.2     1.50    489      43      35.3    1287     113     1.64
+n=64, d=100, [256,32,256], K=8      2.0      2.5      1.23    162      80      49.6     621     305     0.59
+==================================  =======  =======  ======  =======  ======  ======  =======  ======  ==========
 
-The pass (forward + input gradient) runs within 1.2-1.4x of its GEMMs and as fast as PyTorch autograd or
-faster, except for the smallest shapes (per-call overheads). Peak memory of the pass stayed under the
-documented bound in every case. The exact walk costs one forward of the upper layers per piece (two
-matrix-vector products per layer, compiled loops, not BLAS): with 25-50 pieces per point it is 70-260x the
-pass's GEMMs. The smooth search is a grid of forward passes plus about 40 refinement passes.
+The pass (forward + input gradient) runs within 1.0-1.7x of its GEMMs, and within 0.6-1.6x of PyTorch
+autograd on the same work (an earlier run on the same machine gave 0.4-1.0x: the machine was shared). Peak
+memory of the pass stayed under the documented bound in every case. The exact walk costs, per piece, a
+rank-k update of the layer above the switching one and a forward of the layers above that (compiled loops,
+not BLAS): with 25-50 pieces per point it is 40-80x the pass's GEMMs. The smooth search is a grid of
+forward passes plus about 40 refinement passes.
 """
 
 from __future__ import annotations
