@@ -7,15 +7,12 @@ is written to a temporary name and renamed).
 
 from __future__ import annotations
 
-import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
 
-from .store import atomic_write_text as _atomic_write_text
-from .store import file_mode
+from .store import atomic_replace, atomic_write_text
 
 __all__ = ["StudyResult", "write_table", "save_figure", "grid_ticks", "write_study", "atomic_write_text",
            "verdict_line"]
@@ -54,19 +51,11 @@ class StudyResult:
     self_checks: list[str] = field(default_factory=list)
 
 
-def atomic_write_text(path, text: str) -> None:
-    """Write ``text`` to ``path`` (creating its folder) through a temporary file in the same folder and a
-    rename (:func:`boundcheck.store.atomic_write_text`); the file's mode honours the umask."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    _atomic_write_text(path, text)
-
-
 def write_table(df: pd.DataFrame, out_dir, name: str, *, floatfmt: str = ".4g") -> tuple[Path, Path]:
     """Write ``df`` as ``<name>.csv`` and ``<name>.md`` in ``out_dir``; return both paths."""
     out_dir = Path(out_dir)
     csv_path, md_path = out_dir / f"{name}.csv", out_dir / f"{name}.md"
-    atomic_write_text(csv_path, df.to_csv(index=False))
+    atomic_write_text(csv_path, df.to_csv(index=False), make_parents=True)
     atomic_write_text(md_path, df.to_markdown(index=False, floatfmt=floatfmt) + "\n")
     return csv_path, md_path
 
@@ -76,23 +65,15 @@ def save_figure(fig, out_dir, name: str) -> tuple[Path, Path]:
     import matplotlib
 
     out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
     paths = []
     for ext in ("png", "svg"):
         path = out_dir / f"{name}.{ext}"
-        fd, tmp = tempfile.mkstemp(dir=out_dir, prefix=f".{name}.", suffix=f".{ext}")
-        os.close(fd)
-        try:
+        with atomic_replace(path, make_parents=True) as tmp:
             # byte-identical reruns: no date in the SVG, fixed ids (svg.hashsalt), no software version in the PNG
             metadata = {"Date": None} if ext == "svg" else {"Software": None}
             with matplotlib.rc_context({"svg.hashsalt": "boundcheck"}):
                 fig.savefig(tmp, format=ext, dpi=150 if ext == "png" else None, bbox_inches="tight",
                             metadata=metadata)
-            os.chmod(tmp, file_mode())
-            os.replace(tmp, path)
-        finally:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
         paths.append(path)
     return tuple(paths)
 

@@ -50,7 +50,8 @@ from ._cells import Grid, _assemble, _canonical_coords, _canonical_json, _canoni
 from .errors import UserError
 
 __all__ = ["ResultStore", "StoredCell", "StoreConfigError", "StoreLockedError", "CellRejected", "package_version",
-           "code_revision", "sweep_digest", "result_checksum", "file_mode", "atomic_write_text"]
+           "code_revision", "sweep_digest", "result_checksum", "file_mode", "atomic_replace",
+           "atomic_write_text"]
 
 FORMAT = 2
 _TMP_PREFIX = ".tmp-"
@@ -145,23 +146,53 @@ def _fsync_dir(directory: Path) -> None:
         os.close(fd)
 
 
-def atomic_write_text(path, text: str) -> None:
-    """Write ``text`` to ``path`` atomically: temp file in the same directory, fsync, os.replace, fsync of
-    the directory. The file gets the mode ``open()`` would give (``0o666`` less the umask)."""
+@contextlib.contextmanager
+def atomic_replace(path, *, make_parents: bool = False) -> Iterator[Path]:
+    """Write a file atomically: yield a temporary path beside ``path`` to write to; on a clean exit give it
+    the mode ``open()`` would give (``0o666`` less the umask), fsync it, rename it over ``path``
+    (:func:`os.replace`) and fsync the folder; on an error remove it, leaving ``path`` as it was.
+
+    Parameters
+    ----------
+    path : str or Path
+        The final file.
+    make_parents : bool
+        Create the folder of ``path`` (and its parents) first; by default a missing folder is an error.
+
+    Yields
+    ------
+    Path
+        The temporary file (``.tmp-*`` with the suffix of ``path``; it exists, empty).
+    """
     path = Path(path)
+    if make_parents:
+        path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=_TMP_PREFIX, suffix=path.suffix or ".txt")
     try:
-        os.fchmod(fd, file_mode())  # mkstemp creates 0600; a finished file gets the umask's mode
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
+        try:
+            os.fchmod(fd, file_mode())  # mkstemp creates 0600; a finished file gets the umask's mode
+        finally:
+            os.close(fd)
+        yield Path(tmp)
+        fd = os.open(tmp, os.O_RDWR)  # (Windows flushes only a handle open for writing)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
         raise
     _fsync_dir(path.parent)
+
+
+def atomic_write_text(path, text: str, *, make_parents: bool = False) -> None:
+    """Write ``text`` (UTF-8) to ``path`` atomically (:func:`atomic_replace`): the file is either the old
+    one or complete. ``make_parents`` creates its folder first."""
+    with atomic_replace(path, make_parents=make_parents) as tmp:
+        with open(tmp, "w", encoding="utf-8") as fh:
+            fh.write(text)
 
 
 def _dumps(obj) -> str:

@@ -1,4 +1,4 @@
-"""Tests of boundcheck.report's helpers shared by the studies (grid_ticks)."""
+"""Tests of boundcheck.report's helpers shared by the studies (grid_ticks, save_figure, write_table)."""
 
 import matplotlib
 
@@ -7,7 +7,9 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import pytest  # noqa: E402
 
-from boundcheck.report import grid_ticks  # noqa: E402
+import pandas as pd  # noqa: E402
+
+from boundcheck.report import grid_ticks, save_figure, write_table  # noqa: E402
 
 
 @pytest.fixture
@@ -44,3 +46,17 @@ def test_grid_ticks_labels(log_axes):
     assert [label for _, label in _labels(fig, ax)[0]] == ["0.5", "2", "1e+06"]
     grid_ticks(ax, [3.0, 30.0], fmt="C0={:.1f}")
     assert [label for _, label in _labels(fig, ax)[0]] == ["C0=3.0", "C0=30.0"]
+
+
+def test_save_figure_and_write_table_create_the_folder_and_leave_no_temporary(tmp_path, log_axes):
+    fig, _ = log_axes
+    out = tmp_path / "new" / "out"
+    png, svg = save_figure(fig, out, "fig")
+    first = png.read_bytes(), svg.read_bytes()
+    assert first[0].startswith(b"\x89PNG") and b"<svg" in first[1]
+    assert save_figure(fig, out, "fig") == (png, svg)
+    assert (png.read_bytes(), svg.read_bytes()) == first  # byte-identical rerun, replaced in place
+    csv, md = write_table(pd.DataFrame({"d": [25, 49], "v": [0.5, 0.25]}), tmp_path / "tables", "t")
+    assert csv.read_text() == "d,v\n25,0.5\n49,0.25\n" and md.read_text().startswith("|")
+    assert sorted(p.name for p in out.iterdir()) == ["fig.png", "fig.svg"]
+    assert sorted(p.name for p in (tmp_path / "tables").iterdir()) == ["t.csv", "t.md"]

@@ -115,6 +115,40 @@ def test_atomic_write_leaves_old_file_on_failure(tmp_path, monkeypatch):
     assert not list(store.cells_dir.glob(".tmp-*"))
 
 
+
+def test_atomic_replace_keeps_the_old_file_when_the_writer_fails(tmp_path):
+    # The one atomic writer of the package (cells, manifests, tables, summaries, figures).
+    target = tmp_path / "table.csv"
+    store_module.atomic_write_text(target, "old\n")
+    with pytest.raises(RuntimeError, match="writer failed"):
+        with store_module.atomic_replace(target) as tmp:
+            assert tmp.parent == tmp_path and tmp.name.startswith(".tmp-") and tmp.suffix == ".csv"
+            tmp.write_text("half")
+            raise RuntimeError("writer failed")
+    assert target.read_text() == "old\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["table.csv"]  # no temporary file left
+    with store_module.atomic_replace(target) as tmp:
+        tmp.write_bytes(b"new")
+        assert target.read_text() == "old\n"  # replaced only on a clean exit
+    assert target.read_bytes() == b"new" and sorted(p.name for p in tmp_path.iterdir()) == ["table.csv"]
+
+
+def test_atomic_write_text_folder_and_mode(tmp_path):
+    deep = tmp_path / "a" / "b" / "summary.txt"
+    with pytest.raises(FileNotFoundError):  # by default a missing folder is an error (a store never recreates one)
+        store_module.atomic_write_text(deep, "x")
+    assert not (tmp_path / "a").exists()
+    old = os.umask(0o027)
+    try:
+        store_module._umask.cache_clear()
+        store_module.atomic_write_text(deep, "h\u00e9\n", make_parents=True)
+        assert (deep.stat().st_mode & 0o777) == 0o640
+    finally:
+        os.umask(old)
+        store_module._umask.cache_clear()
+    assert deep.read_bytes() == "h\u00e9\n".encode("utf-8")
+
+
 # ----------------------------------------------------------------------------------------------------------
 # Every cell proves it belongs to the run: identity and checksum
 # ----------------------------------------------------------------------------------------------------------
