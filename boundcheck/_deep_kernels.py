@@ -16,7 +16,7 @@ import math
 import numba as nb
 import numpy as np
 
-_OPTS = dict(nogil=True, cache=True, fastmath=False, boundscheck=False)
+from ._kernels import NJIT_OPTIONS as _OPTS  # the package's one set of Numba options
 
 RELU, SOFTPLUS, TANH, GELU = 0, 1, 2, 3
 _INV_SQRT2 = 1.0 / math.sqrt(2.0)
