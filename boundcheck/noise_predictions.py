@@ -59,10 +59,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ._numeric import unit_rows
 from ._validate import as_float_array, check_choice, check_int, check_rng
 from .multiclass import _check_binary_labels
 from .noises import NORMS
-from .probes import _unit_rows
 
 __all__ = [
     "arc_cosine_kernel", "signed_gram", "KernelAgreement", "kernel_agreement",
@@ -99,7 +99,7 @@ def arc_cosine_kernel(X, Z=None, *, norm: str = "l2") -> np.ndarray:
         raise ValueError(f"Z must have d = {X.shape[1]} columns like X, got {Z.shape}")
     if np.any(np.linalg.norm(X, axis=1) == 0) or np.any(np.linalg.norm(Z, axis=1) == 0):
         raise ValueError("X and Z must have nonzero rows (the angle to 0 is undefined)")
-    cos = np.clip(_unit_rows(X) @ _unit_rows(Z).T, -1.0, 1.0)
+    cos = np.clip(unit_rows(X)[0] @ unit_rows(Z)[0].T, -1.0, 1.0)
     kappa = 1.0 - np.arccos(cos) / np.pi
     if norm == "linf":
         return (2.0 / np.pi) * np.arcsin(kappa)
@@ -110,7 +110,7 @@ def signed_gram(noises, y) -> np.ndarray:
     """``y_i y_j cos(delta_i, delta_j)`` for binary labels, shape (n, n) (0 rows for zero noises)."""
     D = as_float_array(noises, "noises", ndim=2)
     yv = _check_binary_labels(y, len(D))
-    U = _unit_rows(D) * yv[:, None]
+    U = unit_rows(D)[0] * yv[:, None]
     return U @ U.T
 
 

@@ -25,6 +25,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ._numeric import unit_rows
 from ._validate import as_float_array, check_int, check_real
 from .multiclass import _check_any_net, _check_binary_labels, _check_class_labels, _check_W
 from .network import Network
@@ -63,12 +64,6 @@ def zero_shot_directions(net, W=None) -> np.ndarray:
     return -np.matmul(net.A, W)
 
 
-def _unit_rows(V: np.ndarray) -> np.ndarray:
-    nrm = np.sqrt(np.einsum("...d,...d->...", V, V))[..., None]
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return np.where(nrm > 0, V / nrm, 0.0)
-
-
 def _check_noises(noises, name: str = "noises") -> np.ndarray:
     return as_float_array(noises, name, ndim=(2, 3))
 
@@ -99,8 +94,8 @@ def signed_margins(noises, y, direction) -> np.ndarray:
         raise ValueError("direction must be 1-D (d,) for 2-D noises (n, d)")
     if D.ndim == 3 and v.ndim == 2 and v.shape[0] != D.shape[0]:
         raise ValueError(f"direction must have shape (K, d) = ({D.shape[0]}, {d}), got {v.shape}")
-    vhat = _unit_rows(v)
-    proj = np.einsum("...nd,...d->...n", _unit_rows(D), vhat)
+    vhat = unit_rows(v)[0]
+    proj = np.einsum("...nd,...d->...n", unit_rows(D)[0], vhat)
     return yv * proj
 
 
@@ -129,7 +124,7 @@ def multiclass_margins(noises, y, directions) -> np.ndarray:
         raise ValueError(f"directions must have shape (K, C, d) with K = {D.shape[0]}, got {V.shape}")
     C = V.shape[-2]
     yv = _check_class_labels(y, n, C)
-    scores = np.matmul(_unit_rows(D), np.swapaxes(_unit_rows(V), -1, -2))  # (..., n, C)
+    scores = np.matmul(unit_rows(D)[0], np.swapaxes(unit_rows(V)[0], -1, -2))  # (..., n, C)
     idx = np.arange(n)
     own = scores[..., idx, yv]
     scores[..., idx, yv] = -np.inf
@@ -156,7 +151,7 @@ def hebbian_directions(noises, y, *, n_classes: int | None = None) -> np.ndarray
     n = D.shape[-2]
     if n < 1:
         raise ValueError("noises must hold at least one noise")
-    U = _unit_rows(D)
+    U = unit_rows(D)[0]
     if n_classes is None:
         yv = _check_binary_labels(y, n)
         return np.einsum("...nd,n->...d", U, yv) / n
