@@ -26,6 +26,36 @@ from .ops import (NetworkPass, activation_counts, forward, gradient_difference, 
 
 __version__ = "0.1.0"
 
+# Beyond the paper (deep and smooth networks, minimal perturbations): imported on first use, so that
+# ``import boundcheck`` (and every worker process) does not pay for modules a run does not need.
+_LAZY = {
+    **{name: "deep" for name in ("DeepNetwork", "init_deep_network", "from_network", "deep_forward",
+                                 "deep_input_gradient", "deep_pass", "DeepPass", "activation_patterns",
+                                 "deep_min_flip_step", "DeepFlipStep")},
+    **{name: "deep_lazy" for name in ("deep_lazy_radii", "project_deep_lazy", "deep_lazy_distance",
+                                      "deep_f_range_last_layer", "deep_f_range_certified",
+                                      "deep_f_range_heuristic", "train_deep_lazy_sgd", "DeepTrainResult")},
+    **{name: "minimal" for name in ("minimal_perturbation", "MinimalPerturbation", "PerturbationBound",
+                                    "ddn_attack", "pgd_search", "lipschitz_lower", "relaxation_lower",
+                                    "region_search")},
+}
+
+
+def __getattr__(name):
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'boundcheck' has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module(f".{module}", __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__():
+    return sorted(set(globals()) | set(_LAZY))
+
+
 __all__ = [
     "Network", "init_network", "sample_sphere", "lazy_radius", "PARAMETRIZATIONS",
     "forward", "input_gradient", "activation_counts", "sign_flips", "gradient_difference",
@@ -43,5 +73,6 @@ __all__ = [
     "segment_gradient_deviation", "sufficient_step", "certify_step", "step_margin", "random_lazy_weights",
     "robust_lazy_weights", "SufficientStep", "StepCertificate", "StepMargin", "RobustLazyResult",
     "lp_separable", "zero_shot_directions", "margin_prediction", "train_gd",
+    *_LAZY,
     "__version__",
 ]
