@@ -55,6 +55,7 @@ from . import _attack_kernels
 from . import _deep_kernels as _dk
 from ._numeric import unit_rows
 from ._validate import as_float_array, check_choice, check_int, check_real, check_rng
+from ._validate_network import check_points
 from .attacks import FlipStep
 from .network import Network
 
@@ -398,15 +399,8 @@ def _check_net(net) -> DeepNetwork:
     return net
 
 
-def _check_X(net: DeepNetwork, X, name: str = "X") -> np.ndarray:
-    if np.ndim(X) != 2:
-        raise ValueError(f"{name} must be a 2-D array of shape (n, {net.dim}), got shape {np.shape(X)}; "
-                         f"for one point use {name}[None, :]")
-    X = as_float_array(X, name, ndim=2)
-    if X.shape[1] != net.dim:
-        raise ValueError(f"{name} must have shape (n, d) with d = {net.dim} (the network's input dimension), "
-                         f"got {X.shape}")
-    return X
+# Points are checked as for a two-layer network (the shared check reads only net.dim).
+_check_X = check_points
 
 
 def _check_weights(net: DeepNetwork, weights, biases):
