@@ -397,3 +397,29 @@ def test_shared_row_norms_neither_underflow_nor_overflow():
     plain = bc.init_network(2, 3, parametrization="theory", rng=0)
     close(augmented_norms(biased, V), np.sqrt([26.0, 1.0, 2.0]), rtol=1e-15)
     close(augmented_norms(plain, V), [5.0, 0.0, 1.0], rtol=1e-15)
+
+
+def test_compiled_kernels_live_only_in_kernel_modules_with_one_set_of_options():
+    """Every @njit is in boundcheck/_kernels.py or boundcheck/_*_kernels.py, and only _kernels defines the options."""
+    import ast
+    from pathlib import Path
+
+    root = Path(bc.__file__).resolve().parent
+    kernel_files, options = [], []
+    for path in sorted(root.rglob("*.py")):
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        is_kernel_module = path.parent == root and (path.name == "_kernels.py" or
+                                                   (path.name.startswith("_") and path.name.endswith("_kernels.py")))
+        for node in ast.walk(tree):
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                for dec in node.decorator_list:
+                    target = dec.func if isinstance(dec, ast.Call) else dec
+                    name = target.attr if isinstance(target, ast.Attribute) else getattr(target, "id", "")
+                    if name in ("njit", "jit", "vectorize", "guvectorize", "cfunc"):
+                        assert is_kernel_module, f"compiled function {node.name} in {path.name}"
+                        kernel_files.append(path.name)
+            if isinstance(node, ast.Call) and getattr(node.func, "id", "") == "dict" and \
+                    {kw.arg for kw in node.keywords} >= {"nogil", "cache"}:
+                options.append(path.name)
+    assert "_kernels.py" in kernel_files and len(set(kernel_files)) >= 4
+    assert options == ["_kernels.py"], options
