@@ -193,6 +193,23 @@ def _evidence(kind: str, side: str | None, direction: str) -> tuple[str, bool, b
             f"a certified {side} value {where} the bound: the true value may lie on either side")
 
 
+def _verdict(test, *, in_hypothesis: bool, vacuous: bool, test_all=None) -> str:
+    """A row's verdict from its exact test, in this order of precedence: "outside hypothesis" (not judged),
+    "violated" (the definite crossings reject), "vacuous", "undecided" (only counting the undecided
+    crossings as well, ``test_all``, would reject), "no power" (the test could not have rejected), "holds"."""
+    if not in_hypothesis:
+        return "outside hypothesis"
+    if test.significant:
+        return "violated"
+    if vacuous:
+        return "vacuous"
+    if test_all is not None and test_all.significant:
+        return "undecided"
+    if not test.has_power:
+        return "no power"
+    return "holds"
+
+
 def _judge(lo, hi, point, values, bound_value, *, bound_id, direction, failure_probability, kind, side, gamma,
            vacuous, confidence, in_hypothesis, hypothesis, constants, self_check, rtol, atol, check) -> dict:
     failure_probability, confidence = _check_common(direction, failure_probability, confidence)
@@ -208,18 +225,7 @@ def _judge(lo, hi, point, values, bound_value, *, bound_id, direction, failure_p
     test_all = excess_test(k + u, n, failure_probability, confidence) if u else test
     ci = clopper_pearson(k, n, confidence)
     in_hypothesis = bool(in_hypothesis)
-    if not in_hypothesis:
-        verdict = "outside hypothesis"
-    elif test.significant:
-        verdict = "violated"
-    elif vacuous:
-        verdict = "vacuous"
-    elif test_all.significant:
-        verdict = "undecided"
-    elif not test.has_power:
-        verdict = "no power"
-    else:
-        verdict = "holds"
+    verdict = _verdict(test, in_hypothesis=in_hypothesis, vacuous=vacuous, test_all=test_all)
     evidence, can_violate, can_hold, why = _evidence(kind, side, direction)
     desc = describe(values, (0.05, 0.5, 0.95))
     constant = bool(np.all(b == b.flat[0]))
@@ -387,16 +393,7 @@ def compare_probability(successes: int, trials: int, bound_value: float, *, boun
     bound_value = float(bound_value)
     vacuous = bound_value >= 1.0
     test = excess_test(successes, trials, min(max(bound_value, 0.0), 1.0), confidence)
-    if not in_hypothesis:
-        verdict = "outside hypothesis"
-    elif test.significant:
-        verdict = "violated"
-    elif vacuous:
-        verdict = "vacuous"
-    elif not test.has_power:
-        verdict = "no power"
-    else:
-        verdict = "holds"
+    verdict = _verdict(test, in_hypothesis=in_hypothesis, vacuous=vacuous)
     return dict(bound_id=bound_id, check=check or bound_id, kind="exact", side=None, direction="upper", n=trials, mean=rate,
                 bound=bound_value, crossed=successes, violations=successes if test.significant else 0, undecided=0,
                 rate=rate, ci_low=float(ci.low), ci_high=float(ci.high), p_value=test.p_value,
