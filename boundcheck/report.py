@@ -14,8 +14,8 @@ import pandas as pd
 
 from .store import atomic_replace, atomic_write_text
 
-__all__ = ["StudyResult", "write_table", "save_figure", "grid_ticks", "write_study", "atomic_write_text",
-           "verdict_line"]
+__all__ = ["StudyResult", "write_table", "save_figure", "grid_ticks", "timing_note", "write_study",
+           "atomic_write_text", "verdict_line"]
 
 
 @dataclass
@@ -101,6 +101,29 @@ def grid_ticks(ax, values, *, fmt: str | None = None) -> None:
     ax.xaxis.set_major_formatter(FixedFormatter(labels))
     ax.xaxis.set_minor_locator(NullLocator())
     ax.xaxis.set_minor_formatter(NullFormatter())
+
+
+def timing_note(seconds, n_cells: int, *, wall: float | None = None) -> str:
+    """The note on how long a study's samples took: ``"N samples in C cells[, W s]; seconds per sample: mean
+    M, max X"``.
+
+    Parameters
+    ----------
+    seconds : array_like, shape (n_samples,)
+        Seconds per sample (a table's ``seconds`` column).
+    n_cells : int
+        Number of cells the samples came from.
+    wall : float, optional
+        The run's wall time, when known (not in a rebuilt report: tables and notes are pure functions of the
+        cells).
+    """
+    import numpy as np
+
+    seconds = np.asarray(seconds, dtype=float).ravel()
+    if seconds.size == 0:
+        raise ValueError("seconds must hold at least one sample's time")
+    return (f"{seconds.size} samples in {int(n_cells)} cells" + (f", {wall:.1f} s" if wall is not None else "")
+            + f"; seconds per sample: mean {seconds.mean():.3f}, max {seconds.max():.3f}")
 
 
 def verdict_line(bound_id: str, n_cells: int, n_violated: int, n_vacuous: int = 0) -> str:

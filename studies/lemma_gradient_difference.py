@@ -50,7 +50,7 @@ import pandas as pd
 import boundcheck as bc
 from boundcheck.bounds import get, grad_norm_reference
 from boundcheck.checks import compare_estimate, compare_sandwich, compare_to_bound, self_check_lines, verdicts
-from boundcheck.report import StudyResult, grid_ticks
+from boundcheck.report import StudyResult, grid_ticks, timing_note
 from boundcheck.stats import clopper_pearson, exponent_row
 from boundcheck.study import (ConfigError, Study, StudyConfig, positive_int, positive_ints, positives, probabilities,
                               probability, seed_domain, setting)
@@ -279,8 +279,7 @@ def _build(config: Config, samples: pd.DataFrame, wall) -> StudyResult:
     ratio = samples["certified"] / samples["grad_norm"]
     notes.append(f"certified sup over z and W / ||grad f(x)||: median {ratio.median():.3g} (>= 1: vacuous for "
                  f"Theorem 3.1, as spec 5.5 warns: the union over z puts a constant fraction of the neurons in F)")
-    notes.append(f"{len(samples)} samples in {len(cells)} cells" + (f", {wall:.1f} s" if wall is not None else "")
-                 + f"; seconds per sample: mean {samples['seconds'].mean():.3f}, max {samples['seconds'].max():.3f}")
+    notes.append(timing_note(samples["seconds"], len(cells), wall=wall))
     return StudyResult(name=NAME, table=table, verdicts=lines, figures=_figures(config, samples),
                        extra_tables={"exponents": exps}, notes=notes, self_checks=self_check_lines(table))
 

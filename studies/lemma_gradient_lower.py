@@ -43,7 +43,7 @@ import pandas as pd
 import boundcheck as bc
 from boundcheck.bounds import get
 from boundcheck.checks import compare_estimate, compare_sandwich, compare_to_bound, self_check_lines, verdicts
-from boundcheck.report import StudyResult, grid_ticks
+from boundcheck.report import StudyResult, grid_ticks, timing_note
 from boundcheck.stats import exponent_row
 from boundcheck.study import (ConfigError, Study, StudyConfig, positive_int, positive_ints, positives, probabilities,
                               probability, seed_domain, setting)
@@ -225,9 +225,7 @@ def _build(config: Config, samples: pd.DataFrame, wall) -> StudyResult:
                  f"over {len(rel)} samples with a positive infimum; {n_zero} samples have a lazy W with "
                  f"||grad f|| = 0 (to rounding); exact (every activation pattern tried) in "
                  f"{int(samples['exhaustive'].sum())} of {len(samples)} samples")
-    notes.append(f"{len(samples)} samples in {samples[['d', 'm', 'C0']].drop_duplicates().shape[0]} cells"
-                 + (f", {wall:.1f} s" if wall is not None else "")
-                 + f"; seconds per sample: mean {samples['seconds'].mean():.3f}, max {samples['seconds'].max():.3f}")
+    notes.append(timing_note(samples["seconds"], samples[["d", "m", "C0"]].drop_duplicates().shape[0], wall=wall))
     return StudyResult(name=NAME, table=table, verdicts=lines, figures=_figures(config, samples),
                        extra_tables={"exponents": exps}, notes=notes, self_checks=self_check_lines(table))
 

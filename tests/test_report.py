@@ -1,15 +1,15 @@
-"""Tests of boundcheck.report's helpers shared by the studies (grid_ticks, save_figure, write_table)."""
+"""Tests of boundcheck.report's helpers shared by the studies (grid_ticks, save_figure, write_table, timing_note)."""
 
 import matplotlib
 
 matplotlib.use("Agg")
 
 import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
 import pytest  # noqa: E402
 
-import pandas as pd  # noqa: E402
-
-from boundcheck.report import grid_ticks, save_figure, write_table  # noqa: E402
+from boundcheck.report import grid_ticks, save_figure, timing_note, write_table  # noqa: E402
 
 
 @pytest.fixture
@@ -60,3 +60,11 @@ def test_save_figure_and_write_table_create_the_folder_and_leave_no_temporary(tm
     assert csv.read_text() == "d,v\n25,0.5\n49,0.25\n" and md.read_text().startswith("|")
     assert sorted(p.name for p in out.iterdir()) == ["fig.png", "fig.svg"]
     assert sorted(p.name for p in (tmp_path / "tables").iterdir()) == ["t.csv", "t.md"]
+
+
+def test_timing_note():
+    assert timing_note([0.5, 0.25, 1.0], 2) == "3 samples in 2 cells; seconds per sample: mean 0.583, max 1.000"
+    assert timing_note(np.array([[2.0], [4.0]]), 1, wall=12.34) == \
+        "2 samples in 1 cells, 12.3 s; seconds per sample: mean 3.000, max 4.000"
+    with pytest.raises(ValueError, match="seconds"):
+        timing_note([], 0)
