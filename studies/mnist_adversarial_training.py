@@ -202,6 +202,14 @@ def build(tables: dict, config: Config) -> StudyResult:
 # Analysis
 # --------------------------------------------------------------------------------------------------------
 
+def _seed_means(frame: pd.DataFrame, by: str, crossing: str) -> list[tuple[pd.Series, str]]:
+    """Per value of ``by``: the means over the seeds, and how many seeds cross 50% (``"k of n"``). A seed that
+    never crosses has no ``crossing`` value (NaN): its mean is over the seeds that do, and the line says so."""
+    crossed = frame.groupby(by)[crossing].agg(lambda v: f"{int(np.isfinite(v).sum())} of {len(v)}") \
+        if len(frame) else {}
+    return [(r, crossed[r[by]]) for _, r in frame.groupby(by).mean(numeric_only=True).reset_index().iterrows()]
+
+
 def _fit(x, y, theory: float) -> dict:
     x, y = np.asarray(x, float), np.asarray(y, float)
     ok = np.isfinite(y) & (y > 0)
@@ -249,20 +257,15 @@ def _build(config: Config, left: pd.DataFrame, right: pd.DataFrame, wall: float 
     fits = pd.DataFrame(fits)
 
     verdicts = []
-    crossed_d = drops.groupby("d")["eps_50"].agg(lambda v: f"{int(np.isfinite(v).sum())} of {len(v)}") \
-        if len(drops) else {}
-    for _, r in drops.groupby("d").mean(numeric_only=True).reset_index().iterrows():
-        # seeds that never cross 50% have no eps_50: the mean is over the seeds that do, and the line says so
+    for r, crossed in _seed_means(drops, "d", "eps_50"):
         where = (f"eps_50 = {r['eps_50']:.3g}, eps_50 * sqrt(d) = {r['eps_50_times_sqrt_d']:.3g} "
-                 f"({crossed_d[r['d']]} seeds cross)"
+                 f"({crossed} seeds cross)"
                  if np.isfinite(r["eps_50"]) else "robust accuracy never crosses 50% in the eps grid")
         verdicts.append(f"fig4_left d={int(r['d'])}: {where} (paper: drop near 1/sqrt(d) = {r['inv_sqrt_d']:.3g}); "
                         f"clean accuracy {r['clean_acc']:.3f}")
-    crossed_m = trans.groupby("m")["radius_50"].agg(lambda v: f"{int(np.isfinite(v).sum())} of {len(v)}") \
-        if len(trans) else {}
-    for _, r in trans.groupby("m").mean(numeric_only=True).reset_index().iterrows():
+    for r, crossed in _seed_means(trans, "m", "radius_50"):
         where = (f"radius_50 = {r['radius_50']:.3g}, i.e. C0 = radius_50 * sqrt(m) = {r['C0_at_transition']:.3g} "
-                 f"({crossed_m[r['m']]} seeds cross)"
+                 f"({crossed} seeds cross)"
                  if np.isfinite(r["radius_50"]) else "robust accuracy never crosses 50% in the radius grid")
         verdicts.append(f"fig4_right m={int(r['m'])}, eps={config.eps_right:g}, d={config.size_right ** 2}: {where} "
                         f"(paper: transition near C0/sqrt(m) with C0 = O(1); mark at {r['mark']:.3g})")
