@@ -46,7 +46,7 @@ import boundcheck as bc
 from boundcheck.attacks import min_flip_step
 from boundcheck.checks import compare_estimate
 from boundcheck.report import StudyResult, grid_ticks
-from boundcheck.stats import fit_exponent, summary_columns
+from boundcheck.stats import exponent_row, summary_columns
 from boundcheck.study import (ConfigError, Integer, Phase, Study, StudyConfig, TupleOf, choice, nonnegative_int,
                               positive, positive_int, positive_ints, positives, seed_domain)
 from boundcheck.study import setting as _setting  # (`setting` names a column of the tables here)
@@ -285,12 +285,8 @@ def _x_norm_exponents(table: pd.DataFrame) -> dict:
         if len(sub) and np.allclose(sub["x_norm_mean"], 1.0, rtol=1e-6):
             out[setting] = (0.0, 0.0, 0.0)  # unit inputs
             continue
-        try:
-            fit = fit_exponent(sub["d"].to_numpy(float), sub["x_norm_mean"].to_numpy(float))
-        except ValueError:
-            out[setting] = (math.nan, math.nan, math.nan)
-        else:
-            out[setting] = (fit.exponent, fit.ci_low, fit.ci_high)
+        fit = exponent_row(sub["d"].to_numpy(float), sub["x_norm_mean"].to_numpy(float))
+        out[setting] = (fit["exponent"], fit["ci_low"], fit["ci_high"])  # NaN when it cannot fit
     return out
 
 
@@ -340,12 +336,8 @@ def _exponent_row(sub: pd.DataFrame, q: str, setting: str, C0: float, px: tuple,
                                                                                        EXPONENT_RESOLUTION))}
     if X_DEGREE[q] and p_x != 0:
         alternatives[f"unit-input theory {p_theory:g}"] = p_theory
-    try:
-        fit = fit_exponent(sub["d"].to_numpy(float), sub[f"{q}_mean"].to_numpy(float))
-    except ValueError as exc:
-        est, lo, hi, r2, n, note = math.nan, math.nan, math.nan, math.nan, len(sub), str(exc)
-    else:
-        est, lo, hi, r2, n, note = fit.exponent, fit.ci_low, fit.ci_high, fit.r2, fit.n_points, ""
+    fit = exponent_row(sub["d"].to_numpy(float), sub[f"{q}_mean"].to_numpy(float))
+    est, lo, hi, r2, n, note = (fit[k] for k in ("exponent", "ci_low", "ci_high", "r2", "n_points", "note"))
     judged = compare_estimate(est, lo, hi, predicted, name=f"exponent_d[{setting}, {q}, C0={float(C0):g}]",
                               alternatives=alternatives)
     pre = _pre_asymptotic(table, setting, q, C0) if np.isfinite(est) else ""
@@ -423,14 +415,11 @@ def _C0_trends(table: pd.DataFrame) -> pd.DataFrame:
         for q in QUANTITIES:
             sub = grp[np.isfinite(grp[f"{q}_mean"]) & (grp[f"{q}_mean"] > 0) & (grp["C0"] > 0)]
             row = dict(setting=setting, d=d, m=m, quantity=q)
-            try:
-                fit = fit_exponent(sub["C0"].to_numpy(float), sub[f"{q}_mean"].to_numpy(float))
-            except ValueError as exc:
-                row.update(exponent_in_C0=math.nan, ci_low=math.nan, ci_high=math.nan, trend="n/a", note=str(exc))
-            else:
-                trend = "increasing" if fit.ci_low > 0 else ("decreasing" if fit.ci_high < 0 else "no clear trend")
-                row.update(exponent_in_C0=fit.exponent, ci_low=fit.ci_low, ci_high=fit.ci_high, trend=trend,
-                           note="")
+            fit = exponent_row(sub["C0"].to_numpy(float), sub[f"{q}_mean"].to_numpy(float))
+            trend = ("n/a" if fit["note"] else "increasing" if fit["ci_low"] > 0
+                     else "decreasing" if fit["ci_high"] < 0 else "no clear trend")
+            row.update(exponent_in_C0=fit["exponent"], ci_low=fit["ci_low"], ci_high=fit["ci_high"], trend=trend,
+                       note=fit["note"])
             rows.append(row)
     return pd.DataFrame(rows)
 
