@@ -460,7 +460,7 @@ def test_is_vacuous():
 
 def test_conditions():
     b = get("lemma_B7_grad_lower_sharp")
-    # spec 5.4: d = 25, C0 = 10 is outside C0 <= c' sqrt(d)
+    # theory section 5.4: d = 25, C0 = 10 is outside C0 <= c' sqrt(d)
     assert "C0_small" in b.failed_conditions(d=25, m=1000, C0=10.0, gamma=0.1)
     assert b.failed_conditions(d=400, m=4000, C0=0.5, gamma=0.1) == ()
     # 10 <= sqrt(1/2) sqrt(d): False at d = 25 (3.5), True at d = 400 (14.1); with c' = 0.4: 2 and 8
@@ -504,7 +504,7 @@ def test_shipped_ids_and_records():
         assert b.status in ("derived", "found", "recon")
         assert isinstance(b.constants, Mapping)
         assert b.formula.strip() and b.title.strip() and b.quantity.strip() and b.estimator.strip()
-        assert "Spec section" in b.notes                 # every entry cites the spec section
+        assert "Theory section" in b.notes                 # every entry cites its section of docs/theory.md
         assert b.example, bid
         value = b.evaluate(**b.example)
         assert value.shape == () and np.isfinite(value)

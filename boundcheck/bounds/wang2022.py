@@ -1,12 +1,12 @@
 """Bounds of Wang, Ullah, Mianjy, Arora, "Adversarial Robustness is at Odds with Lazy Training" (NeurIPS 2022).
 
 The paper's formulas were lost (only its prose survives), so every entry is the explicit form that the
-project's spec (``shared/spec/paper.md``) derives along the paper's own proof route; the spec section is
-cited in each entry's notes. The status label follows the spec: ``"derived"`` for explicit forms derived and
+project's theory page (``docs/theory.md``) derives along the paper's own proof route; its section is
+cited in each entry's notes. The status label follows docs/theory.md (section 0): ``"derived"`` for explicit forms derived and
 checked numerically there, ``"recon"`` for reconstructions of the paper's wording. Every constant is a
 parameter.
 
-Setting (spec section 1-2): ``f(x; W) = m^{-1/2} sum_s a_s relu(w_s . x)``, ``a_s ~ Unif{+-1}``,
+Setting (theory section 1-2): ``f(x; W) = m^{-1/2} sum_s a_s relu(w_s . x)``, ``a_s ~ Unif{+-1}``,
 ``w_{s,0} ~ N(0, I_d)``, ``||x|| = 1``, the lazy ball ``B_{2,inf}(W0, R)`` with ``R = C0 / sqrt(m)`` (per
 neuron), ``g_s = w_{s,0} . x ~ N(0, 1)``, ``S_x = {s : |g_s| <= R}`` and ``P = I - x x^T``.
 
@@ -63,7 +63,7 @@ __all__ = [
 ]
 
 CITATION = "Wang, Ullah, Mianjy, Arora (NeurIPS 2022)"
-SPEC = "shared/spec/paper.md"
+SPEC = "docs/theory.md"
 
 # ----------------------------------------------------------------------------------------------------------
 # Parameter domains
@@ -177,7 +177,7 @@ def expected_sign_flips(m, C0) -> np.ndarray:
 
     Notes
     -----
-    Spec section 5.2: ``S_x = {s : |g_s| <= R}`` with ``g_s ~ N(0, 1)`` i.i.d., so ``|S_x| ~ Bin(m, p)``
+    Theory section 5.2: ``S_x = {s : |g_s| <= R}`` with ``g_s ~ N(0, 1)`` i.i.d., so ``|S_x| ~ Bin(m, p)``
     with ``p = P(|g| <= R) = erf(R / sqrt 2)``. Also ``E|S_x| <= C0 sqrt(2m/pi)`` (erf(z) <= 2z/sqrt(pi)).
     """
     v = _validate(m=(_m, m), C0=(_C0, C0))
@@ -225,7 +225,7 @@ def sign_disagreement_probability(x, x_prime) -> np.ndarray:
 
     Notes
     -----
-    Spec section 5.3, eq. (3). Only the projection of w on span(x, x') matters; it is a standard 2-D
+    Theory section 5.3, eq. (3). Only the projection of w on span(x, x') matters; it is a standard 2-D
     Gaussian, whose direction is uniform, and the two signs differ exactly when that direction falls in one
     of the two opposite sectors of angle theta between the lines orthogonal to x and to x' (probability
     2 theta / (2 pi)). The angle is computed as ``atan2(||x'_perp||, x . x')`` (stable near 0 and pi).
@@ -247,7 +247,7 @@ def sign_disagreement_probability(x, x_prime) -> np.ndarray:
 
 @dataclass(frozen=True)
 class B7Terms:
-    """The pieces of the Lemma B.7 bound (spec section 5.4), broadcast over the parameters.
+    """The pieces of the Lemma B.7 bound (theory section 5.4), broadcast over the parameters.
 
     Attributes
     ----------
@@ -382,7 +382,7 @@ def grad_norm_lower_certified(P_grad_norm_W0, S_x_count, m, C0, *, op_norm=None,
 
     Notes
     -----
-    Spec section 5.4. Write ``Delta_s = w_s - w_{s,0}`` (``||Delta_s|| <= R``), ``sigma'(z) = 1{z > 0}`` and
+    Theory section 5.4. Write ``Delta_s = w_s - w_{s,0}`` (``||Delta_s|| <= R``), ``sigma'(z) = 1{z > 0}`` and
     ``grad f(x; W) = m^{-1/2} sum_s a_s sigma'(w_s . x) w_s``. Every step below holds for each W in the ball,
     for the given (a, W0, x): the result is a sure bound (failure probability 0).
 
@@ -416,7 +416,7 @@ def grad_norm_lower_certified(P_grad_norm_W0, S_x_count, m, C0, *, op_norm=None,
 
 
 def grad_norm_reference(d) -> np.ndarray:
-    """Reference scale sqrt(d/2) of ||grad_x f(x; W0)|| (E ||grad f(x; W0)||^2 = d/2 exactly; spec 5.4, 5.6)."""
+    """Reference scale sqrt(d/2) of ||grad_x f(x; W0)|| (E ||grad f(x; W0)||^2 = d/2 exactly; theory section 5.4, 5.6)."""
     v = _validate(d=(_d, d))
     return np.sqrt(v["d"] / 2.0)
 
@@ -424,7 +424,7 @@ def grad_norm_reference(d) -> np.ndarray:
 def lemma_B9_reference(r, grad_norm) -> np.ndarray:
     """Expected scale of ||grad f(z) - grad f(x)|| for a fixed z at distance r: sqrt(2r/pi) ||grad f(x)||.
 
-    Not a bound. Spec section 5.5: for ``z = x + r u``, ``u`` orthogonal to x, ``E|F| = m arctan(r)/pi``
+    Not a bound. Theory section 5.5: for ``z = x + r u``, ``u`` orthogonal to x, ``E|F| = m arctan(r)/pi``
     and the difference is a sum of ``|F|`` random-sign rows of norm about sqrt(d) over sqrt(m), so its norm
     is about ``sqrt(r d / pi) = sqrt(2r/pi) sqrt(d/2)`` when ``m r / pi >> 1``. At r = c/sqrt(d) this is
     O(d^{-1/4}) relative to ||grad f||.
@@ -443,7 +443,7 @@ def theorem_3_1_certified(eta, G, D_seg, f, *, sign_zero_positive: bool = False)
     """Whether the per-sample sufficient condition of Theorem 3.1 certifies a sign flip.
 
     Certified iff ``eta G (G - D_seg) > |f|`` and ``f != 0`` (or ``sign_zero_positive``: read sign(0) as
-    +1 in the update and the conclusion, spec section 3 "Ties").
+    +1 in the update and the conclusion, theory section 3 "Ties").
 
     Parameters
     ----------
@@ -509,8 +509,8 @@ def theorem_3_1_regime(d, m, eta=None, *, C1=None, C2=None, poly_coef=1.0, poly_
                        c_exp=0.24) -> RegimeCheck:
     """Check Theorem 3.1's regime: ``eta = Theta(1/d)`` and ``poly(d) <~ m <~ exp(d^c)``.
 
-    RECON, low confidence (spec section 3): the theorem's constants C1, C2, c and the polynomial were not
-    recovered. The defaults follow Bubeck et al. 2021's ReLU regime ``d << k << exp(d^c)`` (spec section 7:
+    RECON, low confidence (theory section 3): the theorem's constants C1, C2, c and the polynomial were not
+    recovered. The defaults follow Bubeck et al. 2021's ReLU regime ``d << k << exp(d^c)`` (theory section 7:
     c = 0.24 is recalled with low-medium confidence). Note how small ``exp(d^0.24)`` is: about 20 at d = 100
     and 141 at d = 784, far below the widths of the paper's experiments; the condition is asymptotic. With
     the defaults the range ``d <= m <= exp(d^0.24)`` is empty for every d from 5 to 10775
@@ -590,7 +590,7 @@ def theorem_3_1_regime_dims(*, poly_coef=1.0, poly_degree=1.0, c_exp=0.24) -> Re
 
     With the defaults (``m >= d``, ``log m <= d^0.24``): only for d <= 4 and for d >= 10776, so every
     (d, m) of the studies (d from 25 to 784) lies outside it, whatever m. The constants are parameters: the
-    spec marks them RECONSTRUCTED (``c_exp = 0.24`` recalled with low-medium confidence).
+    theory page marks them RECON (``c_exp = 0.24`` recalled with low-medium confidence).
     """
     v = _validate(poly_coef=(Parameter("poly_coef", "width polynomial coefficient", lower=0, lower_open=True),
                              poly_coef),
@@ -690,10 +690,10 @@ _X_FIXED = Condition(
     "x_fixed", "x is fixed before (a, W0) are drawn (independent of the initialization); the statement is "
     "for one x, not uniform over x", kind="hypothesis")
 _X_SPHERE = Condition(
-    "x_on_sphere", "||x|| = 1 (spec section 1: inputs are normalized); then g_s = w_s0 . x ~ N(0, 1)",
+    "x_on_sphere", "||x|| = 1 (theory section 1: inputs are normalized); then g_s = w_s0 . x ~ N(0, 1)",
     kind="hypothesis")
 _INIT = Condition(
-    "theory_init", "a_s ~ Unif{+-1}, w_s0 ~ N(0, I_d) i.i.d., no bias (spec section 1, the theory setting)",
+    "theory_init", "a_s ~ Unif{+-1}, w_s0 ~ N(0, I_d) i.i.d., no bias (theory section 1, the theory setting)",
     kind="hypothesis")
 
 
@@ -719,7 +719,7 @@ lemma_B5_f_range = Bound(
     probability_over="(a, W0)",
     example={"gamma": 0.1, "C0": 1.0},
     notes=(
-        f"Spec section 5.1 ({SPEC}). |f(x;W)| <= |f(x;W0)| + |f(x;W) - f(x;W0)|. The second term is at most "
+        f"Theory section 5.1 ({SPEC}). |f(x;W)| <= |f(x;W0)| + |f(x;W) - f(x;W0)|. The second term is at most "
         "C0 ||x|| surely (entry lemma_B5_deterministic). For the first, each term a_s relu(g_s) is 0 with "
         "probability 1/2 and N(0, ||x||^2) otherwise, so its MGF is 1/2 + e^{l^2 ||x||^2/2}/2 <= "
         "e^{l^2 ||x||^2/2}: f(x;W0) is sub-Gaussian with variance proxy ||x||^2 and P(|f(x;W0)| >= t) <= "
@@ -747,8 +747,8 @@ lemma_B5_deterministic = Bound(
     probability_over="none (a sure bound, for every (a, W0), x and W in the ball)",
     example={"C0": 1.0},
     notes=(
-        f"Spec section 5.1 ({SPEC}). |f(x;W) - f(x;W0)| <= m^{{-1/2}} sum_s |relu(w_s.x) - relu(w_s0.x)| <= "
-        "m^{-1/2} sum_s |(w_s - w_s0).x| <= m^{-1/2} m R ||x|| = C0 ||x||. The exact worst case (spec 5.1) "
+        f"Theory section 5.1 ({SPEC}). |f(x;W) - f(x;W0)| <= m^{{-1/2}} sum_s |relu(w_s.x) - relu(w_s0.x)| <= "
+        "m^{-1/2} sum_s |(w_s - w_s0).x| <= m^{-1/2} m R ||x|| = C0 ||x||. The exact worst case (theory section 5.1) "
         "is about C0/2 on average: the bound is about 2x loose. No free constant."),
 )
 
@@ -774,7 +774,7 @@ lemma_B4_sign_flips_hoeffding = Bound(
     failure_probability=lambda gamma: gamma,
     status="derived",
     notes=(
-        f"Spec section 5.2 ({SPEC}). A flip at x needs |g_s| <= |(w_s - w_s0).x| <= R ||x||, so every W in "
+        f"Theory section 5.2 ({SPEC}). A flip at x needs |g_s| <= |(w_s - w_s0).x| <= R ||x||, so every W in "
         "the ball flips only neurons of S_x, and W_flip (w_s = w_s0 - R sign(g_s) x) flips all s with "
         "|g_s| < R. |S_x| ~ Bin(m, erf(C0/sqrt(2m))); Hoeffding: P(|S_x| - E|S_x| >= t) <= exp(-2t^2/m), "
         "t = sqrt((m/2) log(1/gamma)). One set; for S_x and S_x' together use gamma/2 each. "
@@ -797,7 +797,7 @@ lemma_B4_sign_flips_paper = Bound(
     failure_probability=lambda gamma: gamma,
     status="recon",
     notes=(
-        f"Spec section 5.2 ({SPEC}), the RECON statement: with probability >= 1 - gamma both |S_x| and "
+        f"Theory section 5.2 ({SPEC}), the RECON statement: with probability >= 1 - gamma both |S_x| and "
         "|S_x'| are below this (log(2/gamma): union bound over the two sets). E|S_x| = m P(|g| <= R) <= "
         "sqrt(2/pi) C0 sqrt(m) <= C0 sqrt(m), then Hoeffding. The inequality is guaranteed only for "
         "mean_coef >= sqrt(2/pi) (condition mean_coef_valid)."),
@@ -816,9 +816,9 @@ lemma_B4_sign_flips_chernoff = Bound(
     failure_probability=lambda gamma: gamma,
     status="derived",
     notes=(
-        f"Spec section 5.2 ({SPEC}). Chernoff (Thm B.2): P(|S_x| >= (1+delta) mu) <= exp(-delta^2 mu / "
+        f"Theory section 5.2 ({SPEC}). Chernoff (Thm B.2): P(|S_x| >= (1+delta) mu) <= exp(-delta^2 mu / "
         "(2 + delta)); setting the right side to gamma and solving for t = delta mu gives t^2 = L (2 mu + t), "
-        "t = L/2 + sqrt(L^2/4 + 2 mu L). The spec measured tightness 1.04-1.42. This is the |S_x| bound used "
+        "t = L/2 + sqrt(L^2/4 + 2 mu L). Theory section 5.2 reports tightness 1.04-1.42. This is the |S_x| bound used "
         "by lemma_B7_*."),
     **_B4_COMMON,
 )
@@ -844,7 +844,7 @@ lemma_B6_eq3 = Bound(
     reference=sign_disagreement_probability,
     example={"r": 0.1},
     notes=(
-        f"Spec section 5.3 ({SPEC}). P = angle(x, x')/pi exactly (the direction of the projection of w on "
+        f"Theory section 5.3 ({SPEC}). P = angle(x, x')/pi exactly (the direction of the projection of w on "
         "span(x, x') is uniform). For ||x|| = 1 and ||x' - x|| <= r <= 1 the angle is at most arcsin(r) "
         "(attained when the line through 0 and x' is tangent to the ball B(x, r)), and arcsin(r) <= pi r / 2 "
         "on [0, 1] by convexity of arcsin, so P <= r/2. "
@@ -875,12 +875,12 @@ lemma_B6_eq4_paper = Bound(
     status="derived",
     example={"r": 0.1, "C0": 1.0, "m": 1000},
     notes=(
-        f"Spec section 5.3 ({SPEC}). A flip at some W implies |w_s.x| <= |w_s.(x' - x)|, hence "
+        f"Theory section 5.3 ({SPEC}). A flip at some W implies |w_s.x| <= |w_s.(x' - x)|, hence "
         "|g_s| <= R(1 + r) + |h_s| with h_s = w_s0.(x' - x) ~ N(0, ||x'-x||^2), ||x'-x|| <= r. For any "
         "tau >= 0: P <= P(|h_s| > tau) + P(|g_s| <= tau + R(1+r)) <= 2 exp(-tau^2/(2r^2)) + "
         "sqrt(2/pi)(tau + R(1+r)) (union bound, no independence needed; the Gaussian density is <= "
         "1/sqrt(2 pi)). tau = None picks r sqrt(2 log(1/r)), giving sqrt(2/pi)(r sqrt(2 log(1/r)) + "
-        "R(1+r)) + 2r. Spec: valid but 1.3-9.9x loose. Not comparable in general with "
+        "R(1+r)) + 2r. Checked: valid but 1.3-9.9x loose. Not comparable in general with "
         "lemma_B6_eq4_geometric (neither is always smaller)."),
     **_B6_COMMON,
 )
@@ -900,14 +900,14 @@ lemma_B6_eq4_geometric = Bound(
     status="derived",
     example={"r": 0.1, "C0": 1.0, "m": 1000},
     notes=(
-        f"Spec section 5.3 ({SPEC}), 'DERIVED, not yet reviewed'; reviewed here. Only u = the projection of "
+        f"Theory section 5.3 ({SPEC}), 'DERIVED, not yet reviewed'; reviewed here. Only u = the projection of "
         "w_s0 on span(x, x') matters (u ~ N(0, I_2); projecting Delta on the span does not increase its norm). "
         "Let D = {u : (u.x)(u.x') <= 0}, the closed double wedge of opening theta = angle(x, x') <= arcsin(r); "
         "the event is dist(u, D) <= R. If u is not in D, its nearest point q in D lies in one of the two "
         "convex sectors K of D and is the nearest point of K, so u - q is in the normal cone of K at q: "
         "either q = 0 (then |u| <= R: probability 1 - e^{-R^2/2}) or q is on one of the 4 boundary rays "
         "and u lies in the outer half-strip of width R along that ray (probability (1/2)(erf(R/sqrt2)/2) "
-        "each, erf(R/sqrt2) for the 4). Adding P(u in D) = theta/pi gives the bound. Spec: 0.99-1.06x the "
+        "each, erf(R/sqrt2) for the 4). Adding P(u in D) = theta/pi gives the bound. Checked: 0.99-1.06x the "
         "exact probability for R <= 0.1. Not comparable in general with lemma_B6_eq4_paper."),
     **_B6_COMMON,
 )
@@ -915,7 +915,7 @@ lemma_B6_eq4_geometric = Bound(
 _B7_CONDITIONS = (
     _X_FIXED, _X_SPHERE, _INIT,
     Condition("C0_small", "C0 <= c_prime sqrt(d) (RECON; for C0 >~ ||grad f(W0)|| ~ 0.7 sqrt(d) some lazy W "
-              "has ||grad f|| ~ 0, spec 5.4)", check=lambda C0, d, c_prime: C0 <= c_prime * np.sqrt(d),
+              "has ||grad f|| ~ 0, theory section 5.4)", check=lambda C0, d, c_prime: C0 <= c_prime * np.sqrt(d),
               kind="regime"),
     Condition("d_large", "d - 1 > 4 log(1/gamma) (else the chi^2 part of the main term is 0)",
               check=lambda d, gamma: d - 1 > 4.0 * np.log(1.0 / gamma), kind="regime"),
@@ -927,13 +927,13 @@ _B7_PARAMS = (_d, _m, _C0, _gamma,
               Parameter("c_prime", "regime constant in C0 <= c' sqrt(d) (conditions only)", lower=0))
 
 _B7_NOTES = (
-    f"Spec section 5.4 ({SPEC}). For every W in the ball: ||grad f(W)|| >= ||P grad f(W)|| >= "
+    f"Theory section 5.4 ({SPEC}). For every W in the ball: ||grad f(W)|| >= ||P grad f(W)|| >= "
     "||P grad f(W0)|| - ||T1|| - ||T2|| (P = I - x x^T). main: ||P grad f(W0)||^2 = (N_+/m) chi^2_{d-1} "
     "exactly (P w_s0 is independent of g_s); Hoeffding on N_+ ~ Bin(m, 1/2) and the Laurent-Massart "
     "lower tail P(chi^2_k <= k - 2 sqrt(k L)) <= e^{-L} give main with probability >= 1 - 2 gamma. "
     "||T1|| <= C0 surely. T2 sums over flipped neurons, a subset of S_x, with coefficients in {-1, +1}; "
     "|S_x| <= mu + L/2 + sqrt(L^2/4 + 2 mu L) (Chernoff, gamma). "
-    "Accounting: 2 gamma (main) + gamma (|S_x|) + gamma (T2's norm event) = 4 gamma, as the spec states. "
+    "Accounting: 2 gamma (main) + gamma (|S_x|) + gamma (T2's norm event) = 4 gamma, as theory section 5.4 states. "
 )
 
 lemma_B7_grad_lower_sharp = Bound(
@@ -955,10 +955,10 @@ lemma_B7_grad_lower_sharp = Bound(
     reference=grad_norm_reference,
     example={"d": 400, "m": 4000, "C0": 0.5, "gamma": 0.1},
     notes=_B7_NOTES + (
-        "Sharp T2 (recommended by the spec): ||T2|| <= sqrt(|S_x|/m) ||[P w_s0]_{s in S_x}||_op, and given "
+        "Sharp T2 (recommended by theory section 5.4): ||T2|| <= sqrt(|S_x|/m) ||[P w_s0]_{s in S_x}||_op, and given "
         "S_x (which depends only on g) that matrix is a (d-1) x |S_x| standard Gaussian matrix, whose "
         "operator norm is <= sqrt(d-1) + sqrt(|S_x|) + sqrt(2 log(1/gamma)) with probability >= 1 - gamma "
-        "(Gordon / Davidson-Szarek with Gaussian concentration). Spec: positive only for C0 <= 1 and "
+        "(Gordon / Davidson-Szarek with Gaussian concentration). Checked: positive only for C0 <= 1 and "
         "d >= 100; o(sqrt d) once m >> C0^2 + log(1/gamma). lemma_B7_terms(d, m, C0, gamma) returns the pieces."),
 )
 
@@ -982,7 +982,7 @@ lemma_B7_grad_lower_crude = Bound(
     notes=_B7_NOTES + (
         "Crude T2, as the paper's 'for all s in [m]' suggests: ||T2|| <= m^{-1/2} |S_x| max_s ||P w_s0|| and "
         "max_s ||P w_s0|| <= sqrt(d-1) + sqrt(2 log(m/gamma)) with probability >= 1 - gamma (Thm B.3, "
-        "1-Lipschitz norm, E||P w|| <= sqrt(d-1), union over m neurons). Spec: vacuous unless C0 <~ 0.1-0.3."),
+        "1-Lipschitz norm, E||P w|| <= sqrt(d-1), union over m neurons). Checked: vacuous unless C0 <~ 0.1-0.3."),
 )
 
 lemma_B7_grad_upper = Bound(
@@ -1002,7 +1002,7 @@ lemma_B7_grad_upper = Bound(
     reference=grad_norm_reference,
     example={"d": 100, "m": 1000, "C0": 1.0, "gamma": 0.1},
     notes=(
-        f"Spec section 5.4 ({SPEC}): NOT YET CHECKED NUMERICALLY in the spec. ||grad f(W)|| <= "
+        f"Theory section 5.4 ({SPEC}): NOT YET CHECKED NUMERICALLY. ||grad f(W)|| <= "
         "||grad f(W0)|| + ||grad f(W) - grad f(W0)||. ||grad f(W0)||^2 = f(x;W0)^2 + ||P grad f(W0)||^2 "
         "(Euler: x.grad f = f); f(x;W0)^2 <= 2 log(2/gamma) (gamma) and (N_+/m) chi^2_{d-1} <= "
         "(1/2 + sqrt(L/(2m)))(d-1 + 2 sqrt((d-1)L) + 2L) (Hoeffding + Laurent-Massart upper tail, 2 gamma). "
@@ -1030,7 +1030,7 @@ lemma_B7_grad_lower_per_sample = Bound(
     probability_over="none (a sure bound given the per-sample quantities)",
     example={"P_grad_norm_W0": 7.0, "S_x_count": 25, "m": 1000, "C0": 1.0, "op_norm": 15.0},
     notes=(
-        f"Spec section 5.4 ({SPEC}). The deterministic skeleton of Lemma B.7: see "
+        f"Theory section 5.4 ({SPEC}). The deterministic skeleton of Lemma B.7: see "
         "grad_norm_lower_certified's docstring for the proof of every step."),
 )
 
@@ -1057,7 +1057,7 @@ lemma_B9_grad_difference_per_sample = Bound(
     reference=lemma_B9_reference,
     example={"F_count": 40, "m": 1000, "op_norm": 12.0, "max_row_norm": 11.0},
     notes=(
-        f"Spec section 5.5 ({SPEC}). grad f(z) - grad f(x) = m^{{-1/2}} sum_{{s in F}} a_s (relu'(w_s.z) - "
+        f"Theory section 5.5 ({SPEC}). grad f(z) - grad f(x) = m^{{-1/2}} sum_{{s in F}} a_s (relu'(w_s.z) - "
         "relu'(w_s.x)) w_s = m^{-1/2} W_F c with c in {-1, +1}^F, so its norm is <= m^{-1/2} ||W_F||_op "
         "sqrt|F| <= m^{-1/2} ||W_F||_Frobenius sqrt|F| <= m^{-1/2} |F| max_{s in F} ||w_s||. Reference: "
         "lemma_B9_reference(r, ||grad f||) = sqrt(2r/pi) ||grad f|| is the expected scale."),
@@ -1082,7 +1082,7 @@ lemma_B9_grad_difference_hp = Bound(
     conditions=(
         _X_FIXED, _X_SPHERE, _INIT,
         Condition("z_fixed", "fixed z, not uniform over the ball: z (with ||z - x|| <= r) is fixed before "
-                  "(a, W0) are drawn. The spec's epsilon-net / Lipschitz argument that makes Lemma B.9 uniform "
+                  "(a, W0) are drawn. The epsilon-net / Lipschitz argument that makes Lemma B.9 uniform "
                   "over z in B(x, r) is not made explicit, so this entry does NOT bound "
                   "sup_{z in B(x,r)}", kind="hypothesis"),
     ),
@@ -1091,7 +1091,7 @@ lemma_B9_grad_difference_hp = Bound(
     reference=lemma_B9_reference,
     example={"d": 100, "m": 1000, "C0": 1.0, "r": 0.1, "gamma": 0.1},
     notes=(
-        f"Spec section 5.5 ({SPEC}). For fixed z, F (for any W in the ball) is contained in the set of "
+        f"Theory section 5.5 ({SPEC}). For fixed z, F (for any W in the ball) is contained in the set of "
         "neurons that some lazy W flips between x and z; each neuron is in it independently with "
         "probability <= p (Lemma B.6 eq. (4)), so Chernoff with mean <= m p gives |F| <= (1+delta) m p "
         "(gamma), delta solving exp(-delta^2 m p / (2 + delta)) = gamma. max_s ||w_s|| <= max_s ||w_s0|| + R "
@@ -1099,7 +1099,7 @@ lemma_B9_grad_difference_hp = Bound(
         "m^{-1/2} |F| max_s ||w_s||. Total 2 gamma. NOT uniform over z in B(x, r): the paper's Lemma B.9 "
         "adds an epsilon-net of B(x, r) with |N| <= (3r/eps)^d, Chernoff + union bound over it (needs "
         "m p >~ d log(r/eps)) and Lipschitz concentration to pass from net points to all z; those "
-        "constants are not explicit in the spec. The expected scale is lemma_B9_reference: "
+        "constants are not explicit (theory section 5.5). The expected scale is lemma_B9_reference: "
         "sqrt(2r/pi) ||grad f||; this bound is far above it (|F| max ||w|| instead of sqrt|F| ||W_F||_op)."),
 )
 
@@ -1118,7 +1118,7 @@ theorem_3_1_sufficient_step = Bound(
                 Parameter("f", "f(x;W)")),
     conditions=(
         Condition("f_nonzero", "f(x;W) != 0 (with f = 0 the update is x' = x unless sign(0) := +1 is used "
-                  "in the update and the conclusion; spec section 3 'Ties')",
+                  "in the update and the conclusion; theory section 3 'Ties')",
                   check=lambda f: f != 0, kind="hypothesis"),
         Condition("segment", "D_seg is the maximum over t in [0, eta] along x - t sign(f) grad f(x;W), at "
                   "the same W and the same eta (exact by scanning the ray's breakpoints)", kind="hypothesis"),
@@ -1128,12 +1128,12 @@ theorem_3_1_sufficient_step = Bound(
     probability_over="none (a sure bound given G, D_seg and f)",
     example={"eta": 0.05, "G": 7.0, "D_seg": 1.0, "f": 0.8},
     notes=(
-        f"Spec section 3 ({SPEC}). With s = sign f(x), delta = eta s grad f(x): f(x') = f(x) - eta s "
+        f"Theory section 3 ({SPEC}). With s = sign f(x), delta = eta s grad f(x): f(x') = f(x) - eta s "
         "int_0^1 grad f(x - u delta).grad f(x) du (f is piecewise linear, hence absolutely continuous on "
         "the segment). Multiplying by s and using grad f(z).grad f(x) >= G^2 - G ||grad f(z) - grad f(x)|| "
         "(Cauchy-Schwarz): s f(x') <= |f| - eta G^2 + eta G D_seg, i.e. -s f(x') >= eta G (G - D_seg) - |f|. "
         "The flip is certified when this margin is > 0 (and f != 0). theorem_3_1_certified(eta, G, D_seg, f) "
-        "returns the boolean. The spec checked 0 false claims in 22,505 cases; eta_suff / eta* has median "
+        "returns the boolean. Theory section 3 reports 0 false claims in 22,505 cases; eta_suff / eta* has median "
         "1.4-5. A ball-wide D in place of D_seg almost never certifies."),
 )
 
@@ -1180,7 +1180,7 @@ theorem_3_1_eta_min = Bound(
     probability_over="(a, W0)",
     example={"d": 400, "m": 4000, "C0": 0.5, "gamma": 0.01},
     notes=(
-        f"Spec section 3 ({SPEC}), RECON (structure high confidence, constants not found). If |f| <= C_f, "
+        f"Theory section 3 ({SPEC}), RECON (structure high confidence, constants not found). If |f| <= C_f, "
         "||grad f(x)|| >= c_g sqrt(d) and sup_{z in B(x, eta G)} ||grad f(z) - grad f(x)|| <= c_g sqrt(d)/2, "
         "then f(x') <= C_f - eta G (G - c_g sqrt(d)/2) <= C_f - eta c_g^2 d / 2 < 0 whenever "
         "eta > 2 C_f / (c_g^2 d). Failure: gamma (B.5) + 4 gamma (B.7) + gamma_D (B.9 uniform, default "
@@ -1227,7 +1227,7 @@ corollary_3_2_robust_error = Bound(
     probability_over="(a, W0)",
     example={"gamma_prime": 0.01, "eps": 0.2, "d": 100},
     notes=(
-        f"Spec section 4 ({SPEC}), RECON medium-high. Let Z(x) = 1{{some W in the ball has no adversarial "
+        f"Theory section 4 ({SPEC}), RECON medium-high. Let Z(x) = 1{{some W in the ball has no adversarial "
         "example within eps of x}}. Theorem 3.1 gives E_{a,W0} Z(x) <= gamma' for every x. By Fubini "
         "(Z jointly measurable), E_{a,W0} E_x Z = E_x E_{a,W0} Z <= gamma'. By Markov, "
         "P_{a,W0}(E_x Z >= sqrt(gamma')) <= sqrt(gamma'). Off that event, for every lazy W: "
