@@ -14,7 +14,7 @@ Three timings per setting:
 2. ``min_flip_step(method="grid")``: the authors' procedure (steps of 0.001 in perturbation norm, at most
    5000), evaluating f by a forward pass at every grid point, vectorized over the points still searching,
    with early exit.
-3. The authors' loop as written (spec section 6.3): one point at a time, one forward pass per grid step
+3. The authors' loop as written (theory section 6.3): one point at a time, one forward pass per grid step
    (their ``while`` loop calls the network three times per step; this counts one), in numpy. It is run on
    a subset of points and reported per point, then scaled to n.
 
