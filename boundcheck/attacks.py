@@ -1,6 +1,6 @@
 """Adversarial perturbations of the two-layer network: the minimal one-step flip, FGM / FGSM and PGD.
 
-Theorem 3.1 of Wang et al. 2022 (spec section 3) says that one gradient step flips the sign of the
+Theorem 3.1 of Wang et al. 2022 (theory section 3) says that one gradient step flips the sign of the
 prediction:
 
     x' = x - eta * sign(f(x; W)) * grad_x f(x; W),    ||x' - x|| = eta ||grad_x f(x; W)||.
@@ -8,11 +8,11 @@ prediction:
 :func:`min_flip_step` finds the smallest such eta **exactly**. Along a ray ``x + t u`` every
 pre-activation ``z_s + t (w_s . u)`` is linear in t, so f is piecewise linear with breakpoints
 ``t_s = -z_s / (w_s . u)``; sorting the positive breakpoints and walking the pieces gives the first sign
-change in closed form (spec section 5.6, "Exact search"). The authors' grid search (spec section 6.3) is
+change in closed form (theory section 5.6, "Exact search"). The authors' grid search (theory section 6.3) is
 kept as ``method="grid"`` for comparison with their numbers.
 
 The other attacks maximize the logistic loss ``l(y f) = log(1 + exp(-y f))`` over an l2 or l-inf ball
-(spec section 4 for the robust error, section 6.4 for the authors' PGD). For a binary logistic loss the
+(theory section 4 for the robust error, section 6.4 for the authors' PGD). For a binary logistic loss the
 loss gradient is ``-y sigmoid(-y f) grad_x f``: the positive factor only scales it, so every attack here
 moves along ``-y grad_x f`` (normalized or signed), which stays finite when the sigmoid underflows.
 
@@ -150,7 +150,7 @@ def min_flip_step(net: Network, X, W=None, b=None, *, direction=None, method: st
         direction never flips (+inf).
     method : {"exact", "grid"}
         ``"exact"``: scan of the ray's breakpoints (a Numba kernel after three BLAS products per chunk).
-        ``"grid"``: the authors' search (spec section 6.3): evaluate f by a forward pass at
+        ``"grid"``: the authors' search (theory section 6.3): evaluate f by a forward pass at
         ``x + j * grid_step * u`` for ``j = 1..max_steps`` and record the first j that flips,
         ``delta = j * grid_step``; points that never flip record ``max_steps * grid_step`` with
         ``flipped = False``. (The authors accumulate ``x += grid_step * u``; here ``x + (j grid_step) u``
@@ -524,7 +524,7 @@ def pgd(net: Network, X, y, eps, *, norm: str = "l2", steps: int = 100, step_siz
         batch: int | None = None) -> PGDResult:
     """Projected gradient ascent on ``log(1 + exp(-y f(x + delta)))`` over ``||delta|| <= eps``.
 
-    Each step (the order of the authors' code, spec section 6.4):
+    Each step (the order of the authors' code, theory section 6.4):
 
     - l2: ``delta += alpha * g / ||g||``; linf: ``delta += alpha * sign(g)``, with ``g = -y grad_x f(x +
       delta)`` (the loss gradient up to the positive factor ``sigmoid(-y f)``; a zero gradient does not
