@@ -1,7 +1,7 @@
 """Claims of Bartlett, Bubeck, Cherapanamjeri, "Adversarial examples in multi-layer random ReLU networks"
 (NeurIPS 34, 2021).
 
-Setting (FOUND, spec ``shared/spec/beyond.md`` section 3): ReLU networks of constant depth with independent
+Setting (FOUND, theory section 10.3): ReLU networks of constant depth with independent
 Gaussian weights in every layer, widths that may differ ("for instance, polynomially related widths")
 (``boundcheck.deep.init_deep_network(d, widths, parametrization="bubeck")``).
 
@@ -32,7 +32,7 @@ from .registry import Condition, Parameter, register
 __all__ = ["BOUNDS", "bartlett2021_gradient_dominance", "bartlett2021_one_step"]
 
 CITATION = "Bartlett, Bubeck, Cherapanamjeri (NeurIPS 34, 2021)"
-SPEC = "shared/spec/beyond.md section 3"
+SPEC = "docs/theory.md section 10.3"
 
 
 def _polynomial_widths(d, min_width=None, max_width=None, poly_degree=None):
