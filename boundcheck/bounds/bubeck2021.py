@@ -1,7 +1,7 @@
 """Claims of Bubeck, Cherapanamjeri, Gidel, Tachet des Combes, "A single gradient step finds adversarial
 examples on random two-layers neural networks" (NeurIPS 2021, arXiv 2104.03863).
 
-Setting (FOUND, spec ``shared/spec/beyond.md`` section 2 and ``paper.md`` section 7): ``f(x) = k^{-1/2}
+Setting (FOUND, theory sections 10.2 and 7): ``f(x) = k^{-1/2}
 sum_l a_l psi(w_l . x)``, ``w_l ~ N(0, I_d / d)``, ``a_l ~ Unif{+-1}``, ``x`` on the sphere of radius
 ``sqrt(d)`` (``boundcheck.deep.init_deep_network(d, k, parametrization="bubeck")``). The claims are found;
 their constants are not: each is entered as a **scaling law with a free constant** (``C`` or ``c``, status
@@ -30,7 +30,7 @@ __all__ = ["scaling_law", "BOUNDS", "bubeck2021_f_order_one", "bubeck2021_grad_o
            "bubeck2021_one_step_smooth", "bubeck2021_one_step_relu"]
 
 CITATION = "Bubeck, Cherapanamjeri, Gidel, Tachet des Combes (NeurIPS 2021, arXiv 2104.03863)"
-SPEC = "shared/spec/beyond.md section 2; shared/spec/paper.md section 7"
+SPEC = "docs/theory.md sections 10.2 and 7"
 
 _d = Parameter("d", "input dimension", lower=1, integer=True)
 _k = Parameter("k", "width (hidden neurons)", lower=1, integer=True, optional=True)
@@ -112,7 +112,7 @@ bubeck2021_grad_order_one = scaling_law(
     quantity="||grad_x f(x)|| at a fixed x (Bubeck scale, ||x|| = sqrt(d))", direction="lower", constant="c_g",
     exponent_d=0.0, status="recon", estimator="boundcheck.deep.deep_input_gradient (norm)",
     conditions=(_INIT, _SPHERE),
-    notes=(f"{SPEC}. RECON form (paper.md section 7 (ii)): ||grad f(x)|| >= c = Omega(1); E||grad f||^2 = "
+    notes=(f"{SPEC}. RECON form (theory section 7, fact 2): ||grad f(x)|| >= c = Omega(1); E||grad f||^2 = "
            "E psi'(G)^2 (1/2 for ReLU). In scale-free form ||grad f|| ||x|| / sqrt(d) >= c_g."))
 
 bubeck2021_one_step_smooth = scaling_law(
