@@ -1,7 +1,7 @@
 """Claims of Montanari and Wu, "Adversarial examples in random neural networks with general activations"
 (arXiv 2203.17209, 2022).
 
-FOUND (spec ``shared/spec/beyond.md`` section 4, the abstract): random networks with general locally
+FOUND (theory section 10.4, the abstract): random networks with general locally
 Lipschitz activations and no restriction on the width; with high probability an adversarial example is
 found along the gradient, ``x' = x - s(x) grad_x f(x)``, ``s(x) = sign(f(x)) s_d`` for a positive step
 ``s_d``; proof by Gaussian conditioning (the joint law of f(x) and f(x')), not local linearity.
@@ -25,7 +25,7 @@ from .registry import Bound, Condition, Parameter, register
 __all__ = ["BOUNDS", "montanari2022_gradient_step", "montanari2022_common_step"]
 
 CITATION = "Montanari, Wu (arXiv 2203.17209, 2022)"
-SPEC = "shared/spec/beyond.md section 4"
+SPEC = "docs/theory.md section 10.4"
 
 _CONDS = (Condition("random_network", "independent Gaussian weights; activation locally Lipschitz (any of "
                     "relu, softplus, tanh, gelu); any width", kind="hypothesis"),)
