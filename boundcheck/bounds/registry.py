@@ -286,13 +286,13 @@ class Bound:
     constants : mapping name -> value
         Named constants, each a parameter of ``evaluate`` with this default (override by keyword).
     status : {"derived", "found", "recon"}
-        The spec's label for the explicit form (``paper.md`` section 0).
+        The status label of the explicit form (``docs/theory.md`` section 0).
     estimator : str
         The name of the empirical estimator a study compares against (e.g. ``"boundcheck.f_range"``).
     probability_over : str
         What the failure probability is over, e.g. ``"(a, W0)"``; ``"none"`` for a sure bound.
     notes : str
-        Proof route, caveats, spec section. Defaults to the function's docstring.
+        Proof route, caveats, the section of ``docs/theory.md``. Defaults to the function's docstring.
     trivial : float or callable, optional
         A value the quantity always satisfies (e.g. ``m`` for a count of ``m`` neurons, 1 for a
         probability, 0 for a norm). The bound is vacuous when it says no more: ``value >= trivial`` for an
@@ -303,7 +303,7 @@ class Bound:
     example : mapping, optional
         Parameter values for a demo or a smoke test.
     reconstructed : mapping name -> str, optional
-        The constants (parameters) whose value the spec marks RECONSTRUCTED or not found, each with that
+        The constants (parameters) whose value the theory page marks RECON or not found, each with that
         status in words (e.g. ``{"c_eps": "not found"}``). A verdict that uses the bound names them with
         their values (:meth:`reconstructed_constants`).
 
