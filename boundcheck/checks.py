@@ -55,7 +55,7 @@ an exact law in every cell with normal intervals.
 Lines: :func:`verdicts` gives one line per check (bound id or estimate name) over the cells of a table,
 leaving out the rows marked ``self_check=True`` (checks that hold by construction: they test the code, not
 the paper); :func:`self_check_lines` gives those, for ``StudyResult.self_checks`` (written under the
-heading :data:`SELF_CHECK_HEADING`). A constant the spec marks reconstructed or not found is passed as
+heading :data:`SELF_CHECK_HEADING`). A constant the theory page marks reconstructed or not found is passed as
 ``constants={"c_eps": 1.0}`` (or ``{"c_eps": (1.0, "not found")}``; see
 :func:`boundcheck.bounds.reconstructed_constants`) and is named, with its value, in every line that uses it.
 """
