@@ -6,7 +6,7 @@ biases), the quantities at W0 that the lemmas need depend on the init only throu
 * ``g_s = w_s . x ~ N(0, 1)`` i.i.d., independent of ``a``;
 * the orthogonal parts ``P w_s`` (``P = I - x x^T``), i.i.d. ``N(0, P)`` and independent of ``g``.
 
-Hence, drawing ``g`` and ``a`` directly (spec section 5.4):
+Hence, drawing ``g`` and ``a`` directly (theory section 5.4):
 
 * ``f(x; W0) = (1/sqrt m) sum_s a_s relu(g_s)``;
 * the exact range of f over the lazy ball (:func:`boundcheck.f_range`) and the exact maximal number of
