@@ -193,7 +193,7 @@ def f_range(net: Network, X, radius: float, *, batch: int | None = None) -> FRan
     Each neuron moves on its own, and ``a_s relu(z_s)`` is monotone in the pre-activation ``z_s``, which
     ranges over ``[z0_s - R||x~||, z0_s + R||x~||]``. So the sup is attained by
     ``w_s = w0_s + sign(a_s) R x~/||x~||`` and the inf by the opposite sign (Wang et al. 2022, Lemma B.5;
-    spec section 5.1)::
+    theory section 5.1)::
 
         sup_W f = (1/sqrt(m)) sum_s a_s relu(z0_s + sign(a_s) R ||x~||) (+ output bias)
 
@@ -242,7 +242,7 @@ def max_sign_flips(net: Network, X, radius: float, *, batch: int | None = None) 
     """Exact maximum over the lazy ball of the number of neurons whose activation flips at x.
 
     A neuron can be moved to the other side of its kink iff its initial pre-activation ``z0_s`` satisfies
-    ``-R||x~|| < z0_s <= R||x~||`` (Wang et al. 2022, Lemma B.4; spec section 5.2). The witness moves every
+    ``-R||x~|| < z0_s <= R||x~||`` (Wang et al. 2022, Lemma B.4; theory section 5.2). The witness moves every
     such neuron by ``R x~/||x~||`` towards its kink and across it: ``w_s = w0_s - R sign+(z0_s) x~/||x~||``
     with ``sign+(z) = +1 if z > 0 else -1``.
 
