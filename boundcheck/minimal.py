@@ -1,13 +1,13 @@
 """The minimal l2 adversarial perturbation of a two-layer ReLU network, sandwiched per (init, point).
 
-The paper's open questions (Wang et al. 2022, section 6; spec ``beyond.md`` sections 1 and 5): how much
+The paper's open questions (Wang et al. 2022, section 6; theory sections 10.1 and 10.5): how much
 smaller than the one-step flip of Theorem 3.1 is the smallest perturbation that changes the prediction?
 For ``f(x) != 0`` let ``s = sign f(x)``; the **minimal perturbation** is
 
     delta_min(x) = min { ||delta|| : s * f(x + delta) <= 0 },
 
 the distance from x to the decision boundary or beyond it (the closed target of the robust loss
-``sup 1{y f(x + delta) <= 0}``, spec section 4); ``delta_min = 0`` when ``f(x) = 0``. Nobody computes it
+``sup 1{y f(x + delta) <= 0}``, theory section 4); ``delta_min = 0`` when ``f(x) = 0``. Nobody computes it
 exactly for wide networks, so every value here is a bound with a label (as in :mod:`boundcheck.lazy`):
 
 ``"heuristic"`` (upper bounds)
