@@ -1,6 +1,6 @@
 """Theorem 3.1 of Wang et al. 2022 point by point: the sufficient step, and an adversary over W.
 
-Theorem 3.1 (spec section 3) says that, for a fixed x on the sphere and with high probability over the
+Theorem 3.1 (theory section 3) says that, for a fixed x on the sphere and with high probability over the
 init, **every** W in the lazy ball ``B_{2,inf}(W0, R)`` is defeated by one gradient step::
 
     x' = x - eta s grad_x f(x; W),   s = sign f(x; W)  (sign(0) := +1),   eta = Theta(1/d).
@@ -28,7 +28,7 @@ labels the samples with the registry's :func:`~boundcheck.bounds.theorem_3_1_cer
 robust W the optimizer can find is the strongest test of it. The objective is the margin left after the
 step, ``phi(W) = s f(x'; W)`` (positive: not flipped). With the activation patterns ``A_s = 1{w_s.x > 0}``
 at x and ``B_s = 1{w_s.x' > 0}`` at x' held fixed, f is linear in each row and x' depends on W through
-``grad f(x; W)``, which gives (spec section 3's notation, ``h = grad f(x'; W)``)::
+``grad f(x; W)``, which gives (theory section 3's notation, ``h = grad f(x'; W)``)::
 
     d phi / d w_s = (1/sqrt m) a_s (s B_s x' - eta A_s h).
 
@@ -45,7 +45,7 @@ structured candidates, keeping the best W it evaluates, so it is never worse tha
     ``sum_i s_i x_i/||x_i||``;
 ``"grad_shrink"``
     the rows of active neurons moved by R along ``-a_s u`` with ``u = P grad f(x; W0)/||P grad f(x; W0)||``
-    (spec section 5.4), which shrinks ``||grad f||`` and so the distance one step travels; for a sample,
+    (theory section 5.4), which shrinks ``||grad f||`` and so the distance one step travels; for a sample,
     row s moves along the normalized ``-a_s sum_i A_is u_i``;
 ``"combined"``
     each row along the normalized sum of the two unit directions above;
@@ -234,7 +234,7 @@ def sufficient_step(net: Network, X, W=None, b=None, *, sign_zero_positive: bool
 
     Exact: on each piece of the ray between consecutive breakpoints ``D_seg`` is constant (the running
     maximum of the gradient change), so the condition ``eta > abs(f) / (G (G - D))`` is linear there; the
-    walk stops on the first piece where it holds (spec section 3, "Per-sample sufficient condition").
+    walk stops on the first piece where it holds (theory section 3, "Per-sample sufficient condition").
     Because the certificate implies a flip, ``eta_suff >= eta*`` (:func:`boundcheck.min_flip_step`).
 
     Parameters
@@ -245,7 +245,7 @@ def sufficient_step(net: Network, X, W=None, b=None, *, sign_zero_positive: bool
         Lazy weights (K, m, d) and biases (K, m) (defaults ``net.W0``, ``net.b0``).
     sign_zero_positive : bool
         Read ``sign(0) := +1`` in the conclusion too, so that points with ``f(x; W) = 0`` can be certified
-        (spec section 3, "Ties"); by default they are not (``eta = +inf``), as the registry's
+        (theory section 3, "Ties"); by default they are not (``eta = +inf``), as the registry's
         :func:`~boundcheck.bounds.theorem_3_1_certified` requires ``f != 0``.
     batch : int, optional
         Points per chunk; memory O(batch * K * (m + d)).
@@ -476,7 +476,7 @@ def step_margin(net: Network, X, eta: float, W=None, *, y_or_sign="sign", weight
                 need_grad: bool = True) -> StepMargin:
     """The margin ``s f(x'; W)`` after the step ``x' = x - eta s grad f(x; W)``, and its gradient in W.
 
-    With the activation patterns ``A`` at x and ``B`` at x' fixed (spec section 3 notation,
+    With the activation patterns ``A`` at x and ``B`` at x' fixed (theory section 3 notation,
     ``h = grad f(x'; W)``), ``d phi / d w_s = (1/sqrt m) a_s (s B_s x' - eta A_s h)``: the direct
     dependence of ``f(x'; W)`` on the row, plus the dependence through ``x'``, which moves with
     ``grad f(x; W)``. The sign s is held fixed (it changes only where f(x; W) crosses 0).
@@ -554,7 +554,7 @@ def _candidates(a, c0, scale, W0, X, labels, R, streams):
     v, _ = unit_rows(np.einsum("kn,nd->kd", s, Xhat))   # (K, d)
     push = np.sign(a)[..., None] * v[:, None, :]             # (K, m, d), unit rows (or 0)
     yield "f_push", W0 + R * push
-    # grad_shrink: -a_s sum_i A_is u_i, u_i = P_i g_i / ||P_i g_i|| (spec 5.4)
+    # grad_shrink: -a_s sum_i A_is u_i, u_i = P_i g_i / ||P_i g_i|| (theory section 5.4)
     g = scale * np.matmul(a[:, None, :] * A, W0)             # (K, n, d)
     u, _ = unit_rows(g - np.einsum("knd,nd->kn", g, Xhat)[..., None] * Xhat[None])
     shrink, _ = unit_rows(-a[..., None] * np.matmul(A.transpose(0, 2, 1).astype(float), u))
