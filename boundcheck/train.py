@@ -3,7 +3,7 @@
 Wang et al. 2022, section 5: the first layer ``W`` (and the first-layer biases ``b``, in the authors'
 code) is trained by minibatch SGD on the logistic loss while the top layer ``a`` and the output bias stay
 fixed at their initial values. The lazy regime is the ball ``B_{2,inf}(W0, R)``, ``R = C0 / sqrt(m)``,
-of rows ``[w_s, b_s]`` (spec section 2).
+of rows ``[w_s, b_s]`` (theory section 2).
 
 Two trainers work on **one** init (a :class:`~boundcheck.network.Network` with ``K = 1``; pick one with
 ``net.select(k)``):
@@ -12,10 +12,10 @@ Two trainers work on **one** init (a :class:`~boundcheck.network.Network` with `
     Section 5.1. Minibatch SGD (lr 0.1, batch 64, at most 1000 epochs in the paper) that either **stops**
     the moment an update would leave the lazy ball (checked before every step; the offending update is
     not applied, so the returned weights are inside the ball) or **projects** onto the ball after every
-    step. The authors' code checks once per epoch and keeps the first model outside the ball (spec
+    step. The authors' code checks once per epoch and keeps the first model outside the ball (theory section
     6.3); checking every step is the stricter rule the toolkit uses.
 :func:`train_adversarial`
-    Section 5.2, Algorithm 1 (spec 6.4). Every epoch: PGD-l2 examples for all training points against
+    Section 5.2, Algorithm 1 (theory section 6.4). Every epoch: PGD-l2 examples for all training points against
     the current model (:func:`boundcheck.attacks.pgd`), one SGD epoch on them, a projection onto the
     ball after every step (or once per epoch, as in the authors' code), clean and robust test accuracy;
     early stopping when the robust training accuracy has not risen by more than ``min_improvement``
@@ -28,7 +28,7 @@ Conventions
 * ``d f / d w_s = (1/sqrt m) a_s 1{w_s . x + b_s > 0} x`` and ``d f / d b_s`` the same without ``x``
   (``relu'(0) = 0``, as everywhere in boundcheck).
 * Order: the training set is shuffled **once** with ``rng`` and then visited in that fixed order every
-  epoch (the authors' code, spec 6.3); ``shuffle="every_epoch"`` reshuffles each epoch. The last
+  epoch (the authors' code, theory section 6.3); ``shuffle="every_epoch"`` reshuffles each epoch. The last
   minibatch of an epoch may be smaller (no sample is dropped).
 * A step is two BLAS products over the whole minibatch, ``Z = X_B W^T`` and the in-place update
   ``W += -lr G^T X_B`` (one GEMM with beta = 1; for ``d + 1 < batch_size`` the update is formed apart and
@@ -715,7 +715,7 @@ def train_lazy_sgd(net: Network, X, y, *, C0: float, lr: float = 0.1, batch_size
                    on_step: Callable | None = None) -> TrainResult:
     """Minibatch SGD on the logistic loss inside the lazy ball ``B_{2,inf}(W0, C0/sqrt(m))``.
 
-    Wang et al. 2022, section 5.1 (spec 6.3): plain SGD (no momentum, no weight decay) of the first
+    Wang et al. 2022, section 5.1 (theory section 6.3): plain SGD (no momentum, no weight decay) of the first
     layer and its biases; the top layer and the output bias stay fixed.
 
     Parameters
@@ -1017,7 +1017,7 @@ def train_adversarial(net: Network, X, y, *, radius: float, eps: float, pgd_step
                       shuffle: str = "once", eval_train: bool = False, progress: bool = False,
                       log_every: int = 1, on_step: Callable | None = None,
                       attack: Callable | None = None) -> TrainResult:
-    """Projected adversarial training of one init inside the lazy ball (Algorithm 1, spec 6.4).
+    """Projected adversarial training of one init inside the lazy ball (Algorithm 1, theory section 6.4).
 
     Every epoch: PGD-l2 examples ``x_i + delta_i`` (``||delta_i|| <= eps``) for all training points against
     the current model; one SGD epoch on them (logistic loss); a projection of every row ``[w_s, b_s]``
