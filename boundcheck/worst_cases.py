@@ -245,7 +245,7 @@ def expected_crossings(m, r) -> np.ndarray:
     """``E|F| = m arctan(r) / pi``: neurons of W0 whose activation differs between x and z = x + r u.
 
     For ``||x|| = 1``, ``u`` a unit vector orthogonal to x and ``w ~ N(0, I_d)``, the angle between x and z is
-    ``arctan(r)`` and ``P(sign(w . x) != sign(w . z)) = arctan(r) / pi`` (spec section 5.5; Lemma B.6 eq. (3)
+    ``arctan(r)`` and ``P(sign(w . x) != sign(w . z)) = arctan(r) / pi`` (theory section 5.5; Lemma B.6 eq. (3)
     with the exact angle), independently over neurons: ``|F| ~ Binomial(m, arctan(r) / pi)``.
 
     Parameters
@@ -370,7 +370,7 @@ class _GNGeometry:
         return Pg / nP if nP > 0 and self.R > 0 else None
 
     def candidate(self, name):
-        """The structured candidates of spec section 5.4, by name: "W0", "flip", "shrink", "shrink_flip"."""
+        """The structured candidates of theory section 5.4, by name: "W0", "flip", "shrink", "shrink_flip"."""
         W0, a, R, xh, g = self.W0, self.a, self.R, self.xh, self.g
         W = W0.copy()
         if name in ("flip", "shrink_flip"):
@@ -581,11 +581,11 @@ def grad_norm_lower(net: Network, X, radius: float, *, steps: int = 400, restart
     ``a_s alpha_s = clip(R tau, lo_s, hi_s)`` for a common tau (the KKT conditions of a separable concave
     maximization under a box). So the per-pattern infimum is ``min over tau in [-1, 1] of
     sqrt((c + Y(tau))^2 + (||b_P|| - rho(tau))_+^2) / sqrt(m)``, a quasi-convex 1-D problem (grid, then
-    golden section). This replaces the projected gradient steps of spec 5.4, which can only approach this
+    golden section). This replaces the projected gradient steps of theory section 5.4, which can only approach this
     per-pattern optimum (a gradient step never activates an inactive neuron). Patterns are searched by a
     greedy local search over single toggles (from the W0 pattern, the all-flipped pattern, all-on,
     all-off and random patterns), or exhaustively when few neurons are flexible. The structured candidates
-    of spec 5.4 (W0; ``W_flip``; the shrink candidate ``w0_s - R a_s 1{g_s > 0} u`` with ``u = P grad
+    of theory section 5.4 (W0; ``W_flip``; the shrink candidate ``w0_s - R a_s 1{g_s > 0} u`` with ``u = P grad
     f(W0) / ||P grad f(W0)||``; shrink on robust neurons with flip on flexible ones) are evaluated too, and
     the reported value is the smallest actually attained, recomputed from the witness.
 
@@ -1019,7 +1019,7 @@ def grad_difference_upper(net: Network, X, r: float, radius: float, *, n_directi
     fixed z the same argument with ``|w_s . (z - x)| <= |w0_s . (z - x)| + R r`` gives the smaller set
     ``{s : |w0_s . x| <= R (1 + r) + |w0_s . (z - x)|}`` (``fixed_certified``). At ``r = c / sqrt(d)``,
     ``(||w0_s|| + R) r`` is of order c, so ``F_cert`` holds a constant fraction of the neurons and the
-    certificate is of order ``sqrt(d) + sqrt(m)``: vacuous, as spec 5.5 warns (the union over z is what the
+    certificate is of order ``sqrt(d) + sqrt(m)``: vacuous, as theory section 5.5 warns (the union over z is what the
     paper's epsilon-net argument avoids).
 
     *Heuristic.* For fixed z and a unit direction e, the W maximizing ``e . (grad f(z; W) - grad f(x; W))``
