@@ -1,6 +1,6 @@
 """Corollary 3.2 (Wang et al. 2022): the robust error of every lazy network is close to 1 at eps >= eps_d.
 
-Statement (RECON, spec section 4): for any data distribution on the unit sphere and eps >= eps_d, the
+Statement (RECON, theory section 4): for any data distribution on the unit sphere and eps >= eps_d, the
 perturbation size of Theorem 3.1, with probability >= 1 - sqrt(gamma') over the init (a, W0), every W in the
 lazy ball satisfies::
 
@@ -25,7 +25,7 @@ The budgets judged are the grid ``eps = k / sqrt(d)`` and the calibrated eps_d t
 one-step flip (an error when delta* <= eps) and PGD-l2 on the logistic loss (:func:`boundcheck.pgd`, from
 delta = 0 and from ``pgd_restarts`` random starts). Networks: W0, a random lazy W (every row moved by R), the
 lazy W the adversary finds for the whole training sample (``per_point=False``, fitted on fresh points, not on
-the test points), and W from projected adversarial training (Algorithm 1, spec section 6.4). Labels:
+the test points), and W from projected adversarial training (Algorithm 1, theory section 6.4). Labels:
 ``"teacher"`` (``y = sign(beta . x)``) and ``"own"`` (``y = sign f(x; W)``: clean error 0).
 
 **Verdicts.** An attack finds only real adversarial examples, so each robust error is a certified *lower*
