@@ -1,6 +1,6 @@
 """One gradient step at random init of deep ReLU networks (the paper's first open question, section 6).
 
-Question (Wang et al. 2022, section 6; spec ``beyond.md`` sections 1-3, 5): does one gradient step still flip
+Question (Wang et al. 2022, section 6; theory sections 10.1-10.3, 10.5): does one gradient step still flip
 the prediction of a multi-layer network, with a perturbation of order ||x|| / sqrt(d)? Bubeck et al. 2021
 prove it for two layers (``bubeck2021_one_step_relu``), Bartlett et al. 2021 for constant-depth ReLU
 networks (``bartlett2021_one_step``, ``bartlett2021_gradient_dominance``; bottlenecks set the scales, some
