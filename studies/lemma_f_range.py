@@ -1,6 +1,6 @@
 """Lemma 4.1 / B.5 (Wang et al. 2022): f stays O(1) over the whole lazy ball.
 
-Statement (RECON, spec section 5.1): for any x on the unit sphere, with probability >= 1 - gamma over the
+Statement (RECON, theory section 5.1): for any x on the unit sphere, with probability >= 1 - gamma over the
 init, for all W in B_{2,inf}(W0, C0/sqrt(m))::
 
     |f(x; W)| <= |f(x; W0)| + C0 ||x|| <= sqrt(2 log(2/gamma)) + C0            (lemma_B5_f_range)
@@ -14,7 +14,7 @@ What is measured: the exact sup over the ball of ``|f(x; W)|`` and of ``|f(x; W)
 form of :func:`boundcheck.f_range` (each neuron moves on its own), on independent (init, x) draws. The
 default engine is the exact-in-distribution fast path (:func:`boundcheck.sample_at_init`, O(m) per draw),
 so widths up to 10^5 cost seconds; ``engine = "full"`` runs the full kernels instead. Across C0, the mean
-increment sup_W f - f(x; W0) is C0/2 exactly (spec 5.1): its fitted exponent in C0 must be 1, and the
+increment sup_W f - f(x; W0) is C0/2 exactly (theory section 5.1): its fitted exponent in C0 must be 1, and the
 deterministic bound C0 is loose by a factor of about 2.
 """
 
