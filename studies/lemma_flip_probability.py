@@ -1,6 +1,6 @@
 """Lemma B.6 (Wang et al. 2022): the probability that one neuron separates two nearby points.
 
-Statement (spec section 5.3): for ||x|| = 1, ||x' - x|| <= r and w ~ N(0, I_d),
+Statement (theory section 5.3): for ||x|| = 1, ||x' - x|| <= r and w ~ N(0, I_d),
 
     P(sign w.x != sign w.x') = angle(x, x')/pi <= arcsin(r)/pi <= r/2             (lemma_B6_eq3, eq. (3))
 
