@@ -1,6 +1,6 @@
 """Lemmas 4.4 / B.8 / B.9: the input gradient barely changes over a ball of radius r ~ 1/sqrt(d).
 
-Statement (Wang et al. 2022, Lemma 4.4 / B.9, reconstructed in spec section 5.5): for a fixed x on the unit
+Statement (Wang et al. 2022, Lemma 4.4 / B.9, reconstructed in theory section 5.5): for a fixed x on the unit
 sphere, with probability at least 1 - gamma over (a, W0), for every W in the lazy ball
 ``max_s ||w_s - w0_s|| <= R = C0 / sqrt(m)`` and every z with ``||z - x|| <= r``,
 ``||grad f(z; W) - grad f(x; W)|| <= c sqrt(d) / 2``, provided ``r <= c' / sqrt(d)`` and
@@ -278,7 +278,7 @@ def _build(config: Config, samples: pd.DataFrame, wall) -> StudyResult:
                 + (f" (theory {pred})" if pred is not None else " (finding)"))
     ratio = samples["certified"] / samples["grad_norm"]
     notes.append(f"certified sup over z and W / ||grad f(x)||: median {ratio.median():.3g} (>= 1: vacuous for "
-                 f"Theorem 3.1, as spec 5.5 warns: the union over z puts a constant fraction of the neurons in F)")
+                 f"Theorem 3.1, as theory section 5.5 warns: the union over z puts a constant fraction of the neurons in F)")
     notes.append(timing_note(samples["seconds"], len(cells), wall=wall))
     return StudyResult(name=NAME, table=table, verdicts=lines, figures=_figures(config, samples),
                        extra_tables={"exponents": exps}, notes=notes, self_checks=self_check_lines(table))
