@@ -1,6 +1,6 @@
 """Lemma 4.2 / B.7: the input gradient stays of order sqrt(d) over the whole lazy ball.
 
-Statement (Wang et al. 2022, Lemma 4.2 / B.7, reconstructed in spec section 5.4): for a fixed x on the unit
+Statement (Wang et al. 2022, Lemma 4.2 / B.7, reconstructed in theory section 5.4): for a fixed x on the unit
 sphere, with probability at least 1 - gamma over the initialization (a, W0), every W with
 ``max_s ||w_s - w0_s|| <= R = C0 / sqrt(m)`` has ``||grad_x f(x; W)|| >= c sqrt(d)``.
 
@@ -26,7 +26,7 @@ undecided; the largest norm found (attained) above the upper bound is a definite
 certificate and the order of the sandwich hold by construction and are reported apart, as consistency
 checks of the implementation. Exponents of d are fitted
 (log-log, 95% t-interval) for ``||grad f(x; W0)||`` and for the heuristic infimum, next to the theory's
-1/2 (``||grad f(x; W0)|| ~ sqrt(d/2)``, spec 5.6).
+1/2 (``||grad f(x; W0)|| ~ sqrt(d/2)``, theory section 5.6).
 
 Run: ``boundcheck study lemma_gradient_lower [--quick] [--workers N]``; ``boundcheck report DIR``
 rebuilds the tables and plots from the stored cells (``DIR/cells``).
@@ -200,7 +200,7 @@ EXPONENT_ALTERNATIVES = {"1/2 - 1/4": 0.25, "1/2 + 1/4": 0.75}
 
 
 def exponent_rows(exps: pd.DataFrame, predicted: float = 0.5) -> pd.DataFrame:
-    """The exponent of d of ||grad f(x; W0)|| per (m, C0) against theory 1/2 (unit inputs, spec 5.6)."""
+    """The exponent of d of ||grad f(x; W0)|| per (m, C0) against theory 1/2 (unit inputs, theory section 5.6)."""
     fit0 = exps[(exps["quantity"] == "at_init") & np.isfinite(exps["exponent"])]
     return pd.DataFrame([compare_estimate(r.exponent, r.ci_low, r.ci_high, predicted,
                                           name=f"exponent of d of ||grad f(x; W0)|| (unit inputs) at m={int(r.m)}, "
