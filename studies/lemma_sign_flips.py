@@ -1,6 +1,6 @@
 """Lemma 4.3 / B.4 (Wang et al. 2022): only O(sqrt(m)) neurons can change sign in the lazy ball.
 
-Statement (RECON, spec section 5.2): for x on the unit sphere, a neuron can flip its activation for some
+Statement (RECON, theory section 5.2): for x on the unit sphere, a neuron can flip its activation for some
 W in B_{2,inf}(W0, R), R = C0/sqrt(m), only if it lies in ``S_x = {s : |w0_s . x| <= R}``; with probability
 >= 1 - gamma::
 
