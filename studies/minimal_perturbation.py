@@ -1,6 +1,6 @@
 """The minimal adversarial perturbation against the one-step flip of Theorem 3.1 (the paper's open question 3).
 
-Wang et al. 2022 (section 6; spec ``beyond.md`` sections 1 and 5) ask how the minimal perturbation that
+Wang et al. 2022 (section 6; theory sections 10.1 and 10.5) ask how the minimal perturbation that
 creates an adversarial example depends on the input dimension, and whether an attack run to convergence does
 better than their single gradient step. Per (init, test point) this study sandwiches the minimal l2
 perturbation ``delta_min`` (:func:`boundcheck.minimal.minimal_perturbation`): attacks run to convergence give
