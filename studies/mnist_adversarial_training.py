@@ -1,6 +1,6 @@
 """Projected adversarial training on MNIST 0 vs 1: robust accuracy against eps and against the lazy radius.
 
-Wang et al. 2022, section 5.2, Figure 4 (spec sections 6.4-6.5): Algorithm 1, i.e. PGD-l2 examples for the
+Wang et al. 2022, section 5.2, Figure 4 (theory section 6.4-6.5): Algorithm 1, i.e. PGD-l2 examples for the
 whole training set every epoch, one SGD epoch on them, a projection onto the lazy ball
 ``B_{2,inf}(W0, radius)`` after every step, and early stopping on the robust training accuracy
 (:func:`boundcheck.train.train_adversarial`). Inputs on the unit sphere, first-layer and output biases
@@ -98,10 +98,10 @@ class Config(StudyConfig):
 
     @classmethod
     def paper(cls) -> "Config":
-        """The paper's settings as far as they are known (spec 6.4): all data, PGD with 100 steps, lr 0.01,
+        """The paper's settings as far as they are known (theory section 6.4): all data, PGD with 100 steps, lr 0.01,
         batch 32, at most 1000 epochs, patience 20, eps in [0, 0.3] by 0.02 (and 0.4, 0.5), m = 1000 and
         C0 = 10 on the left, eps = 0.2 and radii covering [0.01, 3] on the right (the paper's grids are not
-        known: spec 6.4)."""
+        known: theory section 6.4)."""
         return cls(sizes_left=(5, 7, 10, 14, 20, 28),
                    eps_left=tuple(round(0.02 * i, 2) for i in range(16)) + (0.4, 0.5),
                    widths_right=(250, 1000, 4000),
