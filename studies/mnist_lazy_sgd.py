@@ -1,6 +1,6 @@
 """Lazy SGD on MNIST 0 vs 1: gradient norm, minimal flipping step and perturbation against d and C0.
 
-Wang et al. 2022, section 5.1, Figures 2, 3, 5, 6 and 7 (spec sections 5.6, 6.1-6.3, 6.5). A two-layer
+Wang et al. 2022, section 5.1, Figures 2, 3, 5, 6 and 7 (theory section 5.6, 6.1-6.3, 6.5). A two-layer
 ReLU network with a fixed top layer is trained by minibatch SGD on the logistic loss until an update would
 leave the lazy ball ``B_{2,inf}(W0, C0/sqrt(m))`` (checked before every step; the authors check once per
 epoch). On the correctly classified test points of the trained network we measure, exactly
@@ -61,7 +61,7 @@ SETTINGS = {
     "raw_bias": ("none", "paper_code"),        # main text (Figs 2-3): raw pixels, biases
     "sphere_nobias": ("sphere", "theory"),     # appendix (Figs 5-6): ||x|| = 1, no biases
 }
-#: quantity column -> (label, theory exponent in d, reference constant at W0 for ||x|| = 1 (spec 5.6))
+#: quantity column -> (label, theory exponent in d, reference constant at W0 for ||x|| = 1 (theory section 5.6))
 QUANTITIES = {
     "grad_norm": ("||grad_x f||", 0.5, 1.0 / math.sqrt(2.0)),
     "eta": ("eta* (minimal step)", -1.0, 2.0 / math.sqrt(math.pi)),
@@ -113,7 +113,7 @@ class Config(StudyConfig):
 
     @classmethod
     def paper(cls) -> "Config":
-        """The paper's settings as far as they are known (spec 6.3): widths 1000/5000/10000, all data,
+        """The paper's settings as far as they are known (theory section 6.3): widths 1000/5000/10000, all data,
         1000 epochs, lr 0.1, batch 64, bilinear resizing, five runs; float32 like the authors' code (same stop
         steps, test accuracies and eta* as float64 on these settings: docs/speed.md)."""
         return cls(widths=(1000, 5000, 10000), C0s=(1.0, 2.0, 5.0, 10.0, 20.0), seeds=5, n_train=0,
@@ -572,7 +572,7 @@ def _build(config: Config, table: pd.DataFrame, points: pd.DataFrame, wall: floa
                  "holds one) and flagged pre-asymptotic where the lazy part of grad f (at most C0) can exceed "
                  "half of the part that scales with d (sqrt(d/2)) at the smallest d, or where the C0 effect differs "
                  "between the smallest and largest d by more than 25%")
-    notes.append("theory curves: for ||x|| = 1 the reference constants at W0 (spec 5.6: 0.707 sqrt(d), 1.13/d, "
+    notes.append("theory curves: for ||x|| = 1 the reference constants at W0 (theory section 5.6: 0.707 sqrt(d), 1.13/d, "
                  "0.80/sqrt(d)); for raw pixels only the theory's slope (constant fitted), since the constants "
                  "assume ||x|| = 1")
     if len(timing):
