@@ -1,6 +1,6 @@
 """Robust error against the maximal deviation from init, from inside the lazy ball to far outside it.
 
-The paper's open question 3 (Wang et al. 2022, section 6; spec ``beyond.md`` sections 1 and 5) and its
+The paper's open question 3 (Wang et al. 2022, section 6; theory sections 10.1 and 10.5) and its
 Fig 4 (right): adversarial training projected onto the ball ``B_{2,inf}(W0, R)`` shows a transition of the
 robust accuracy near the lazy radius ``C0/sqrt(m)``, and "robustness may require going beyond the lazy
 regime". Here, on a synthetic task that a robust classifier exists for (labels of a linear teacher on the unit
@@ -9,7 +9,7 @@ sphere, points within ``margin * eps`` of its hyperplane removed, so the teacher
 - **projected** (phase ``main``): projected adversarial training (:func:`boundcheck.train_adversarial`,
   PGD-l2 examples, projection after every step) on balls of radius ``R = c / sqrt(m)`` for a grid of ``c``;
 - **unconstrained** (phase ``free``): the same training without a ball;
-- **cone** (phase ``cone``): the cone extension of Theorem 3.1 (spec paper.md section 2): a lazily trained W
+- **cone** (phase ``cone``): the cone extension of Theorem 3.1 (theory section 2): a lazily trained W
   rescaled, ``lambda W``, is far from W0 but has the same signs, the same one-step flips (step eta/lambda,
   the same perturbation delta*) and the same minimal perturbation.
 
