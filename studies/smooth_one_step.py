@@ -3,7 +3,7 @@
 Bubeck et al. 2021 prove the one-step flip with ||delta|| of order ||x|| / sqrt(d) for smooth activations at
 sub-exponential width (``bubeck2021_one_step_smooth``) and for ReLU when d << k << exp(d^c)
 (``bubeck2021_one_step_relu``); Montanari and Wu 2022 for general activations and any width
-(``montanari2022_gradient_step``). Spec ``beyond.md`` sections 2, 4, 5.
+(``montanari2022_gradient_step``). Theory sections 10.2, 10.4, 10.5.
 
 What is measured, per activation, d and depth (equal widths, parametrization ``"bubeck"``, inputs on the
 sphere of radius sqrt(d)): |f|, ||grad f||, the dominance ||grad f|| ||x|| / |f|, eta* and delta*. For ReLU
