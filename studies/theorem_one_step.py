@@ -1,6 +1,6 @@
 """Theorem 3.1 (Wang et al. 2022) on synthetic data: one gradient step flips the sign of every lazy network.
 
-Statement (RECON, spec section 3): for x on the unit sphere, with probability >= 1 - gamma over the init
+Statement (RECON, theory section 3): for x on the unit sphere, with probability >= 1 - gamma over the init
 (a, W0), **every** W in the lazy ball B_{2,inf}(W0, C0/sqrt(m)) has its sign flipped by one step::
 
     x' = x - eta s grad_x f(x; W),   s = sign f(x; W),   eta = Theta(1/d),
@@ -19,7 +19,7 @@ fresh x each):
 - the exact minimal flipping step ``eta*`` and perturbation ``delta* = eta* ||grad f||``
   (:func:`boundcheck.min_flip_step`), as ``eta* d`` and ``delta* sqrt(d)``, at W0, at a random lazy W
   (every row moved by exactly R in a uniform direction) and at the adversary's W; at W0 the linearized
-  predictions (spec section 5.6) are::
+  predictions (theory section 5.6) are::
 
       eta* d         ~ abs(f) / (||grad f||^2 / d)        -> E = 2 / sqrt(pi) ~ 1.13
       delta* sqrt(d) ~ abs(f) / (||grad f|| / sqrt(d))    -> E = sqrt(2 / pi) ~ 0.80
@@ -68,8 +68,8 @@ DESCRIPTION = ("Theorem 3.1: eta* d and delta* sqrt(d) at W0, random and adversa
                "step eta = c/d; sufficient condition; (d, m) phase diagram")
 BOUNDS = ("theorem_3_1_sufficient_step", "theorem_3_1_eta_min")
 
-ETA_PREDICTION = 2.0 / math.sqrt(math.pi)      # E eta* d at W0, linearized (spec 5.6)
-DELTA_PREDICTION = math.sqrt(2.0 / math.pi)    # E delta* sqrt(d) at W0, linearized (spec 5.6)
+ETA_PREDICTION = 2.0 / math.sqrt(math.pi)      # E eta* d at W0, linearized (theory section 5.6)
+DELTA_PREDICTION = math.sqrt(2.0 / math.pi)    # E delta* sqrt(d) at W0, linearized (theory section 5.6)
 KINDS = ("init", "random", "adversarial", "adversarial_sample")
 QUANTILES = (0.05, 0.25, 0.5, 0.75, 0.95)
 #: The per-cell statistics of eta* d and ||delta*|| sqrt(d): mean with its t-interval, the QUANTILES.
