@@ -442,7 +442,7 @@ def test_min_flip_step_validation():
 # --------------------------------------------------------------------------- Monte Carlo sanity at W0
 
 def test_monte_carlo_eta_times_d_at_init():
-    """Theory parametrization at W0, d = 100, m = 2000: eta* d against the spec and the linearized law.
+    """Theory parametrization at W0, d = 100, m = 2000: eta* d against theory section 5.6 and the linearized law.
 
     Samples are K = 40 inits x 25 points. Points of one init share its random offset
     E_x f = (1/sqrt m) sum_s a_s E_x relu(w_s . x) (sd ~ 0.4 across inits), so they are not independent:
@@ -458,7 +458,7 @@ def test_monte_carlo_eta_times_d_at_init():
         per_init = v.mean(axis=1)
         return per_init.mean(), per_init.std(ddof=1) / math.sqrt(K)
 
-    # the spec's 1.18-1.28 is a band of measured means (d in {25, 100, 400}): a 4-se interval around ours
+    # theory section 5.6's 1.18-1.28 is a band of measured means (d in {25, 100, 400}): a 4-se interval around ours
     # (two-sided level ~6e-5 under the normal approximation of the mean of 40 i.i.d. init means) meets it
     mean, se = mean_se(np.where(res.flipped, res.eta, np.nan) * d)
     assert mean - 4 * se <= 1.28 and mean + 4 * se >= 1.18, (mean, se)
@@ -472,7 +472,7 @@ def test_monte_carlo_eta_times_d_at_init():
     expected = np.mean(d * np.abs(F) / (F**2 + Q / 2))
     mean, se = mean_se(np.abs(res.f) / res.grad_norm**2 * d)
     assert abs(mean - expected) <= 4 * se + 0.01, (mean, expected, se)
-    # ||grad f|| / sqrt(d) -> 1/sqrt(2) (spec 5.6); the same 4-se rule, plus the O(1/d) finite-d bias
+    # ||grad f|| / sqrt(d) -> 1/sqrt(2) (theory section 5.6); the same 4-se rule, plus the O(1/d) finite-d bias
     mean, se = mean_se(res.grad_norm / math.sqrt(d))
     assert abs(mean - 1 / math.sqrt(2)) <= 4 * se + 0.01, (mean, se)
 
