@@ -261,7 +261,7 @@ def test_parametrizations():
 
 
 def test_moments_at_init_theory():
-    # E f = 0, Var f = 1/2, E ||grad f||^2 = d/2 (spec sections 1 and 5.6), over independent (init, x).
+    # E f = 0, Var f = 1/2, E ||grad f||^2 = d/2 (theory section 1 and 5.6), over independent (init, x).
     d, m, K = 20, 200, 4000
     net = bc.init_network(d, m, n_inits=K, parametrization="theory", rng=7)
     x = bc.sample_sphere(1, d, rng=8)
