@@ -59,7 +59,7 @@ def test_fast_path_exact_moments():
     from scipy.special import erf
     p = erf(R / np.sqrt(2))
     assert abs(s.max_sign_flips.mean() - m * p) < z * np.sqrt(m * p * (1 - p) / n)
-    # E[sup f - f] = C0 / 2 exactly (spec 5.1); the increment has sd <= R sqrt(m) / sqrt(m) ... use sample sd
+    # E[sup f - f] = C0 / 2 exactly (theory section 5.1); the increment has sd <= R sqrt(m) / sqrt(m) ... use sample sd
     inc = s.f_upper - s.f
     assert abs(inc.mean() - C0 / 2) < z * inc.std(ddof=1) / np.sqrt(n) + 1e-12
 
