@@ -184,7 +184,7 @@ def test_sufficient_step_theory_network():
     net = bc.init_network(20, 200, n_inits=4, parametrization="theory", rng=3)
     X = bc.sample_sphere(40, 20, rng=4)
     suff, flip, _ = _check_sufficient(net, X)
-    assert suff.certifiable.mean() > 0.3  # at d = 20 the spec measured eta_suff finite in most draws
+    assert suff.certifiable.mean() > 0.3  # at d = 20, eta_suff is finite in most draws (theory section 3)
     ratio = suff.eta[suff.certifiable] / flip.eta[suff.certifiable]
     assert np.all(ratio >= 1 - 1e-9)
     # D_seg reported for the certified piece: recompute at a step inside it
