@@ -2,7 +2,7 @@
 the exact count E|F|, validation, and the two lemma studies end to end (quick mode).
 
 Every "never beaten" test compares a certified bound with values *attained* by some W (and z): random
-lazy weights, the structured candidates of spec 5.4, a plain projected-subgradient reference, dense grids
+lazy weights, the structured candidates of theory section 5.4, a plain projected-subgradient reference, dense grids
 of tiny balls, and the heuristic's own witnesses. Tolerances there are rounding only (1e-9 relative).
 """
 
@@ -75,7 +75,7 @@ def pgd_min_grad_norm(net, x, R, W_start, steps=150):
 
 
 def shrink_candidate(net, x, R):
-    """w_s = w0_s - R a_s 1{g_s > 0} u, u = P grad f(W0) / ||P grad f(W0)|| (spec 5.4), one init."""
+    """w_s = w0_s - R a_s 1{g_s > 0} u, u = P grad f(W0) / ||P grad f(W0)|| (theory section 5.4), one init."""
     a, W0 = net.a[0], net.W0[0]
     xh = x / np.abs(x).max()        # scaled first: tiny inputs must not underflow
     xh /= np.linalg.norm(xh)
@@ -114,7 +114,7 @@ def test_grad_norm_sandwich_never_beaten(data, R, seed):
         assert b is None and in_ball(W, net, R)
         attained = np.linalg.norm(bc.input_gradient(net, X[i:i + 1], W)[:, 0], axis=-1)
         np.testing.assert_allclose(attained, heur[:, i], rtol=1e-9, atol=1e-12)
-        W_flip, _ = flips.witness(i)            # spec 5.2's W_flip, from the core
+        W_flip, _ = flips.witness(i)            # theory section 5.2's W_flip, from the core
         flip_norm = np.linalg.norm(bc.input_gradient(net, X[i:i + 1], W_flip)[:, 0], axis=-1)
         assert np.all(heur[:, i] <= flip_norm + TOL * scale[:, i])
         assert np.all(cert[:, i] <= flip_norm + TOL * scale[:, i])
