@@ -12,6 +12,7 @@
 - :func:`describe`, :func:`mean_interval`, :func:`summary_columns` -- per-cell summaries;
 - :func:`exponent_row` -- :func:`fit_exponent` as one table row that a failed fit does not break;
 - :func:`level_crossing` -- where a curve sampled on a grid first crosses a level;
+- :func:`quantile_upper_limit` -- an empirical quantile with a distribution-free upper confidence limit;
 - :func:`summarize`, :func:`fit_exponents` -- the same, applied group by group to a sweep table.
 """
 
@@ -43,6 +44,7 @@ __all__ = [
     "summary_columns",
     "exponent_row",
     "level_crossing",
+    "quantile_upper_limit",
     "summarize",
     "fit_exponents",
 ]
@@ -825,6 +827,47 @@ def level_crossing(x, y, level: float = 0.5, *, log_x: bool = False, falling: bo
             ti = t[i] + frac * (t[i + 1] - t[i])
             return float(np.exp(ti) if log_x else ti)
     return math.nan
+
+
+def quantile_upper_limit(values, q: float, confidence: float = 0.975) -> tuple[float, float]:
+    """The empirical ``q``-quantile of i.i.d. draws and a distribution-free upper confidence limit for the
+    true one.
+
+    The limit is the order statistic ``X_(k)`` with the smallest ``k`` such that ``P(Binomial(n, q) <= k - 1)
+    >= confidence``; then ``P(X_(k) >= xi_q) >= confidence`` for a continuous law (exactly
+    ``P(Binomial(n, q) <= k - 1)``).
+
+    Parameters
+    ----------
+    values : array_like
+        The draws (flattened); ``+inf`` allowed (e.g. a step that never flips), NaN not.
+    q : float
+        The quantile level, in (0, 1).
+    confidence : float
+        One-sided level of the upper limit, in (0, 1).
+
+    Returns
+    -------
+    (float, float)
+        The empirical quantile (numpy's ``inverted_cdf``: an order statistic) and the upper limit; the
+        limit is ``+inf`` when even ``X_(n)`` does not reach the confidence (too few draws) or when the
+        order statistic is infinite.
+    """
+    from scipy.stats import binom
+
+    v = as_float_array(values, "values", allow_nonfinite=True).ravel()
+    if v.size == 0:
+        raise ValueError("values must hold at least one draw")
+    if np.isnan(v).any():
+        raise ValueError("values must not hold NaN")
+    q = check_real(q, "q", minimum=0.0, maximum=1.0, closed_min=False, closed_max=False)
+    confidence = _check_confidence(confidence)
+    v = np.sort(v)
+    n = v.size
+    estimate = float(np.quantile(v, q, method="inverted_cdf"))
+    k = int(binom.ppf(confidence, n, q)) + 1
+    upper = float(v[k - 1]) if k <= n and binom.cdf(k - 1, n, q) >= confidence else math.inf
+    return estimate, upper
 
 
 def _groups(table: pd.DataFrame, by) -> Iterator[tuple[dict, pd.DataFrame]]:

@@ -48,6 +48,7 @@ from boundcheck.bounds import get as get_bound
 from boundcheck.bounds import theorem_3_1_regime
 from boundcheck.checks import compare_to_bound, verdicts
 from boundcheck.report import StudyResult
+from boundcheck.stats import quantile_upper_limit
 from boundcheck.study import (ConfigError, Study, StudyConfig, boolean, choice, nonnegative_int, positive, positive_int,
                               positive_ints, positives, probabilities, seed_domain, setting)
 from boundcheck.robust_lazy import random_lazy_weights, robust_lazy_weights
@@ -113,23 +114,6 @@ _CHUNK_FLOATS = 2**21
 QUANTILE_CONFIDENCE = 0.975
 
 
-def quantile_with_upper_limit(values, q: float, confidence: float = QUANTILE_CONFIDENCE) -> tuple[float, float]:
-    """The empirical q-quantile of i.i.d. draws and an upper confidence limit for the true one.
-
-    The limit is the order statistic ``X_(k)`` with the smallest k such that ``P(Binomial(n, q) <= k - 1) >=
-    confidence`` (then ``P(X_(k) >= xi_q) >= confidence`` for a continuous law); +inf when even ``X_(n)`` does
-    not reach that confidence (too few draws) or when draws are infinite (the step never flips).
-    """
-    from scipy.stats import binom
-
-    v = np.sort(np.asarray(values, dtype=float).ravel())
-    n = v.size
-    estimate = float(np.quantile(v, q, method="inverted_cdf"))
-    k = int(binom.ppf(confidence, n, q)) + 1
-    upper = float(v[k - 1]) if k <= n and binom.cdf(k - 1, n, q) >= confidence else math.inf
-    return estimate, upper
-
-
 def calibrate_eps_d(d: int, m: int, radius: float, gammas, n_calibration: int, adversary_steps: int, rng) -> dict:
     """eps_d(gamma') from Theorem 3.1's own law, at W0 and at the adversary's lazy W (see the module docstring).
 
@@ -159,7 +143,7 @@ def calibrate_eps_d(d: int, m: int, radius: float, gammas, n_calibration: int, a
     out = {}
     for gamma in gammas:
         q = 1.0 - gamma
-        w0, w0_up = quantile_with_upper_limit(delta0, q)
+        w0, w0_up = quantile_upper_limit(delta0, q, QUANTILE_CONFIDENCE)
         eta_w0 = float(np.quantile(eta0, q, method="inverted_cdf"))
         if radius > 0 and np.isfinite(eta_w0):
             adv = []
@@ -169,7 +153,7 @@ def calibrate_eps_d(d: int, m: int, radius: float, gammas, n_calibration: int, a
             adv = np.concatenate(adv)
         else:
             adv = delta0
-        a, a_up = quantile_with_upper_limit(adv, q)
+        a, a_up = quantile_upper_limit(adv, q, QUANTILE_CONFIDENCE)
         out[gamma] = dict(eps_d_w0=w0, eps_d_w0_upper=w0_up, eps_d_adv=a, eps_d_adv_upper=a_up,
                           eps_d=max(w0_up, a_up), eta_w0=eta_w0, n_calibration=int(delta0.size),
                           adv_never_flips=float(np.mean(~np.isfinite(adv))))

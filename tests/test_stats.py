@@ -1,5 +1,5 @@
 """Tests of the per-cell summaries of boundcheck.stats that the studies share (summary_columns, exponent_row,
-level_crossing); the interval and exponent-fit statistics themselves are tested in test_montecarlo.py."""
+level_crossing, quantile_upper_limit); the interval and exponent-fit statistics are tested in test_montecarlo.py."""
 
 import math
 
@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from scipy import stats as sps
 
-from boundcheck.stats import exponent_row, fit_exponent, level_crossing, summary_columns
+from boundcheck.stats import exponent_row, fit_exponent, level_crossing, quantile_upper_limit, summary_columns
 
 
 def test_summary_columns_values_and_order():
@@ -114,3 +114,42 @@ def test_level_crossing_bad_input():
         level_crossing([0.0, 1.0], [0.9, 0.1], log_x=True)
     with pytest.raises(ValueError, match="x"):
         level_crossing([1.0, np.nan], [0.9, 0.1])
+
+
+def test_quantile_upper_limit_order_statistic():
+    v = np.arange(1.0, 101.0)  # n = 100
+    estimate, upper = quantile_upper_limit(v[::-1], 0.9, 0.975)  # any order
+    assert estimate == 90.0  # inverted_cdf: the order statistic X_(ceil(nq))
+    k = int(sps.binom.ppf(0.975, 100, 0.9)) + 1  # smallest k with P(Bin(100, 0.9) <= k - 1) >= 0.975
+    assert sps.binom.cdf(k - 1, 100, 0.9) >= 0.975 > sps.binom.cdf(k - 2, 100, 0.9)
+    assert upper == v[k - 1] and upper > estimate
+
+
+def test_quantile_upper_limit_infinite_when_too_few_draws_or_infinite_draws():
+    # n = 10 at q = 0.9: P(X_(10) >= xi) = 1 - 0.9^10 = 0.65 < 0.975
+    assert quantile_upper_limit(np.arange(10.0), 0.9) == (8.0, math.inf)
+    # the order statistic the limit needs is +inf (steps that never flip)
+    est, up = quantile_upper_limit(np.r_[np.arange(97.0), [np.inf] * 3], 0.5, 0.975)
+    assert est == 49.0 and math.isfinite(up)
+    assert quantile_upper_limit(np.r_[np.arange(90.0), [np.inf] * 10], 0.9, 0.975)[1] == math.inf
+
+
+def test_quantile_upper_limit_coverage():
+    # Exact coverage for a continuous law is P(Bin(n, q) <= k - 1); check it by simulation (fixed seed) within
+    # a 99.9% binomial interval of the simulated count.
+    rng = np.random.default_rng(3)
+    n, q, conf, reps = 40, 0.8, 0.9, 4000
+    k = int(sps.binom.ppf(conf, n, q)) + 1
+    exact = sps.binom.cdf(k - 1, n, q)
+    assert exact >= conf
+    covered = sum(quantile_upper_limit(rng.random(n), q, conf)[1] >= q for _ in range(reps))  # xi_q = q
+    lo, hi = sps.binom.ppf(0.0005, reps, exact), sps.binom.ppf(0.9995, reps, exact)
+    assert lo <= covered <= hi
+
+
+@pytest.mark.parametrize("kwargs, match", [(dict(values=[]), "at least one"), (dict(values=[1.0, np.nan]), "NaN"),
+                                           (dict(q=1.0), "q"), (dict(q=0.0), "q"), (dict(confidence=1.0), "confidence")])
+def test_quantile_upper_limit_bad_input(kwargs, match):
+    args = dict(values=[1.0, 2.0, 3.0], q=0.5, confidence=0.9) | kwargs
+    with pytest.raises(ValueError, match=match):
+        quantile_upper_limit(**args)
