@@ -334,6 +334,80 @@ def test_extending_examples_run(tmp_path, monkeypatch):
         sys.modules.pop("active_count", None)
 
 
+def _repository_files() -> list:
+    """The files of the repository: tracked and untracked-but-not-ignored (git), else a walk of the tree."""
+    try:
+        proc = subprocess.run(["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"], cwd=ROOT,
+                              capture_output=True, timeout=60)
+    except (OSError, subprocess.SubprocessError):
+        proc = None
+    if proc is not None and proc.returncode == 0:
+        return [ROOT / name for name in proc.stdout.decode().split("\0") if name]
+    skip = {".git", ".venv", "__pycache__", "_build", "_generated", ".pytest_cache", ".hypothesis"}
+    files = []
+    for folder, dirs, names in os.walk(ROOT):
+        dirs[:] = [d for d in dirs if d not in skip]
+        files += [Path(folder) / name for name in names]
+    return files
+
+
+# Built from pieces, so that this file does not name them itself.
+_OUTSIDE = re.compile("|".join([re.escape(".." + "/shared"), re.escape("shared" + "/spec"),
+                                re.escape("shared" + "/seeds"), "(?i:spec" + r"\s+sections?\b)",
+                                r"\b[Ss]" + "pec" + r" \d"]))
+
+
+def test_nothing_names_files_outside_the_repository():
+    """No file of the repository cites the project's private spec: the docs' theory page is the reference.
+
+    Code and docs cite ``docs/theory.md`` by section ("theory §5.4"), never a file outside the repository
+    (the project's shared folder beside it) nor a section of the private spec.
+    """
+    offenders = []
+    for path in _repository_files():
+        if ".git" in path.parts or ".venv" in path.parts or not path.is_file():
+            continue
+        try:
+            text = path.read_text(encoding="utf-8")
+        except (UnicodeDecodeError, OSError):
+            continue  # binary files (images, the MNIST fixture)
+        for number, line in enumerate(text.splitlines(), 1):
+            if _OUTSIDE.search(line):
+                offenders.append(f"{path.relative_to(ROOT)}:{number}: {line.strip()[:120]}")
+    assert not offenders, "references outside the repository:\n" + "\n".join(offenders)
+
+
+def test_outside_references_are_recognized():
+    for line in [".." + "/shared" + "/x.md", "shared" + "/spec/paper.md", "(spec" + " section 5.4)",
+                 "Spec" + " section 3", "(spec" + " 5.4)", "spec" + " 6.3"]:
+        assert _OUTSIDE.search(line), line
+    for line in ["theory §5.4", "docs/theory.md §3", "SPEC 7 (Scientific Python)", "importlib.util.spec_from_file",
+                 "specification", "for name, (spec, value) in pairs", "value, status = spec"]:
+        assert not _OUTSIDE.search(line), line
+
+
+_CITED = re.compile(r"\b[Tt]heory (?:section|§)\s?(\d+(?:\.\d+)?)")
+
+
+def test_cited_theory_sections_exist(build):
+    """Every "theory section N.M" that the code and the docs cite is a section of docs/theory.md."""
+    labels = build.theory_labels()
+    missing = []
+    for path in _repository_files():
+        if ".git" in path.parts or ".venv" in path.parts or not path.is_file() or path.suffix not in (
+                ".py", ".md", ".rst", ".txt", ".toml", ".tmpl"):
+            continue
+        try:
+            text = path.read_text(encoding="utf-8")
+        except (UnicodeDecodeError, OSError):
+            continue
+        for number, line in enumerate(text.splitlines(), 1):
+            for match in _CITED.finditer(line):
+                if match.group(1) not in labels:
+                    missing.append(f"{path.relative_to(ROOT)}:{number}: theory section {match.group(1)}")
+    assert not missing, "cited sections that docs/theory.md does not have:\n" + "\n".join(missing)
+
+
 def test_cli_help_texts(build, tmp_path):
     build.write_cli_help(tmp_path)
     texts = {p.stem: p.read_text() for p in tmp_path.glob("*.txt")}
@@ -361,9 +435,10 @@ def test_further_pages_are_linked(build, tmp_path):
 def test_theory_references_become_links(build):
     labels = build.theory_labels()
     assert {"0", "3", "5.4", "6.4", "9.3", "10.5", "11"} <= labels  # the sections the code cites exist
-    rst = "Statement (theory section 5.1); ``theory section 5.2``; Theory section 99.\n\nA::\n\n    theory section 3\n"
+    unknown = "Theory" + " section 99"  # a section the page does not have (in pieces: see test_cited_...)
+    rst = f"Statement (theory section 5.1); ``theory section 5.2``; {unknown}.\n\nA::\n\n    theory section 3\n"
     assert build.link_theory(rst, labels) == (
-        "Statement (:ref:`theory section 5.1 <theory-5-1>`); ``theory section 5.2``; Theory section 99.\n\n"
+        f"Statement (:ref:`theory section 5.1 <theory-5-1>`); ``theory section 5.2``; {unknown}.\n\n"
         "A::\n\n    theory section 3")
     # bars of the prose (|f(x)| written for help()) are escaped: they are not RST substitutions
     rst = "a |f(x)| b ``|g|`` :math:`|x|` c\n\n.. code-block:: python\n\n    abs(x) | y\n\nA::\n\n    |f|\n\nd |f|"
