@@ -25,6 +25,7 @@ W for a sup, an attack's robust error) or ``side="upper"`` (the true value is <=
 certificate valid for every W, for a sup); ``"heuristic"`` a value with no guarantee either way.
 
 Outcomes (``row["verdict"]``)
+
 - ``"violated"``: definite. The definite crossings are the samples whose true value is provably on the
   wrong side beyond rounding (``rtol``, ``atol``): exact values on the wrong side, certified values whose
   certified side is the wrong side (a certified lower value of a sup above an upper bound; a certified
