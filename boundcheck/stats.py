@@ -13,6 +13,7 @@
 - :func:`exponent_row` -- :func:`fit_exponent` as one table row that a failed fit does not break;
 - :func:`level_crossing` -- where a curve sampled on a grid first crosses a level;
 - :func:`quantile_upper_limit` -- an empirical quantile with a distribution-free upper confidence limit;
+- :func:`compare_proportions` -- is one measured proportion above another (disjoint exact intervals)?
 - :func:`summarize`, :func:`fit_exponents` -- the same, applied group by group to a sweep table.
 """
 
@@ -45,6 +46,7 @@ __all__ = [
     "exponent_row",
     "level_crossing",
     "quantile_upper_limit",
+    "compare_proportions",
     "summarize",
     "fit_exponents",
 ]
@@ -868,6 +870,40 @@ def quantile_upper_limit(values, q: float, confidence: float = 0.975) -> tuple[f
     k = int(binom.ppf(confidence, n, q)) + 1
     upper = float(v[k - 1]) if k <= n and binom.cdf(k - 1, n, q) >= confidence else math.inf
     return estimate, upper
+
+
+def compare_proportions(rate_a, n_a: int, rate_b, n_b: int, confidence: float = 0.95) -> tuple[str, Interval, Interval]:
+    """Is the proportion measured as ``rate_a`` on ``n_a`` independent points above the one measured as
+    ``rate_b`` on ``n_b``? By disjoint :func:`clopper_pearson` intervals (conservative).
+
+    Parameters
+    ----------
+    rate_a, rate_b : float
+        Proportions in [0, 1] (e.g. accuracies), each ``k / n`` for a count ``k`` recovered by rounding.
+    n_a, n_b : int
+        The numbers of points, >= 1.
+    confidence : float
+        Level of each interval.
+
+    Returns
+    -------
+    (str, Interval, Interval)
+        ``"higher"`` when a's interval lies wholly above b's, ``"lower"`` when wholly below, else
+        ``"indistinguishable"``; and the two intervals.
+    """
+    intervals = []
+    for rate, n, name in ((rate_a, n_a, "a"), (rate_b, n_b, "b")):
+        rate = check_real(rate, f"rate_{name}", minimum=0.0, maximum=1.0)
+        n = int(_as_int_array(n, f"n_{name}"))
+        if n < 1:
+            raise ValueError(f"n_{name} must be >= 1, got {n}")
+        intervals.append(clopper_pearson(int(round(rate * n)), n, confidence))
+    a, b = intervals
+    if a.low > b.high:
+        return "higher", a, b
+    if a.high < b.low:
+        return "lower", a, b
+    return "indistinguishable", a, b
 
 
 def _groups(table: pd.DataFrame, by) -> Iterator[tuple[dict, pd.DataFrame]]:

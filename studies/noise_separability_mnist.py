@@ -64,7 +64,7 @@ from boundcheck import lazy_radius
 from boundcheck.montecarlo import cell_seed
 from boundcheck.multiclass import classification_accuracy, init_classifier
 from boundcheck.report import StudyResult, verdict_line
-from boundcheck.stats import clopper_pearson
+from boundcheck.stats import compare_proportions
 from boundcheck.study import (ConfigError, Phase, Record, Study, StudyConfig, TupleOf, boolean, choice, nonnegative,
                               nonnegative_int, positive, positive_int, probability, seed_domain, setting, text)
 from boundcheck.train import train_gd
@@ -244,23 +244,6 @@ def _rows_for_net(cfg: Config, task: str, spec, data, raw_probe, lp_raw, rng: np
 FACTORS = {"m": 2, "steps": 3, "lr": 4, "init_scale": 5}
 
 
-def _accuracy_interval(acc: float, n: int, confidence: float) -> tuple[float, float]:
-    """Clopper-Pearson interval of an accuracy measured on ``n`` test points (i.i.d. given the net)."""
-    k = int(round(acc * n))
-    iv = clopper_pearson(k, n, confidence)
-    return float(iv.low), float(iv.high)
-
-
-def _compare(hi_acc, hi_n, lo_acc, lo_n, confidence) -> tuple[str, tuple, tuple]:
-    """Is ``hi_acc`` significantly above ``lo_acc``? Disjoint Clopper-Pearson intervals (conservative)."""
-    a, b = _accuracy_interval(hi_acc, hi_n, confidence), _accuracy_interval(lo_acc, lo_n, confidence)
-    if a[0] > b[1]:
-        return "higher", a, b
-    if a[1] < b[0]:
-        return "lower", a, b
-    return "indistinguishable", a, b
-
-
 def chain_table(table: pd.DataFrame, cfg: Config) -> pd.DataFrame:
     """One factor at a time from the lazy to the rich regime: every step of ``cfg.chain``, per task and attack.
 
@@ -285,7 +268,7 @@ def chain_table(table: pd.DataFrame, cfg: Config) -> pd.DataFrame:
                        factor_to=", ".join(str(specs[b][FACTORS[f]]) for f in changed),
                        relative_movement_from=ra["relative_movement"], relative_movement_to=rb["relative_movement"])
             for col in ("zero_shot_acc", "probe_noise_test_acc", "hebbian_acc"):
-                verdict, _, _ = _compare(rb[col], n, ra[col], n, cfg.confidence)
+                verdict, _, _ = compare_proportions(rb[col], n, ra[col], n, cfg.confidence)
                 row.update({f"{col}_from": ra[col], f"{col}_to": rb[col], f"{col}_change": verdict})
             row["lp_noise_from"], row["lp_noise_to"] = ra["lp_noise"], rb["lp_noise"]
             rows.append(row)
@@ -297,7 +280,7 @@ def _drop_line(name: str, lazy: pd.DataFrame, rich: pd.DataFrame, col: str, cfg:
     """Does ``col`` drop from the lazy rows (init, lazy) to the rich rows? Worst lazy row vs best rich row."""
     lz = lazy.loc[lazy[col].idxmin()]
     rc = rich.loc[rich[col].idxmax()]
-    verdict, a, b = _compare(lz[col], int(lz["n_test"]), rc[col], int(rc["n_test"]), cfg.confidence)
+    verdict, a, b = compare_proportions(lz[col], int(lz["n_test"]), rc[col], int(rc["n_test"]), cfg.confidence)
     drop = verdict == "higher"
     if drop and predicted:
         status = "drop observed, as predicted"
@@ -309,9 +292,10 @@ def _drop_line(name: str, lazy: pd.DataFrame, rich: pd.DataFrame, col: str, cfg:
         status = "RISES instead of the predicted drop"
     else:
         status = f"no drop, as predicted ({why})" if verdict != "lower" else f"rises ({why})"
-    return (f"{name}: {status} (lazy min {lz[col]:.3f} [{a[0]:.3f}, {a[1]:.3f}] ({lz['net']}), rich max "
-            f"{rc[col]:.3f} [{b[0]:.3f}, {b[1]:.3f}] ({rc['net']}); {cfg.confidence:.0%} Clopper-Pearson on "
-            f"{int(lz['n_test'])} test points; detectable drop about {max(a[1] - a[0], b[1] - b[0]):.3f})")
+    return (f"{name}: {status} (lazy min {lz[col]:.3f} [{float(a.low):.3f}, {float(a.high):.3f}] ({lz['net']}), "
+            f"rich max {rc[col]:.3f} [{float(b.low):.3f}, {float(b.high):.3f}] ({rc['net']}); {cfg.confidence:.0%} "
+            f"Clopper-Pearson on {int(lz['n_test'])} test points; detectable drop about "
+            f"{max(float(a.width), float(b.width)):.3f})")
 
 
 def _verdicts(table: pd.DataFrame, cfg: Config | None = None) -> list[str]:
@@ -321,8 +305,8 @@ def _verdicts(table: pd.DataFrame, cfg: Config | None = None) -> list[str]:
     # (1) noise vs raw pixels, by the same probe on the same test images
     counts = {"higher": 0, "lower": 0, "indistinguishable": 0}
     for _, r in true.iterrows():
-        counts[_compare(r["probe_noise_test_acc"], int(r["n_test"]), r["probe_raw_test_acc"], int(r["n_test"]),
-                        cfg.confidence)[0]] += 1
+        counts[compare_proportions(r["probe_noise_test_acc"], int(r["n_test"]), r["probe_raw_test_acc"],
+                                   int(r["n_test"]), cfg.confidence)[0]] += 1
     bad = counts["lower"] + counts["indistinguishable"]
     lines.append(verdict_line("noise_probe_beats_raw_probe (disjoint Clopper-Pearson intervals)", len(true), bad)
                  + (f" ({counts['lower']} below, {counts['indistinguishable']} indistinguishable)" if bad else ""))

@@ -1,5 +1,6 @@
 """Tests of the per-cell summaries of boundcheck.stats that the studies share (summary_columns, exponent_row,
-level_crossing, quantile_upper_limit); the interval and exponent-fit statistics are tested in test_montecarlo.py."""
+level_crossing, quantile_upper_limit, compare_proportions); the interval and exponent-fit statistics are tested
+in test_montecarlo.py."""
 
 import math
 
@@ -7,7 +8,8 @@ import numpy as np
 import pytest
 from scipy import stats as sps
 
-from boundcheck.stats import exponent_row, fit_exponent, level_crossing, quantile_upper_limit, summary_columns
+from boundcheck.stats import (clopper_pearson, compare_proportions, exponent_row, fit_exponent, level_crossing,
+                              quantile_upper_limit, summary_columns)
 
 
 def test_summary_columns_values_and_order():
@@ -153,3 +155,26 @@ def test_quantile_upper_limit_bad_input(kwargs, match):
     args = dict(values=[1.0, 2.0, 3.0], q=0.5, confidence=0.9) | kwargs
     with pytest.raises(ValueError, match=match):
         quantile_upper_limit(**args)
+
+
+def test_compare_proportions_disjoint_exact_intervals():
+    # 90/100 vs 50/100: the Clopper-Pearson intervals are far apart
+    verdict, a, b = compare_proportions(0.9, 100, 0.5, 100, 0.95)
+    assert verdict == "higher"
+    ref_a, ref_b = clopper_pearson(90, 100, 0.95), clopper_pearson(50, 100, 0.95)
+    assert (a.low, a.high, b.low, b.high) == (ref_a.low, ref_a.high, ref_b.low, ref_b.high)
+    assert compare_proportions(0.5, 100, 0.9, 100)[0] == "lower"
+    assert compare_proportions(0.55, 100, 0.5, 100)[0] == "indistinguishable"  # overlapping intervals
+    # the verdict is exactly "a.low > b.high": find the smallest count that is "higher" than 50/100
+    k_min = next(k for k in range(50, 101) if clopper_pearson(k, 100).low > clopper_pearson(50, 100).high)
+    assert compare_proportions(k_min / 100, 100, 0.5, 100)[0] == "higher"
+    assert compare_proportions((k_min - 1) / 100, 100, 0.5, 100)[0] == "indistinguishable"
+    # counts are recovered by rounding rate * n (an accuracy stored as a float)
+    assert compare_proportions(np.float32(0.7), 1000, 0.5, 1000)[1].estimate == 0.7
+
+
+@pytest.mark.parametrize("args, match", [((1.5, 10, 0.5, 10), "rate_a"), ((0.5, 10, -0.1, 10), "rate_b"),
+                                         ((0.5, 0, 0.5, 10), "n_a"), ((0.5, 10, 0.5, 2.5), "n_b")])
+def test_compare_proportions_bad_input(args, match):
+    with pytest.raises(ValueError, match=match):
+        compare_proportions(*args)
