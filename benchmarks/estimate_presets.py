@@ -90,7 +90,11 @@ def main():
 
     names = args.studies or [n for n in sorted(discover_studies()) if not n.startswith("mnist_")]
     for name in names:
-        study = load_study(name).STUDY
+        try:
+            study = load_study(name).STUDY
+        except Exception as exc:  # a study that does not import is reported, not fatal
+            print(f"{name}: could not load ({type(exc).__name__}: {exc})", flush=True)
+            continue
         if not study.has_paper:
             print(f"{name}: no --paper preset", flush=True)
             continue
@@ -102,8 +106,12 @@ def main():
             g = g if isinstance(g, Grid) else Grid(g)
             cells = list(g)
             order = sorted(range(len(cells)), key=lambda i: cost_proxy(cells[i]))
-            t_min = timed(name, phase.name, order[0], args.limit)
-            t_max = t_min if len(cells) == 1 else timed(name, phase.name, order[-1], args.limit)
+            try:
+                t_min = timed(name, phase.name, order[0], args.limit)
+                t_max = t_min if len(cells) == 1 else timed(name, phase.name, order[-1], args.limit)
+            except RuntimeError as exc:
+                print(f"{name}: {exc}", flush=True)
+                break
             n = len(cells)
             lo, hi = n * t_min / args.workers, n * t_max / args.workers
             mid = n * math.sqrt(t_min * t_max) / args.workers if math.isfinite(t_max) else math.inf
