@@ -270,6 +270,39 @@ def expected_crossings(m, r) -> np.ndarray:
 _SAFE = 1.0 - 1e-12
 
 
+def _into_ball(W: np.ndarray, W0: np.ndarray, R: float) -> np.ndarray:
+    """``W`` with each row that is not surely in the ball moved towards its centre until it is.
+
+    ``_SAFE`` only covers rounding relative to R, but forming ``w0_s + delta`` rounds each coordinate to a
+    multiple of ``ulp(w0_s)``: when R is far below ``||w0_s||`` that error (``~ eps ||w0_s||``) can exceed
+    ``(1 - _SAFE) R`` and leave the stored row outside the ball (e.g. R = 2**-24, w0_s = (0, 0, 1)). Here the
+    deviation of the *stored* row is measured and, where it is above ``R (1 - slack)`` (``slack`` bounds the
+    relative rounding of that measurement, so a row that passes is within R exactly), the row is rebuilt as
+    ``w0_s + delta f`` with f lowered by a margin doubling each pass; a row is set to ``w0_s`` (deviation 0)
+    at the latest when the margin exceeds R. The rows that already pass are returned unchanged.
+    """
+    W = np.array(W, dtype=float, copy=True)
+    d = W.shape[-1]
+    eps = np.finfo(float).eps
+    slack = 4.0 * (d + 2) * eps
+    target = R * (1.0 - slack)
+    row0 = np.linalg.norm(W0, axis=-1)
+    for k in range(80):
+        D = W - W0
+        n = np.sqrt((D * D).sum(axis=-1))
+        bad = ~(n <= target)
+        if not bad.any():
+            return W
+        margin = (2.0 ** k) * math.sqrt(d) * eps * (row0[bad] + n[bad])
+        f = np.maximum(target - margin, 0.0) / n[bad]
+        rows = W0[bad] + D[bad] * f[:, None]
+        rows[f == 0] = W0[bad][f == 0]
+        W[bad] = rows
+    bad = ~(np.sqrt(((W - W0) ** 2).sum(axis=-1)) <= target)
+    W[bad] = W0[bad]
+    return W
+
+
 def _margin(R: float, row_norms: np.ndarray) -> np.ndarray:
     """Strictness margin for "active" (``w . x_hat >= margin`` rather than ``> 0``), per neuron."""
     return 1e-9 * R + 1e-12 * row_norms
@@ -531,9 +564,8 @@ def _gn_point(a, W0, x, R, gen, steps, restarts, exhaustive_max) -> tuple[_GNPoi
 
 
 def _gn_rebuild(geo: _GNGeometry, spec) -> np.ndarray:
-    if spec[0] == "candidate":
-        return geo.candidate(spec[1])
-    return geo.build(spec[1], spec[2])
+    W = geo.candidate(spec[1]) if spec[0] == "candidate" else geo.build(spec[1], spec[2])
+    return _into_ball(W, geo.W0, geo.R)
 
 
 def grad_norm_lower(net: Network, X, radius: float, *, steps: int = 400, restarts: int = 1,
@@ -785,7 +817,8 @@ def grad_norm_upper(net: Network, X, radius: float, *, steps: int = 8) -> WorstC
 
     def rebuild(k, i, spec):
         geo = _GNGeometry(net.a[k], net.W0[k], X[i], R)
-        return geo.candidate(spec[1]) if spec[0] == "candidate" else _best_response_up(geo, spec[1], build=True)
+        W = geo.candidate(spec[1]) if spec[0] == "candidate" else _best_response_up(geo, spec[1], build=True)
+        return _into_ball(W, geo.W0, R)
 
     for k in range(K):
         net_k = net.select([k])
@@ -969,7 +1002,7 @@ def _gd_rebuild(a, W0, x, r, R, z, e):
     geo = _GDGeometry(a, W0, x, R, r)
     if e is None:
         return W0.copy()
-    return geo.best_response(z, e, geo.candidates_for(z)[0], build=True)
+    return _into_ball(geo.best_response(z, e, geo.candidates_for(z)[0], build=True), W0, R)
 
 
 def grad_difference_upper(net: Network, X, r: float, radius: float, *, n_directions: int = 2,
