@@ -245,6 +245,18 @@ def test_refresh_results_stores_default_settings(build, toy, tmp_path):
     assert {p.name: p.read_bytes() for p in folder.iterdir()} == before
 
 
+def test_self_checks_are_shown_apart(build, tmp_path):
+    folder = tmp_path / "s"
+    folder.mkdir()
+    (folder / "summary.txt").write_text(
+        "study s\nb1: holds in all 2 cells\n"
+        "consistency checks of the implementation (hold by construction; they test the code, not the paper):\n"
+        "  b2: holds in all 2 cells\nb3: vacuous in all 2 cells\nnote: a note\n")
+    out = build.read_outputs(folder, "s")
+    assert out.verdicts == ["b1: holds in all 2 cells", "b3: vacuous in all 2 cells"]
+    assert out.self_checks == ["b2: holds in all 2 cells"] and out.notes == ["a note"]
+
+
 def test_publish_results_replaces_the_whole_folder(build, tmp_path):
     source, dest = tmp_path / "run", tmp_path / "results" / "s"
     (source / "cells").mkdir(parents=True)
