@@ -335,6 +335,17 @@ def _outputs(X, W, b, a_scaled, c) -> np.ndarray:
     return Z @ a_scaled + c
 
 
+def _logistic_loss_slope(y, f) -> tuple[float, np.ndarray]:
+    """The one logistic loss of every trainer: mean ``log(1 + exp(-y f))`` and its slope ``d loss / d f``.
+
+    ``d loss / d f_i = -y_i sigmoid(-y_i f_i) / n``, with ``sigmoid(-t) = exp(-logaddexp(0, t))`` (stable for
+    any margin). Shapes: y, f (n,); returns (loss, slope of shape (n,)).
+    """
+    margin = y * f
+    loss = float(np.mean(np.logaddexp(0, -margin)))
+    return loss, -y * np.exp(-np.logaddexp(0, margin)) / len(f)
+
+
 def _loss_grad(X, y, W, b, a_scaled, c):
     """Logistic loss, its gradient in (W, b) and the outputs, for one minibatch (all BLAS)."""
     n = X.shape[0]
@@ -344,10 +355,8 @@ def _loss_grad(X, y, W, b, a_scaled, c):
     active = Z > 0
     np.maximum(Z, 0, out=Z)
     f = Z @ a_scaled + c
-    margin = y * f
-    loss = float(np.mean(np.logaddexp(0, -margin)))
-    # d loss / d f_i = -y_i sigmoid(-margin_i) / n, with sigmoid(-t) = exp(-logaddexp(0, t)) (stable)
-    g = (-y * np.exp(-np.logaddexp(0, margin)) / n).astype(Z.dtype, copy=False)
+    loss, g = _logistic_loss_slope(y, f)
+    g = g.astype(Z.dtype, copy=False)
     G = np.multiply(active, g[:, None], out=Z)  # reuse Z's memory: G_is = g_i 1{z_is > 0}
     G *= a_scaled
     grad_W = G.T @ X
@@ -1268,13 +1277,11 @@ def _gd_loss_grad(X, T, W, A, c, binary: bool, want_grad: bool = True):
     n = len(X)
     if binary:
         f = out[:, 0] + c
-        t = T * f
-        loss = float(np.logaddexp(0.0, -t).mean())
-        acc = float(np.mean(t > 0))
+        loss, slope = _logistic_loss_slope(T, f)
+        acc = float(np.mean(T * f > 0))
         if not want_grad:
             return loss, acc, None
-        from scipy.special import expit
-        G = (-T * expit(-t) / n)[:, None].astype(W.dtype, copy=False)  # (n, 1)
+        G = slope[:, None].astype(W.dtype, copy=False)  # (n, 1)
     else:
         Lmax = out.max(axis=1, keepdims=True)
         E = np.exp(out - Lmax)
