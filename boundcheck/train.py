@@ -348,7 +348,6 @@ def _logistic_loss_slope(y, f) -> tuple[float, np.ndarray]:
 
 def _loss_grad(X, y, W, b, a_scaled, c):
     """Logistic loss, its gradient in (W, b) and the outputs, for one minibatch (all BLAS)."""
-    n = X.shape[0]
     Z = X @ W.T  # (n, m) pre-activations
     if b is not None:
         Z += b
