@@ -309,8 +309,11 @@ def max_pair_flips(net: Network, X, Y, radius: float, *, batch: int | None = Non
 
     Notes
     -----
-    The flip set is not closed (``w . x = 0`` counts as inactive); a neuron at distance exactly R from it
-    is counted although the infimum may not be attained. This matters only on a set of measure zero.
+    The flip set is not closed (``w . x = 0`` counts as inactive); a neuron at distance exactly R > 0 from
+    it is counted although the infimum may not be attained. This matters only on a set of measure zero. At
+    ``R = 0`` the ball is ``{W0}`` and the count is the one at W0, exactly (from the pre-activations). A
+    neuron already split at W0 is always counted, whatever the rounding of its distance (nearly parallel
+    pairs, below).
 
     Nearly parallel pairs (``sin^2`` of the angle between ``x~`` and ``y~`` at most ``1e-4``) are computed
     apart, in an orthonormal basis of their plane built stably: the second direction comes from the
@@ -352,6 +355,9 @@ def max_pair_flips(net: Network, X, Y, radius: float, *, batch: int | None = Non
     for lo, hi in chunks(n, batch):
         pre_x = stacked_preactivations(X[lo:hi], net.W0, net.b0)
         pre_y = stacked_preactivations(Y[lo:hi], net.W0, net.b0)
+        if radius == 0:  # the ball is {W0}: the count at W0, exactly (no closure of the flip set)
+            out[:, lo:hi] = ((pre_x > 0) != (pre_y > 0)).sum(-1).T
+            continue
         _kernels.count_reachable_pair_flips(pre_x, pre_y, safe_xx[lo:hi], safe_xy[lo:hi], safe_yy[lo:hi],
                                             radius, out, lo)
         for j in np.flatnonzero(degenerate[lo:hi]):
@@ -369,9 +375,9 @@ def max_pair_flips(net: Network, X, Y, radius: float, *, batch: int | None = Non
                 if parallel > 0:  # same direction: both sides always agree
                     out[:, i] = 0
                 elif parallel < 0:  # opposite directions: disagree unless exactly at the kink
-                    out[:, i] = net.width if radius > 0 else ((zx > 0) != (zy > 0)).sum(-1)
-                else:
-                    out[:, i] = _near_parallel_pair_flips(net, u, v, radius)
+                    out[:, i] = net.width
+                else:  # the neurons split at W0 are in the flip set (distance 0) whatever the rounding
+                    out[:, i] = (_near_parallel_pair_flips(net, u, v, radius) | ((zx > 0) != (zy > 0))).sum(-1)
     return WorstCase(out, "exact", "pair_flips", "max", radius, None)
 
 
@@ -420,7 +426,7 @@ def _exactly_parallel(u: np.ndarray, v: np.ndarray) -> int:
 
 
 def _near_parallel_pair_flips(net: Network, u: np.ndarray, v: np.ndarray, radius: float) -> np.ndarray:
-    """Exact count (per init) for a pair ``(u, v) = (x~, y~)`` that is nearly but not exactly parallel.
+    """Which neurons can split a pair ``(u, v) = (x~, y~)`` that is nearly but not exactly parallel: bool (K, m).
 
     Orthonormal basis (e1, e2) of span(u, v): e1 = u / |u|, e2 from the component of the small difference
     ``v -+ u`` orthogonal to e1 (Gram-Schmidt twice). In these coordinates ``u ~ (1, 0)`` and
@@ -434,13 +440,17 @@ def _near_parallel_pair_flips(net: Network, u: np.ndarray, v: np.ndarray, radius
     D = diff if np.linalg.norm(diff) < np.linalg.norm(vs) else vs
     perp = D - (D @ e1) * e1
     perp = perp - (perp @ e1) * e1
-    sin_raw = float(np.linalg.norm(perp))
+    # the norm of a tiny perp (e.g. x = (2, 3.56e-162), y = (1, 0): entries ~ 4e-163) underflows when squared:
+    # take it after an exact power-of-two scaling
+    top = float(np.abs(perp).max())
+    e = int(np.frexp(top)[1]) if top > 0 else 0
+    sin_raw = float(np.ldexp(np.linalg.norm(np.ldexp(perp, -e)), e))
     W0 = net.W0
     a = W0 @ e1[:W0.shape[2]]
     if net.has_bias:
         a = a + net.b0 * e1[-1]
     if sin_raw == 0.0:  # the wedges have closed to half-lines of the hyperplane w . e1 = 0: distance |a|
-        return (np.abs(a) <= radius).sum(-1)
+        return np.abs(a) <= radius
     e2 = perp / sin_raw
     b = W0 @ e2[:W0.shape[2]]
     if net.has_bias:
@@ -465,4 +475,4 @@ def _near_parallel_pair_flips(net: Network, u: np.ndarray, v: np.ndarray, radius
         return np.where(inside, 0.0, np.minimum(d1, d2))
 
     dist = np.minimum(dist_to_A(a, b), dist_to_A(-a, -b))
-    return (dist <= radius).sum(-1)
+    return dist <= radius

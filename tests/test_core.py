@@ -349,6 +349,20 @@ def test_max_pair_flips_never_beaten_and_exact_at_zero_radius(data):
         assert (disagreements(W, b) <= wc.value).all()
 
 
+@pytest.mark.filterwarnings("ignore:max_pair_flips. x~ and y~ are parallel:RuntimeWarning")
+def test_max_pair_flips_tiny_angle_keeps_the_neurons_split_at_init():
+    """A pair at an angle of ~1.8e-162 (x = (2, 3.56e-162), y = (1, 0)): the plane's second direction has
+    entries ~4e-163, whose squares underflow. Neurons w0 = (0, 1) are split at W0 (w.x > 0 = w.y) and must
+    count for every R; at R = 0 the count is the one at W0 exactly (the zero rows cannot split anything);
+    for R > 0 every neuron can split the pair (the zero rows by w = t (0, 1), any t > 0)."""
+    W0 = np.array([[[0.0, 0.0], [0.0, 1.0], [0.0, 1.0]], [[0.0, 0.0]] * 3])
+    net = bc.Network(a=-np.ones((2, 3)), W0=W0)
+    X, Y = np.array([[2.0, 3.56e-162]]), np.array([[1.0, 0.0]])
+    assert bc.max_pair_flips(net, X, Y, 0.0).value[:, 0].tolist() == [2, 0]
+    for R in (1e-300, 1e-170, 0.5):
+        assert bc.max_pair_flips(net, X, Y, R).value[:, 0].tolist() == [3, 3]
+
+
 @KERNELS
 def test_max_pair_flips_matches_dense_search_in_the_plane():
     # d = 2, one neuron: scan the disc B(w0, R) on a fine polar grid; the exact count must agree unless the
