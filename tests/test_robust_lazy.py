@@ -32,31 +32,43 @@ def _ray(net, X, W, b, k, i):
     return X[i], g, f, (1.0 if f >= 0 else -1.0)
 
 
-def _breakpoints(net, W, b, k, x, g, s):
-    Wk = (net.W0 if W is None else W)[k]
-    bk = (net.b0 if b is None else b)
-    z = Wk @ x + (0.0 if bk is None else bk[k])
-    c = -s * (Wk @ g)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        t = -z / c
-    return np.unique(t[(c != 0) & np.isfinite(t) & (t >= 0)])
-
-
 def _deviation_at(net, W, b, k, x, g, s, t):
     gz = reference.input_gradient(net, (x - t * s * g)[None], W, b)[k, 0]
     return float(np.linalg.norm(gz - g))
 
 
 def _dseg_reference(net, X, W, b, eta, k, i):
-    """max over [0, eta] of the gradient change, from gradients evaluated at the breakpoints, the midpoints of
-    the pieces between them and eta: the gradient is constant on each open piece, so this sees every state
-    the segment reaches (for breakpoints that are not exact ties)."""
+    """max over [0, eta] of the gradient change, walking the ray in exact rational arithmetic.
+
+    The pre-activation of neuron s along ``x - t s g`` is ``z_s + t c_s``, with ``z_s`` and ``c_s`` formed as
+    exact fractions of the stored floats; the activation pattern (``> 0``, relu'(0) = 0) is then evaluated
+    exactly at 0, eta, every breakpoint ``-z_s / c_s`` in [0, eta] and the midpoints of the pieces between
+    them: the pattern is constant on each open piece, so this sees every state the segment reaches, exact
+    ties included (e.g. a bias-free ray through the origin, where every neuron is at its kink at once and
+    the gradient is 0; evaluating the network at the rounded float point misses that state)."""
+    from fractions import Fraction
+
     x, g, f, s = _ray(net, X, W, b, k, i)
-    T = _breakpoints(net, W, b, k, x, g, s)
-    T = T[T <= eta]
-    edges = np.concatenate([[0.0], T, [eta]])
-    points = np.concatenate([[0.0, eta], T, 0.5 * (edges[1:] + edges[:-1])])
-    return max(_deviation_at(net, W, b, k, x, g, s, t) for t in points)
+    Wk = (net.W0 if W is None else W)[k]
+    bk = net.b0 if b is None else b
+    m = Wk.shape[0]
+    z = [sum((Fraction(float(w)) * Fraction(float(xj)) for w, xj in zip(Wk[q], x)), Fraction(0))
+         + (Fraction(0) if bk is None else Fraction(float(bk[k, q]))) for q in range(m)]
+    c = [-Fraction(int(s)) * sum((Fraction(float(w)) * Fraction(float(gj)) for w, gj in zip(Wk[q], g)), Fraction(0))
+         for q in range(m)]
+    end = Fraction(float(eta))
+    T = sorted({-z[q] / c[q] for q in range(m) if c[q] != 0 and 0 <= -z[q] / c[q] <= end})
+    edges = [Fraction(0)] + T + [end]
+    points = [Fraction(0), end] + T + [(lo + hi) / 2 for lo, hi in zip(edges[:-1], edges[1:])]
+    best = 0.0
+    for t in points:
+        grad = np.zeros(Wk.shape[1])
+        for q in range(m):                      # the sum of reference.input_gradient, in its order
+            if z[q] + t * c[q] > 0:
+                grad += net.a[k, q] * Wk[q]
+        grad /= math.sqrt(m)
+        best = max(best, float(np.linalg.norm(grad - g)))
+    return best
 
 
 def _gaussian_nets(**kw):
