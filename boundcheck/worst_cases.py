@@ -348,6 +348,17 @@ class _GNGeometry:
         self.flex = (g > -R) & (g <= R)
         self.can_on = g >= -R + self.mu
         self.grad0 = ((a * (pre > 0)) @ W0) / math.sqrt(m)
+        # g is w0 . x_hat after rounding (of x_hat and of the product): within `band` of the exact value, and a
+        # neuron within d eps ||w0_s|| of its kink may also be on either side in the network's own evaluation
+        # at x (e.g. w0 . x = 0 exactly, g = +1e-17). The certificates treat every neuron within the band of
+        # a boundary as flexible, so they hold whatever side rounding puts it on.
+        self.band = 8.0 * (d + 2) * np.finfo(float).eps * self.row_norms
+        self.ra_c = g > R + self.band
+        self.flex_c = (g > -R - self.band) & ~self.ra_c
+        # x scaled by a power of two: the network's pre-activations there are exactly those at x, scaled,
+        # so the activation pattern is the network's own at x (x_hat's can differ at a tie)
+        top = float(np.abs(x).max())
+        self.x_eval = np.ldexp(x, -int(np.frexp(top)[1]))
 
     def on_bounds(self, idx):
         """Bounds of y_s = a_s alpha_s for active neurons ``idx``."""
@@ -494,11 +505,12 @@ def _support_lower(geo: _GNGeometry, e: np.ndarray):
     pe = math.sqrt(max(1.0 - ex * ex, 0.0))
     Pe_h = (e - ex * xh) / pe if pe > 1e-15 else np.zeros_like(e)
     unc = a * t - R                                   # value of the unconstrained minimizer w0 - R a e
-    unc_ok = geo.ra | (geo.flex & (g - R * a * ex >= 0))
+    # the sets with rounding margins (ra_c, flex_c): a neuron within rounding of a boundary is flexible
+    unc_ok = geo.ra_c | (geo.flex_c & (g - R * a * ex >= 0))
     r0 = np.sqrt(np.maximum(R * R - g * g, 0.0))
     plane = a * t - a * g * ex - r0 * pe              # on the plane w . x_hat = 0
     val = np.where(unc_ok, unc, plane)
-    use = geo.ra | (geo.flex & (val < 0))
+    use = geo.ra_c | (geo.flex_c & (val < 0))
     val = np.where(use, val, 0.0)
     L = float(val.sum())
     use_unc = use & unc_ok
@@ -536,13 +548,13 @@ def _gn_point(a, W0, x, R, gen, steps, restarts, exhaustive_max) -> tuple[_GNPoi
     grad0 = geo.grad0
     at_init = float(np.linalg.norm(grad0))
     P_grad = float(np.linalg.norm(grad0 - (grad0 @ xh) * xh))
-    S = np.abs(g) <= R
+    S = np.abs(g) <= R + geo.band          # with the rounding band: every neuron that may change state
     PwS = W0[S] - np.outer(g[S], xh)
     op = _top_singular(PwS)
     max_Pw = float(np.linalg.norm(PwS, axis=1).max()) * (1 + 1e-12) if PwS.size else 0.0
     # exact range of the x-component x_hat . grad f = (f - c_out) / ||x|| over the ball
-    lo_s = a * np.maximum(g - R, 0.0)
-    hi_s = a * np.maximum(g + R, 0.0)
+    lo_s = a * np.maximum(g - R - geo.band, 0.0)
+    hi_s = a * np.maximum(g + R + geo.band, 0.0)
     x_lo = float(np.minimum(lo_s, hi_s).sum()) / math.sqrt(m)
     x_hi = float(np.maximum(lo_s, hi_s).sum()) / math.sqrt(m)
     x_min = 0.0 if x_lo <= 0.0 <= x_hi else min(abs(x_lo), abs(x_hi)) * (1 - 1e-12)
@@ -663,11 +675,16 @@ def grad_norm_lower(net: Network, X, radius: float, *, steps: int = 400, restart
         net_k = net.select([k])
         for i in range(n):
             pt, geo = _gn_point(net.a[k], net.W0[k], X[i], R, gen, steps, restarts, exhaustive_max)
-            # the reported value is recomputed at the witness with the core operation
+            # the reported values are recomputed with the core operation, at x (scaled by a power of two)
             W = _gn_rebuild(geo, pt.spec)
-            grad = input_gradient(net_k, geo.xh[None], W[None])[0, 0]
+            grad = input_gradient(net_k, geo.x_eval[None], W[None])[0, 0]
             pt.value = float(np.linalg.norm(grad))
-            pt.dual = _dual_certificate(geo, grad, fw_steps) if R > 0 else pt.at_init
+            pt.at_init = float(np.linalg.norm(input_gradient(net_k, geo.x_eval[None])[0, 0]))
+            if pt.at_init < pt.value:    # at a tie W0 can beat what the geometry predicted for the witness
+                pt.spec, pt.value = ("candidate", "W0"), pt.at_init
+                grad = input_gradient(net_k, geo.x_eval[None])[0, 0]
+            # R = 0: the ball is {W0}, whose value the network gives (W is then W0)
+            pt.dual = _dual_certificate(geo, grad, fw_steps) if R > 0 else pt.value
             pts[k][i] = pt
 
     def arr(attr, dtype=float):
@@ -825,9 +842,8 @@ def grad_norm_upper(net: Network, X, radius: float, *, steps: int = 8) -> WorstC
         for i in range(n):
             _, specs[k][i] = _gn_upper_point(net.a[k], net.W0[k], X[i], R, steps)
             W = rebuild(k, i, specs[k][i])
-            xh = X[i] / np.abs(X[i]).max()
-            xh /= np.linalg.norm(xh)
-            vals[k, i] = float(np.linalg.norm(input_gradient(net_k, xh[None], W[None])[0, 0]))
+            x_eval = np.ldexp(X[i], -int(np.frexp(float(np.abs(X[i]).max()))[1]))   # x's own activation pattern
+            vals[k, i] = float(np.linalg.norm(input_gradient(net_k, x_eval[None], W[None])[0, 0]))
 
     def witness(i):
         return np.stack([rebuild(k, i, specs[k][i]) for k in range(K)]), None

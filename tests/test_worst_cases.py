@@ -209,6 +209,20 @@ def test_grad_norm_lower_edge_cases():
     np.testing.assert_array_equal(a.heuristic.value, b.heuristic.value)
 
 
+@KERNELS
+def test_grad_norm_lower_at_an_exact_kink():
+    """w0 . x = 0 exactly (integer products), while w0 . x_hat rounds to a tiny nonzero: the neuron is off at
+    x (relu'(0) = 0), so at R = 0 the gradient is 0, and the certificate must not exceed it; for R > 0 the
+    neuron can be switched off, so the infimum is 0 too."""
+    net = bc.Network(a=np.array([[1.0]]), W0=np.array([[[-2.0, -1.0, 0.0, 2.0, 1.0]]]), parametrization="theory")
+    x = np.array([[-1.5, 2.0, 0.0, -1.5, 2.0]])
+    assert net.W0[0, 0] @ x[0] == 0.0
+    for R in (0.0, 1e-3, 0.5):
+        res = grad_norm_lower(net, x, R, rng=0)
+        assert res.at_init[0, 0] == 0.0 == np.linalg.norm(bc.input_gradient(net, x))
+        assert res.certified.value[0, 0] <= 0.0 and res.heuristic.value[0, 0] == 0.0
+
+
 def test_grad_norm_upper_is_attained_and_beats_random():
     d, m = 15, 80
     net = bc.init_network(d, m, n_inits=2, parametrization="theory", rng=21)
