@@ -655,8 +655,9 @@ def deep_min_flip_step(net: DeepNetwork, X, weights=None, biases=None, *, walk: 
 
     Smooth activations (bracketed root): f is evaluated along the ray on a grid of spacing
     ``h = max(t_lin / resolution, max_delta / max_grid)`` (``t_lin = |f| / ||grad f||``, the linearized
-    root) up to ``max_delta``; the first grid cell where the sign changes is refined by a safeguarded
-    regula falsi (Illinois, with a bisection every third step) until the bracket is two adjacent floats.
+    root) up to ``max_delta``, which is a grid point too; the first grid cell where the sign changes is
+    refined by a safeguarded regula falsi (Illinois, with a bisection every third step) until the bracket
+    is two adjacent floats.
     The result is the first sign change on the grid, to machine precision; two crossings closer than h
     would be missed (then the result is a larger flipping step, never a non-flipping one).
 
@@ -802,8 +803,13 @@ def _smooth_search(net, X, Ws, bs, U, f0, gnorm, xnorm, resolution, max_delta, m
             valid[k, :idx.size] = True
         J = np.arange(j0 + 1, j0 + block + 1, dtype=float)
         hk = np.take_along_axis(h, rows, 1)
-        ts = hk[..., None] * J                                          # (K, r, B)
-        inside = ts <= np.take_along_axis(md, rows, 1)[..., None] * (1 + 1e-12)
+        mdk = np.take_along_axis(md, rows, 1)[..., None]
+        raw = hk[..., None] * J                                         # (K, r, B)
+        # the grid is h, 2h, ... and max_delta itself: the last cell is cut at max_delta, so a crossing
+        # in [0, max_delta] is never skipped because h > max_delta (e.g. t_lin / resolution >> max_delta
+        # where f saturates, as tanh does)
+        ts = np.minimum(raw, mdk)
+        inside = raw - hk[..., None] < mdk
         fv = fk_rows(rows, ts)
         pos = np.take_along_axis(positive, rows, 1)
         hit = np.where(pos[..., None], fv < 0, fv >= 0) & inside & valid[..., None]
@@ -813,7 +819,8 @@ def _smooth_search(net, X, Ws, bs, U, f0, gnorm, xnorm, resolution, max_delta, m
         kk, jj = np.nonzero(any_hit)
         ii = rows[kk, jj]
         hi_t[kk, ii] = t_hit[kk, jj]
-        lo_t[kk, ii] = np.maximum(t_hit[kk, jj] - hk[kk, jj], 0.0)
+        raw_hit = np.take_along_axis(raw, first[..., None], -1)[..., 0]
+        lo_t[kk, ii] = np.maximum(raw_hit[kk, jj] - hk[kk, jj], 0.0)    # the previous grid point
         searching[kk, ii] = False
         kk, jj = np.nonzero(valid & ~any_hit & ~inside[..., -1])          # searched up to max_delta: none
         searching[kk, rows[kk, jj]] = False

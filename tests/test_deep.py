@@ -316,6 +316,18 @@ def test_smooth_root_against_dense_grid(data):
             assert abs(got - ref) <= 1e-10 * ref + 1e-300, (got, ref)
 
 
+def test_smooth_root_when_the_grid_step_exceeds_max_delta():
+    """tanh saturated at x (f = -0.9993, ||grad f|| = 0.004): t_lin / resolution = 15 > max_delta = 6, so
+    the grid used to hold no point in (0, 6] and missed the one crossing, at t = |w.x| / ||w|| = 1.407."""
+    w = np.array([-1.3520300387176956, -2.4725043949871948])
+    net = D.from_arrays([w[None, None, :]], np.array([[1.0]]), activation="tanh")
+    x = np.array([[0.5483098754198845, 1.3035936025146144]])
+    res = D.deep_min_flip_step(net, x, max_delta=6.0)
+    expected = abs(w @ x[0]) / np.linalg.norm(w)
+    assert res.flipped[0, 0] and abs(res.delta[0, 0] - expected) <= 1e-12 * expected
+    assert D.deep_min_flip_step(net, x, max_delta=0.99 * expected).delta[0, 0] == np.inf
+
+
 def test_smooth_root_is_machine_precise():
     net = D.init_deep_network(10, [40, 40], 2, parametrization="bubeck", activation="tanh", rng=3)
     X = bc.sample_sphere(8, 10, radius=np.sqrt(10), rng=4)
