@@ -235,8 +235,11 @@ def _grid_check_relu(net, X, res, n_grid=1500):
             if np.isfinite(t_star):
                 ft = D._reference_forward(sub, (x + t_star * u)[None])[0, 0]
                 assert abs(ft) <= tol or t_star == 0.0, (ft, t_star)
-                past = D._reference_forward(sub, (x + (t_star + 1e-6 * (1 + t_star)) * u)[None])[0, 0]
-                assert (past < tol) if positive else (past > -tol), (past, t_star)
+                if positive:  # f(x) >= 0: t* is the infimum of the steps with f < 0, so f < 0 just past it
+                    past = D._reference_forward(sub, (x + (t_star + 1e-6 * (1 + t_star)) * u)[None])[0, 0]
+                    assert past < tol, (past, t_star)
+                # f(x) < 0: reaching 0 is the flip (sign(0) = +1), checked above; f may touch 0 and go back
+                # (e.g. a bias-free ray through the origin of a net whose a_s are all -1)
             else:
                 assert not flipped.any()
 
@@ -326,6 +329,15 @@ def test_smooth_root_when_the_grid_step_exceeds_max_delta():
     expected = abs(w @ x[0]) / np.linalg.norm(w)
     assert res.flipped[0, 0] and abs(res.delta[0, 0] - expected) <= 1e-12 * expected
     assert D.deep_min_flip_step(net, x, max_delta=0.99 * expected).delta[0, 0] == np.inf
+
+
+def test_relu_walk_touching_zero_from_below_is_a_flip():
+    """d = 1, no biases, every a_s = -1: f < 0 on both sides of the origin and f = 0 there. With sign(0) = +1
+    the ray flips at the origin (t* = |x|), although f is negative again just past it."""
+    net = D.from_arrays([np.array([[[-0.93076361], [0.38383601]]])], np.array([[-1.0, -1.0]]))
+    for x in (1.0, -2.0):
+        res = D.deep_min_flip_step(net, np.array([[x]]), walk="layers")
+        assert res.f[0, 0] < 0 and res.flipped[0, 0] and res.delta[0, 0] == pytest.approx(abs(x), rel=1e-12)
 
 
 def test_smooth_root_is_machine_precise():
