@@ -1,127 +1,232 @@
-"""Rough wall time of every study's ``--paper`` preset from two timed cells per sweep (nothing long is run).
+"""Estimated time of every study's default and ``--paper`` preset, from cells timed at reduced sizes.
 
-For each study with a ``paper()`` preset and each of its sweeps (phases), the grid's cells are ordered by
-the product of their numeric coordinates (widths, dimensions, C0, ... : a proxy for their cost); the
-cheapest and the costliest are each run once, in a subprocess with one BLAS thread and a time limit. The
-estimate for ``n`` cells and ``w`` workers is ``n * sqrt(t_min * t_max) / w``, with the range
-``[n t_min / w, n t_max / w]``; a cell that hits the time limit gives a lower bound only. Each cell's time
-is divided by the load factor measured around it (a 1000^3 float64 GEMM against 2e9 / 70 GFLOP/s, one
-quiet core of this machine), so the estimates are for quiet cores.
+Nothing long is run. For each (study, preset) the config is built (``STUDY.config()`` / ``.paper()``), its
+grid enumerated, and a few representative cells (spread over the grid ordered by the product of the size
+coordinates named in ``SPECS``: widths, dimensions, depths) are run twice at reduced repetition counts:
+every field in ``scale`` is set to a fraction ``k1`` and then ``k2 = 2 k1`` of its preset value (e.g. the
+number of Monte Carlo samples or inits, or the epochs). Each cell's cost is fitted as ``t(k) = a + b k``
+(a fixed part: data, init, JIT-warm set-up, evaluation; a part linear in the repetitions) and extrapolated
+to ``k = 1``. Cells not timed get the time of the timed cells with the same size coordinates, or a
+log-log interpolation in the product of the size coordinates between the nearest timed ones. One cell is
+also run at its full preset size where that is affordable, to check the model.
 
-The two MNIST studies have cost models of their own: ``benchmarks/estimate_paper_time.py`` (mnist_lazy_sgd)
-and the note in docs/speed.md (mnist_adversarial_training). They are skipped here unless named.
+Timings are CPU seconds of the child process (``time.process_time``) with BLAS and Numba pinned to one
+thread, so other processes on a loaded machine do not inflate them. The wall time on ``w`` cores is
+``max(sum / w, largest cell)``: the engine runs the cells in ``--workers w`` processes of one BLAS thread
+each (every study here runs its cells through the engine, so ``--workers 2`` applies to all of them).
 
-Run: ``python benchmarks/estimate_presets.py [--workers 2] [--limit 300] [study ...]``.
+Run: ``python benchmarks/estimate_presets.py [--workers 2] [--limit 120] [study[:preset] ...]``.
+Results (one JSON line per preset) are appended to ``--out`` when given.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import math
+import os
 import subprocess
 import sys
 
+#: per (study, preset): the fields scaled by k (cost assumed linear in them), k1 (k2 = 2 k1), the size
+#: coordinates that order/interpolate the cells, how many cells to time, and the note on what k = 1 means.
+SPECS = {
+    ("lemma_f_range", "paper"): dict(scale=("n_samples",), k1=0.01, sizes=("m",), sample=8),
+    ("lemma_sign_flips", "paper"): dict(scale=("n_samples",), k1=0.01, sizes=("m",), sample=8),
+    ("theorem_one_step", "paper"): dict(scale=("n_inits", "n_adversary"), k1=0.02, sizes=("d", "m"), sample=8),
+    ("theorem_one_step", "default"): dict(scale=("n_inits", "n_adversary"), k1=0.25, sizes=("d", "m"), sample=5),
+    ("corollary_robust_error", "paper"): dict(scale=("n_test", "n_calibration", "train_epochs"), k1=0.05, sizes=("d",),
+                                              sample=2),
+    ("corollary_robust_error", "default"): dict(scale=("n_test", "n_calibration", "train_epochs"), k1=0.1, sizes=("d",),
+                                                sample=2),
+    ("deep_lazy_mnist", "paper"): dict(scale=("epochs",), k1=0.001, sizes=("size", "depth", "C0"), sample=4,
+                                       cap=True),
+    ("deep_lazy_mnist", "default"): dict(scale=("epochs",), k1=0.05, sizes=("size", "depth", "C0"), sample=4,
+                                         cap=True),
+    ("deep_one_step", "paper"): dict(scale=("n_inits",), k1=0.125, sizes=("d", "depth"), sample=8),
+    ("deep_one_step", "default"): dict(scale=("n_inits",), k1=0.25, sizes=("d", "depth"), sample=6),
+    ("smooth_one_step", "paper"): dict(scale=("n_inits",), k1=0.125, sizes=("d", "depth"), sample=8),
+    ("smooth_one_step", "default"): dict(scale=("n_inits",), k1=0.25, sizes=("d", "depth"), sample=6),
+    ("minimal_perturbation", "paper"): dict(scale=("n_inits",), k1=0.2, sizes=("d", "m"), sample=8),
+    ("robust_beyond_lazy", "paper"): dict(scale=("n_inits",), k1=0.25, sizes=("m",), sample=4),
+    ("noise_separability_synthetic", "default"): dict(scale=("n_nets",), k1=0.1, sizes=("d", "m"), sample=6),
+    ("mnist_lazy_sgd", "default"): dict(scale=("epochs",), k1=0.01, sizes=("d", "m"), sample=6, cap=True),
+    ("mnist_adversarial_training", "default"): dict(scale=("epochs",), k1=0.1, sizes=("d", "m"), sample=4,
+                                                    cap=True),
+    ("noise_separability_mnist", "default"): dict(scale=(), k1=1.0, sizes=(), sample=3),
+}
+
 CHILD = r"""
-import sys, time
-import numpy as np
+import json, os, sys, time, dataclasses
 from threadpoolctl import threadpool_limits
+import numpy as np
 from boundcheck.cli import load_study
 from boundcheck._cells import Grid
-name, phase_name, index = sys.argv[1], sys.argv[2], int(sys.argv[3])
-study = load_study(name).STUDY
-cfg = study.Config.paper()
-phase = [p for p in study.phases if p.name == phase_name][0]
-g = phase.grid(cfg)
-g = g if isinstance(g, Grid) else Grid(g)
-coords = g[index]
-A = np.random.default_rng(0).random((1000, 1000))
-def gemm_seconds():
-    t = time.perf_counter()
-    A @ A
-    return time.perf_counter() - t
+job = json.loads(sys.argv[1])
+study = load_study(job["study"]).STUDY
+cfg = study.Config.paper() if job["preset"] == "paper" else study.Config()
+phase = [p for p in study.phases if p.name == job["phase"]][0]
+g = phase.grid(cfg); cells = list(g if isinstance(g, Grid) else Grid(g))
 with threadpool_limits(1):
-    g0 = min(gemm_seconds() for _ in range(3))
-    t = time.perf_counter()
-    phase.cell(coords, np.random.default_rng(0), cfg)
-    t = time.perf_counter() - t
-    g1 = min(gemm_seconds() for _ in range(3))
-print(t, (g0 + g1) / 2)
+    for i, over in job["runs"]:
+        c = dataclasses.replace(cfg, **over) if over else cfg
+        t = time.process_time()
+        phase.cell(cells[i], np.random.default_rng(0), c)
+        print(json.dumps([i, over, time.process_time() - t]), flush=True)
 """
 
 
-QUIET_RATE = 70e9  # float64 GEMM FLOP/s of one quiet core of this machine (issue 12)
-
-
-def cost_proxy(coords) -> float:
-    p = 1.0
-    for v in coords.values():
-        if isinstance(v, (int, float)) and not isinstance(v, bool) and v > 0:
-            p *= float(v)
-    return p
-
-
-def timed(name, phase, index, limit):
+def _child(job, limit):
+    env = dict(os.environ, OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1", MKL_NUM_THREADS="1",
+               NUMBA_NUM_THREADS="1")
+    out = []
     try:
-        out = subprocess.run([sys.executable, "-c", CHILD, name, phase, str(index)], capture_output=True, text=True,
-                             timeout=limit)
-    except subprocess.TimeoutExpired:
-        return math.inf
-    if out.returncode:
-        raise RuntimeError(f"{name}/{phase} cell {index} failed:\n{out.stderr[-2000:]}")
-    seconds, gemm = (float(v) for v in out.stdout.strip().splitlines()[-1].split())
-    # quiet-machine equivalent: a 1000^3 float64 GEMM takes 2e9 / QUIET_RATE seconds on a quiet core
-    return seconds / max(1.0, gemm / (2e9 / QUIET_RATE))
+        p = subprocess.run([sys.executable, "-c", CHILD, json.dumps(job)], capture_output=True, text=True,
+                           timeout=limit, env=env)
+        stdout, err = p.stdout, (p.stderr[-1500:] if p.returncode else "")
+    except subprocess.TimeoutExpired as exc:
+        stdout, err = (exc.stdout or b"").decode() if isinstance(exc.stdout, bytes) else (exc.stdout or ""), "timeout"
+    for line in stdout.splitlines():
+        try:
+            out.append(json.loads(line))
+        except ValueError:
+            pass
+    return out, err
+
+
+def _proxy(coords, sizes):
+    return math.prod(float(coords[s]) for s in sizes)
+
+
+def full_times(cells, sizes, timed):
+    """Full-size time of every cell from ``timed`` ({cell index: seconds}): the timed cells themselves; a
+    cell with the size coordinates of timed ones, their geometric mean; a cell between two timed sizes, a
+    log-log interpolation in the product of the size coordinates; a cell beyond the costliest (or below
+    the cheapest) timed size, that cell's time scaled linearly in the product (cost ~ d m, GEMM-bound)."""
+    pts = sorted((_proxy(cells[i], sizes), t) for i, t in timed.items())
+    xs = [math.log(p) for p, _ in pts]
+    ys = [math.log(max(t, 1e-6)) for _, t in pts]
+    out = []
+    for i in range(len(cells)):
+        if i in timed:
+            out.append(timed[i])
+            continue
+        x = math.log(_proxy(cells[i], sizes))
+        same = [y for xx, y in zip(xs, ys) if xx == x]
+        if same:
+            y = sum(same) / len(same)
+        elif x < xs[0] or x > xs[-1]:
+            j = 0 if x < xs[0] else len(xs) - 1
+            y = ys[j] + (x - xs[j])
+        else:
+            j = next(j for j in range(len(xs)) if xs[j] > x)
+            y = ys[j - 1] + (x - xs[j - 1]) / (xs[j] - xs[j - 1]) * (ys[j] - ys[j - 1])
+        out.append(math.exp(y))
+    return out
+
+
+def _reduced(cfg, fields, k):
+    return {f: max(1, round(getattr(cfg, f) * k)) for f in fields}
+
+
+def estimate(name, preset, spec, workers=2, limit=120.0, log=print):
+    from boundcheck._cells import Grid
+    from boundcheck.cli import load_study
+
+    study = load_study(name).STUDY
+    cfg = study.Config.paper() if preset == "paper" else study.Config()
+    k1 = spec["k1"]
+    res = {"study": name, "preset": preset, "phases": {}, "sum_s": 0.0, "max_s": 0.0, "notes": []}
+    for phase in study.phases:
+        g = phase.grid(cfg)
+        cells = list(g if isinstance(g, Grid) else Grid(g))
+        sizes = [s for s in spec["sizes"] if s in cells[0]]
+        order = sorted(range(len(cells)), key=lambda i: _proxy(cells[i], sizes))
+        n = min(spec["sample"], len(cells))
+        picked = sorted({order[round(j * (len(cells) - 1) / max(1, n - 1))] for j in range(n)},
+                        key=lambda i: _proxy(cells[i], sizes))
+        r1, r2 = _reduced(cfg, spec["scale"], k1), _reduced(cfg, spec["scale"], 2 * k1)
+        f0 = spec["scale"][0] if spec["scale"] else None
+        ka, kb = (r1[f0] / getattr(cfg, f0), r2[f0] / getattr(cfg, f0)) if f0 else (1.0, 1.0)
+        runs = [[picked[0], r1]]  # warm-up (imports, JIT), discarded
+        for i in picked:
+            runs += [[i, r1], [i, r2]] if spec["scale"] else [[i, r1]]
+        rows, err = _child({"study": name, "preset": preset, "phase": phase.name, "runs": runs}, limit)
+        rows = rows[1:]
+        fitted = {}
+        for i in picked:
+            t = {json.dumps(o, sort_keys=True): s for j, o, s in rows if j == i}
+            t1, t2 = t.get(json.dumps(r1, sort_keys=True)), t.get(json.dumps(r2, sort_keys=True))
+            if t1 is None or t2 is None:
+                continue
+            if not f0:  # timed at full size: nothing to extrapolate
+                fitted[i] = (t1, 0.0, t1, t1)
+                continue
+            b = max(0.0, (t2 - t1) / (kb - ka))
+            a = max(0.0, t1 - b * ka)
+            fitted[i] = (a, b, t1, t2)
+        if not fitted:
+            res["phases"][phase.name] = {"cells": len(cells), "error": err or "no cell finished"}
+            res["sum_s"] = math.inf
+            log(f"{name} {preset} {phase.name}: no timed cell ({err[:200]})")
+            continue
+        times = full_times(cells, sizes, {i: sum(f[:2]) for i, f in fitted.items()})
+        ph = {"cells": len(cells), "sum_s": sum(times), "max_s": max(times), "reduced": [r1, r2],
+              "timed": {json.dumps(cells[i]): {"a": a, "b": b, "t_k1": t1, "t_k2": t2}
+                        for i, (a, b, t1, t2) in fitted.items()}}
+        if err:
+            ph["incomplete"] = err[:300]
+        res["phases"][phase.name] = ph
+        res["sum_s"] += ph["sum_s"]
+        res["max_s"] = max(res["max_s"], ph["max_s"])
+        # validate: the costliest timed cell that the model says is affordable at full size
+        cheap = [i for i in fitted if sum(fitted[i][:2]) < limit / 4]
+        i0 = max(cheap, key=lambda i: sum(fitted[i][:2])) if cheap else None
+        pred = sum(fitted[i0][:2]) if cheap else math.inf
+        if cheap and f0:
+            v, verr = _child({"study": name, "preset": preset, "phase": phase.name,
+                              "runs": [[i0, r1], [i0, {}]]}, limit)
+            if len(v) == 2:
+                ph["validation"] = {"cell": cells[i0], "predicted_s": pred, "measured_s": v[1][2]}
+        log(f"{name} {preset} {phase.name}: {len(cells)} cells, {len(fitted)} timed, sum {ph['sum_s']:.0f} CPU s, "
+            f"largest {ph['max_s']:.0f} s; validation {ph.get('validation')}" + (f"; {err[:120]}" if err else ""))
+    res["wall_s"] = max(res["sum_s"] / workers, res["max_s"])
+    res["workers"] = workers
+    res["cap"] = bool(spec.get("cap"))
+    return res
 
 
 def fmt(seconds: float) -> str:
     if not math.isfinite(seconds):
-        return "inf"
-    return f"{seconds / 3600:.2f} h" if seconds >= 3600 else f"{seconds / 60:.1f} min"
+        return "not bounded"
+    if seconds >= 2 * 86400:
+        return f"{seconds / 86400:.1f} days"
+    if seconds >= 3600:
+        return f"{seconds / 3600:.1f} h"
+    return f"{seconds / 60:.1f} min" if seconds >= 90 else f"{seconds:.0f} s"
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("studies", nargs="*")
+    parser.add_argument("targets", nargs="*", help="study or study:preset (default: every entry of SPECS)")
     parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--limit", type=float, default=300.0, help="seconds per timed cell")
+    parser.add_argument("--limit", type=float, default=120.0, help="CPU-bound wall seconds per child process")
+    parser.add_argument("--out", help="append one JSON line per preset to this file")
     args = parser.parse_args()
-    from boundcheck._cells import Grid
-    from boundcheck.cli import discover_studies, load_study
-
-    names = args.studies or [n for n in sorted(discover_studies()) if not n.startswith("mnist_")]
-    for name in names:
+    keys = list(SPECS)
+    if args.targets:
+        keys = [k for k in SPECS if k[0] in args.targets or f"{k[0]}:{k[1]}" in args.targets]
+    for name, preset in keys:
         try:
-            study = load_study(name).STUDY
-        except Exception as exc:  # a study that does not import is reported, not fatal
-            print(f"{name}: could not load ({type(exc).__name__}: {exc})", flush=True)
+            res = estimate(name, preset, SPECS[name, preset], args.workers, args.limit)
+        except Exception as exc:  # a study that does not import or run is reported, not fatal
+            print(f"{name} {preset}: failed ({type(exc).__name__}: {exc})", flush=True)
             continue
-        if not study.has_paper:
-            print(f"{name}: no --paper preset", flush=True)
-            continue
-        cfg = study.Config.paper()
-        total_lo = total_mid = total_hi = 0.0
-        parts = []
-        for phase in study.phases:
-            g = phase.grid(cfg)
-            g = g if isinstance(g, Grid) else Grid(g)
-            cells = list(g)
-            order = sorted(range(len(cells)), key=lambda i: cost_proxy(cells[i]))
-            try:
-                t_min = timed(name, phase.name, order[0], args.limit)
-                t_max = t_min if len(cells) == 1 else timed(name, phase.name, order[-1], args.limit)
-            except RuntimeError as exc:
-                print(f"{name}: {exc}", flush=True)
-                break
-            n = len(cells)
-            lo, hi = n * t_min / args.workers, n * t_max / args.workers
-            mid = n * math.sqrt(t_min * t_max) / args.workers if math.isfinite(t_max) else math.inf
-            total_lo, total_mid, total_hi = total_lo + lo, total_mid + mid, total_hi + hi
-            parts.append(f"{phase.name}: {n} cells, cheapest {t_min:.1f} s ({cells[order[0]]}), costliest "
-                         + (f"{t_max:.1f} s" if math.isfinite(t_max) else f"> {args.limit:.0f} s")
-                         + f" ({cells[order[-1]]})")
-        print(f"{name}: about {fmt(total_mid)} (range {fmt(total_lo)} to "
-              + (fmt(total_hi) if math.isfinite(total_hi) else f"more than {fmt(total_lo)}")
-              + f"), {args.workers} workers; " + "; ".join(parts), flush=True)
+        print(f"==> {name} {preset}: about {fmt(res['wall_s'])} on {args.workers} cores"
+              + (" (at the epoch cap: an upper bound)" if res["cap"] else ""), flush=True)
+        if args.out:
+            with open(args.out, "a") as fh:
+                fh.write(json.dumps(res) + "\n")
 
 
 if __name__ == "__main__":
