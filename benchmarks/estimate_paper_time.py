@@ -128,7 +128,7 @@ def main():
                 run_seconds = time.perf_counter() - t
                 n_train = pair.n_train
                 spe, gemm = epoch_seconds(setting, size, m0, dtype, cfg.resize)
-                _, pair0, net0 = res, pair, bc.init_network(pair.d, m0, parametrization=SETTINGS[setting][1], rng=0)
+                net0 = bc.init_network(pair.d, m0, parametrization=SETTINGS[setting][1], rng=0)
                 res0 = bc.train_lazy_sgd(net0, pair.X_train[:640], pair.y_train[:640], C0=max(C0s), epochs=1,
                                          rng=0, dtype=dtype, eval_train=False, checkpoints=C0s)
                 ev = evaluation_seconds(res0, pair, net0)

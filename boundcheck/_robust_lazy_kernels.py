@@ -4,7 +4,8 @@ Two kinds of work after the BLAS products:
 
 * the walk through the breakpoints of the ray ``x - t s grad f(x; W)``, for ``D_seg`` and the sufficient
   step (:func:`boundcheck.robust_lazy.segment_gradient_deviation`,
-  :func:`~boundcheck.robust_lazy.sufficient_step`, :func:`~boundcheck.robust_lazy.certify_step`), from the pre-activations ``pre[i, k, s]`` (layout of
+  :func:`~boundcheck.robust_lazy.sufficient_step`, :func:`~boundcheck.robust_lazy.certify_step`), from the
+  pre-activations ``pre[i, k, s]`` (layout of
   :func:`boundcheck.ops.preactivations`) and their slopes along the step ``slope[k, i, s]``;
 * the projected, row-normalized ascent steps of :func:`boundcheck.robust_lazy.robust_lazy_weights`.
 

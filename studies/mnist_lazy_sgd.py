@@ -18,9 +18,9 @@ same test images, about 0.63), the prediction for ``eta*`` is ``-1 + p_x`` (bias
 ``eta*/||x||`` is fitted beside it against -1. Every fit is judged by
 :func:`boundcheck.checks.compare_estimate` against competitors a quarter away (``no power`` when its
 interval holds one) and flagged pre-asymptotic where the lazy part of ``grad f`` (at most ``C0``) can
-exceed half of the part that grows with ``d`` (``sqrt(d/2)``). Two settings: ``raw_bias`` (pixels in [0, 1], first-layer and output biases: the main
-text, Figs 2-3) and ``sphere_nobias`` (``||x|| = 1``, no biases: the theory's setting, appendix Figs
-5-6). Fig 7: histograms over test points for one setting.
+exceed half of the part that grows with ``d`` (``sqrt(d/2)``). Two settings: ``raw_bias`` (pixels in [0, 1],
+first-layer and output biases: the main text, Figs 2-3) and ``sphere_nobias`` (``||x|| = 1``, no biases: the
+theory's setting, appendix Figs 5-6). Fig 7: histograms over test points for one setting.
 
 One training run per (setting, d, m, seed) serves the whole C0 grid: in stop mode the trajectory does not
 depend on C0 until the run stops, so a run with the largest C0 passes, bit for bit, through the final
