@@ -108,7 +108,10 @@ def build(table: pd.DataFrame, config: Config) -> StudyResult:
             # the claim P(no flip) <= gamma, judged on the exact flip indicators (Bernoulli trials)
             crows.append(compare_probability(int((~flips).sum()), len(flips), config.gamma, bound_id=common.id,
                                              check=f"{common.id} [s_d = {c:g} x median eta*, {act}, L={L}]",
-                                             constants={"s_d": (f"{c:g} x median eta*", "not found")},
+                                             constants={"s_d": (f"{c:g} x median eta*", "not found; the claim is "
+                                                                "existential in s_d, so VIOLATED at this s_d does not "
+                                                                "refute it"),
+                                                        "gamma": (config.gamma, "our choice; the claim gives no rate")},
                                              d=int(d), activation=act, depth=int(L), multiple=c))
     lines = verdicts(pd.DataFrame(rows)) if rows else []
     lines += verdicts(pd.DataFrame(crows)) if crows else []
