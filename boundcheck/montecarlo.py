@@ -133,6 +133,14 @@ def _worker_init(threads: int | None, parent_pid: int | None = None) -> None:
     if threads is not None:
         for var in _THREAD_ENV:
             os.environ[var] = str(threads)
+        # Numba read NUMBA_NUM_THREADS when the worker imported it (while unpickling this initializer), so
+        # its config still says the machine's count. A kernel loaded from Numba's disk cache launches the
+        # thread pool with that count without re-reading the environment, and the next compilation then
+        # refuses the changed value ("Cannot set NUMBA_NUM_THREADS ... once the threads have been
+        # launched"). Re-read the configuration now, before any thread is launched.
+        numba_config = sys.modules.get("numba.core.config")
+        if numba_config is not None:
+            numba_config.reload_config()
     if os.name == "posix":  # Ctrl-C reaches the whole process group: the sweep process alone handles it
         import signal
 
