@@ -24,7 +24,7 @@ import numpy as np
 
 from ._validate import as_float_array, check_int, check_real, check_rng
 from ._validate_network import check_points, check_weights
-from .network import Network, first_layer
+from .network import FirstLayerShape, Network, first_layer
 
 __all__ = [
     "MulticlassNetwork", "init_multiclass_network",
@@ -36,7 +36,7 @@ _CHUNK_BYTES = 32 * 2**20
 
 
 @dataclass(frozen=True, eq=False)
-class MulticlassNetwork:
+class MulticlassNetwork(FirstLayerShape):
     """K independent two-layer ReLU networks with C outputs (no biases).
 
     ``f_k(x; W) = (1/sqrt(m)) sum_s A_ks relu(w_s . x)``, ``k = 0..C-1``; the top layer ``A`` is fixed.
@@ -71,24 +71,9 @@ class MulticlassNetwork:
         object.__setattr__(self, "W0", W0)
 
     @property
-    def n_inits(self) -> int:
-        """K, the number of independent inits."""
-        return self.W0.shape[0]
-
-    @property
     def n_classes(self) -> int:
         """C, the number of outputs."""
         return self.A.shape[1]
-
-    @property
-    def width(self) -> int:
-        """m, the number of hidden neurons."""
-        return self.W0.shape[1]
-
-    @property
-    def dim(self) -> int:
-        """d, the input dimension."""
-        return self.W0.shape[2]
 
     def select(self, inits) -> "MulticlassNetwork":
         """Return the network made of the given init indices (an int or a sequence of ints)."""

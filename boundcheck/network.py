@@ -42,8 +42,27 @@ def first_layer(W0) -> np.ndarray:
     return W0
 
 
+class FirstLayerShape:
+    """The shape of a stacked first layer ``W0`` of shape (K, m, d), shared by the two-layer models."""
+
+    @property
+    def n_inits(self) -> int:
+        """K, the number of independent inits."""
+        return self.W0.shape[0]
+
+    @property
+    def width(self) -> int:
+        """m, the number of hidden neurons."""
+        return self.W0.shape[1]
+
+    @property
+    def dim(self) -> int:
+        """d, the input dimension."""
+        return self.W0.shape[2]
+
+
 @dataclass(frozen=True, eq=False)
-class Network:
+class Network(FirstLayerShape):
     """K independent two-layer ReLU networks of the same shape.
 
     Parameters
@@ -102,21 +121,6 @@ class Network:
         object.__setattr__(self, "W0", W0)
         object.__setattr__(self, "b0", b0)
         object.__setattr__(self, "output_bias", c)
-
-    @property
-    def n_inits(self) -> int:
-        """K, the number of independent inits."""
-        return self.W0.shape[0]
-
-    @property
-    def width(self) -> int:
-        """m, the number of hidden neurons."""
-        return self.W0.shape[1]
-
-    @property
-    def dim(self) -> int:
-        """d, the input dimension."""
-        return self.W0.shape[2]
 
     @property
     def has_bias(self) -> bool:
