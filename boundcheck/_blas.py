@@ -48,7 +48,9 @@ def _leading(A):
 
 @nb.njit(**NJIT_OPTIONS)
 def gemm(trans_a, trans_b, alpha, A, B, beta, C):
-    """``C <- alpha op(A) op(B) + beta C`` in place (the return value is meaningless); ``op(X)`` is ``X.T`` when ``trans_X`` else ``X``.
+    """``C <- alpha op(A) op(B) + beta C`` in place; ``op(X)`` is ``X.T`` when ``trans_X`` else ``X``.
+
+    The return value is meaningless (it keeps the work buffers alive across the call).
 
     Parameters
     ----------
