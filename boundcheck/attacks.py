@@ -31,7 +31,7 @@ from ._validate import as_float_array, check_choice, check_int, check_real, chec
 from .network import Network
 from ._numeric import CHUNK_BYTES, chunks, output_bias, output_scale, row_norms, stacked_preactivations, unit_rows
 from ._validate_network import check_biases, check_network, check_points, check_weights
-from .ops import forward, input_gradient
+from .ops import input_gradient
 
 __all__ = ["FlipStep", "min_flip_step", "fgm", "fgsm", "project_l2", "project_linf", "project_box",
            "PGDResult", "pgd", "robust_error", "NORMS", "FLIP_METHODS"]
@@ -60,6 +60,17 @@ def _check_eps(eps) -> np.ndarray:
     if (arr < 0).any():
         raise ValueError(f"eps must be >= 0, got {arr[arr < 0][0]!r}")
     return arr.reshape(-1)
+
+
+def _check_dtype(dtype) -> np.dtype:
+    """numpy.float64 or numpy.float32 (anything numpy.dtype maps to one of them)."""
+    try:
+        dt = np.dtype(dtype)
+    except TypeError:
+        raise TypeError(f"dtype must be numpy.float32 or numpy.float64, got {dtype!r}") from None
+    if dt not in (np.dtype(np.float32), np.dtype(np.float64)):
+        raise ValueError(f"dtype must be numpy.float32 or numpy.float64, got {dt}")
+    return dt
 
 
 def _check_box(box, d: int):
@@ -521,7 +532,7 @@ def _per_init_pass(net, Xq, W, b, need_grad):
 
 def pgd(net: Network, X, y, eps, *, norm: str = "l2", steps: int = 100, step_size=None,
         random_start: bool = False, box=None, W=None, b=None, rng=None,
-        batch: int | None = None) -> PGDResult:
+        batch: int | None = None, dtype=np.float64) -> PGDResult:
     """Projected gradient ascent on ``log(1 + exp(-y f(x + delta)))`` over ``||delta|| <= eps``.
 
     Each step (the order of the authors' code, theory section 6.4):
@@ -562,6 +573,10 @@ def pgd(net: Network, X, y, eps, *, norm: str = "l2", steps: int = 100, step_siz
         For the random start only.
     batch : int, optional
         Points per chunk; memory O(batch * E * K * (m + d)).
+    dtype : {numpy.float64, numpy.float32}
+        Working precision of the iterates and of the two matrix products per step (the authors attack in
+        float32). X, W, b and the start are rounded to it; ``f_adv`` and ``loss`` are float64, computed
+        from the working-precision products; ``delta`` and ``X_adv`` are in the working precision.
 
     Returns
     -------
@@ -579,7 +594,7 @@ def pgd(net: Network, X, y, eps, *, norm: str = "l2", steps: int = 100, step_siz
     (2, 1, 4, 10)
     """
     return _pgd(net, X, y, eps, norm=norm, steps=steps, step_size=step_size, random_start=random_start, box=box,
-                W=W, b=b, rng=rng, batch=batch)
+                W=W, b=b, rng=rng, batch=batch, dtype=dtype)
 
 
 def _pgd_reference(net, X, y, eps, **options) -> PGDResult:
@@ -589,8 +604,9 @@ def _pgd_reference(net, X, y, eps, **options) -> PGDResult:
 
 def _pgd(net: Network, X, y, eps, *, norm: str = "l2", steps: int = 100, step_size=None,
          random_start: bool = False, box=None, W=None, b=None, rng=None,
-         batch: int | None = None, _reference: bool = False) -> PGDResult:
+         batch: int | None = None, dtype=np.float64, _reference: bool = False) -> PGDResult:
     net = check_network(net)
+    dt = _check_dtype(dtype)
     X = check_points(net, X)
     n = len(X)
     y = _check_labels(y, n)
@@ -630,9 +646,13 @@ def _pgd(net: Network, X, y, eps, *, norm: str = "l2", steps: int = 100, step_si
             start = gen.uniform(-1.0, 1.0, (K, n, d))
 
     run = _pgd_chunks_reference if _reference else _pgd_chunks
-    delta_out, f_out = run(net, X, y, eps, alpha, norm, steps, start, bounds, W, b, batch)
+    Xw, Ww = X.astype(dt), W.astype(dt)
+    bw = None if b is None else b.astype(dt)
+    if bounds is not None:
+        bounds = tuple(v.astype(dt) for v in bounds)
+    delta_out, f_out = run(net, Xw, y, eps, alpha, norm, steps, start, bounds, Ww, bw, batch)
 
-    X_adv = X[None, None] + delta_out
+    X_adv = Xw[None, None] + delta_out
     margin = y[None, None, :] * f_out
     return PGDResult(delta=delta_out, X_adv=X_adv, f_adv=f_out, loss=np.logaddexp(0.0, -margin),
                      success=margin <= 0, eps=eps, norm=norm, steps=steps, step_size=alpha,
@@ -644,7 +664,8 @@ def _pgd_chunks_reference(net, X, y, eps, alpha, norm, steps, start, bounds, W, 
     the best iterate kept with ``np.where``)."""
     K, m, d = W.shape
     n, E = len(X), eps.size
-    delta_out = np.empty((E, K, n, d))
+    dt = X.dtype
+    delta_out = np.empty((E, K, n, d), dt)
     f_out = np.empty((E, K, n))
     eps_b = eps[None, :, None]          # (1, E, 1) against (K, E, nc)
     alpha_b = alpha[None, :, None]
@@ -656,7 +677,7 @@ def _pgd_chunks_reference(net, X, y, eps, alpha, norm, steps, start, bounds, W, 
             D = np.zeros((K, E, nc, d))
         else:
             D = eps[None, :, None, None] * start[:, None, lo:hi, :]
-        D = _constrain(D, Xc, eps_b, norm, bounds)
+        D = _constrain(D.astype(dt), Xc, eps_b, norm, bounds)
 
         def evaluate(D, need_grad):
             Xq = (Xc[None, None] + D).reshape(K, E * nc, d)
@@ -671,9 +692,9 @@ def _pgd_chunks_reference(net, X, y, eps, alpha, norm, steps, start, bounds, W, 
             if norm == "l2":
                 gn = np.sqrt(np.einsum("keid,keid->kei", g, g))
                 factor = np.where(gn > 0, -yc * alpha_b / np.where(gn > 0, gn, 1.0), 0.0)
-                D = D + factor[..., None] * g
+                D = (D + factor[..., None] * g).astype(dt)
             else:
-                D = D + (-yc * alpha_b)[..., None] * np.sign(g)
+                D = (D + (-yc * alpha_b)[..., None] * np.sign(g)).astype(dt)
             D = _constrain(D, Xc, eps_b, norm, bounds)
             f, g = evaluate(D, it < steps - 1)
             margin = yc * f
@@ -694,19 +715,20 @@ def _pgd_chunks(net, X, y, eps, alpha, norm, steps, start, bounds, W, b, batch):
     (:func:`boundcheck._attack_kernels.pgd_step`, :func:`~boundcheck._attack_kernels.pgd_keep_best`)."""
     K, m, d = W.shape
     n, E = len(X), eps.size
-    delta_out = np.empty((E, K, n, d))
+    dt = X.dtype
+    delta_out = np.empty((E, K, n, d), dt)
     f_out = np.empty((E, K, n))
     if bounds is None:
-        low = high = np.zeros(d)
+        low = high = np.zeros(d, dt)
     else:
-        low, high = (np.ascontiguousarray(v, dtype=np.float64) for v in bounds)
+        low, high = (np.ascontiguousarray(v, dtype=dt) for v in bounds)
     eps_b = eps[None, :, None]
     a, c, scale = net.a, output_bias(net), output_scale(net)
-    b_or_zeros = np.zeros((K, m)) if b is None else np.ascontiguousarray(b, dtype=np.float64)
+    b_or_zeros = np.zeros((K, m), dt) if b is None else np.ascontiguousarray(b, dtype=dt)
     nmax = min(batch, n)
-    pre_buf = np.empty(K * E * nmax * m)  # flat, so that every chunk's views are contiguous
-    g_buf = np.empty(K * E * nmax * d)
-    Xq_buf = np.empty(K * E * nmax * d)
+    pre_buf = np.empty(K * E * nmax * m, dt)  # flat, so that every chunk's views are contiguous
+    g_buf = np.empty(K * E * nmax * d, dt)
+    Xq_buf = np.empty(K * E * nmax * d, dt)
     f_buf = np.empty(K * E * nmax)
     for lo, hi in chunks(n, batch):
         nc = hi - lo
@@ -716,7 +738,7 @@ def _pgd_chunks(net, X, y, eps, alpha, norm, steps, start, bounds, W, b, batch):
             D = np.zeros((K, E, nc, d))
         else:
             D = eps[None, :, None, None] * start[:, None, lo:hi, :]
-        D = np.ascontiguousarray(_constrain(D, Xc, eps_b, norm, bounds))
+        D = np.ascontiguousarray(_constrain(D.astype(dt), Xc, eps_b, norm, bounds), dtype=dt)
         rows = K * E * nc
         Xq = Xq_buf[:rows * d].reshape(K, E, nc, d)
         np.add(Xc[None, None], D, out=Xq)
@@ -751,8 +773,8 @@ def _constrain(D, Xc, eps_b, norm, bounds):
     if bounds is not None:
         D = np.clip(Xc[None, None] + D, bounds[0], bounds[1]) - Xc[None, None]
     if norm == "l2":
-        return _project_l2(D, eps_b)
-    return np.clip(D, -eps_b[..., None], eps_b[..., None])
+        return _project_l2(D, eps_b).astype(D.dtype, copy=False)
+    return np.clip(D, -eps_b[..., None], eps_b[..., None]).astype(D.dtype, copy=False)
 
 
 def robust_error(net: Network, X, y, eps, **pgd_options) -> np.ndarray:
@@ -768,14 +790,15 @@ def robust_error(net: Network, X, y, eps, **pgd_options) -> np.ndarray:
     y : array_like, shape (n,)
     eps : float or array_like, shape (E,)
     **pgd_options
-        Keyword arguments of :func:`pgd` (norm, steps, step_size, random_start, box, W, b, rng, batch).
+        Keyword arguments of :func:`pgd` (norm, steps, step_size, random_start, box, W, b, rng, batch,
+        dtype). The clean margin ``y f(x)`` is computed in the same ``dtype`` (PGD with no step at
+        eps = 0).
 
     Returns
     -------
     ndarray, shape (E, K)
     """
     res = pgd(net, X, y, eps, **pgd_options)
-    y = _check_labels(y, len(np.asarray(X)))
-    clean = y[None, :] * forward(net, X, pgd_options.get("W"), pgd_options.get("b"),
-                                  batch=pgd_options.get("batch")) <= 0
+    same = {k: pgd_options[k] for k in ("W", "b", "batch", "dtype") if k in pgd_options}
+    clean = pgd(net, X, y, 0.0, steps=0, **same).success[0]  # y f(x) <= 0, shape (K, n)
     return (res.success | clean[None]).mean(axis=-1)

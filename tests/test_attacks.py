@@ -701,3 +701,23 @@ def test_pgd_fused_loop_matches_the_numpy_reference(norm, parametrization):
     no_box = dict(kw, box=None, random_start=False)
     np.testing.assert_allclose(pgd(net, X, y, eps, **no_box).f_adv, attacks._pgd_reference(net, X, y, eps, **no_box).f_adv,
                                rtol=1e-10, atol=1e-12)
+
+
+def test_pgd_dtype_validation_and_float32_outputs():
+    net = bc.init_network(6, 20, parametrization="paper_code", rng=0)
+    X = np.random.default_rng(1).random((5, 6))
+    y = np.array([1.0, -1.0, 1.0, 1.0, -1.0])
+    with pytest.raises(ValueError, match="dtype"):
+        pgd(net, X, y, 0.1, dtype=np.int32)
+    with pytest.raises(TypeError, match="dtype"):
+        pgd(net, X, y, 0.1, dtype="no such type")
+    res = pgd(net, X, y, [0.1, 0.3], steps=10, box=(0.0, 1.0), random_start=True, rng=2, dtype=np.float32)
+    assert res.delta.dtype == res.X_adv.dtype == np.float32
+    assert res.f_adv.dtype == res.loss.dtype == np.float64
+    assert (res.X_adv >= 0).all() and (res.X_adv <= 1).all()
+    # the projection scales by eps / ||delta|| in float32: the norm exceeds eps by at most a few roundings
+    u = np.finfo(np.float32).eps
+    size = np.linalg.norm(res.delta.astype(np.float64), axis=-1)
+    assert (size <= np.array([0.1, 0.3])[:, None, None] * (1 + 8 * u)).all()
+    err = robust_error(net, X, y, [0.1, 0.3], steps=10, box=(0.0, 1.0), dtype=np.float32)
+    assert err.shape == (2, 1)
