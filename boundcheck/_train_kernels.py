@@ -175,54 +175,94 @@ def update_rows(W, U, lr):
 
 
 @nb.njit(**NJIT_OPTIONS)
+def _row_sq_one(W, W0, b, b0, has_bias, r):
+    """||[W[r], b[r]] - [W0[r], b0[r]]||^2 in float64 with four fixed partial sums: the exact kernel."""
+    d = W.shape[1]
+    t0 = 0.0
+    t1 = 0.0
+    t2 = 0.0
+    t3 = 0.0
+    k = 0
+    while k + 4 <= d:
+        v0 = np.float64(W[r, k]) - np.float64(W0[r, k])
+        v1 = np.float64(W[r, k + 1]) - np.float64(W0[r, k + 1])
+        v2 = np.float64(W[r, k + 2]) - np.float64(W0[r, k + 2])
+        v3 = np.float64(W[r, k + 3]) - np.float64(W0[r, k + 3])
+        t0 += v0 * v0
+        t1 += v1 * v1
+        t2 += v2 * v2
+        t3 += v3 * v3
+        k += 4
+    while k < d:
+        v0 = np.float64(W[r, k]) - np.float64(W0[r, k])
+        t0 += v0 * v0
+        k += 1
+    total = (t0 + t1) + (t2 + t3)
+    if has_bias:
+        v0 = np.float64(b[r]) - np.float64(b0[r])
+        total += v0 * v0
+    return total
+
+
+@nb.njit(**NJIT_OPTIONS)
 def row_sq_deviation(W, W0, b, b0, has_bias, rows, out):
     """out[j] = ||[W[r], b[r]] - [W0[r], b0[r]]||^2 for r = rows[j], in float64 with four fixed partial sums
     (the same number for a row whichever rows are computed with it)."""
-    d = W.shape[1]
     for j in range(rows.shape[0]):
-        r = rows[j]
-        t0 = 0.0
-        t1 = 0.0
-        t2 = 0.0
-        t3 = 0.0
-        k = 0
-        while k + 4 <= d:
-            v0 = np.float64(W[r, k]) - np.float64(W0[r, k])
-            v1 = np.float64(W[r, k + 1]) - np.float64(W0[r, k + 1])
-            v2 = np.float64(W[r, k + 2]) - np.float64(W0[r, k + 2])
-            v3 = np.float64(W[r, k + 3]) - np.float64(W0[r, k + 3])
-            t0 += v0 * v0
-            t1 += v1 * v1
-            t2 += v2 * v2
-            t3 += v3 * v3
-            k += 4
-        while k < d:
-            v0 = np.float64(W[r, k]) - np.float64(W0[r, k])
-            t0 += v0 * v0
-            k += 1
-        total = (t0 + t1) + (t2 + t3)
-        if has_bias:
-            v0 = np.float64(b[r]) - np.float64(b0[r])
-            total += v0 * v0
-        out[j] = total
+        out[j] = _row_sq_one(W, W0, b, b0, has_bias, rows[j])
+
+
+@nb.njit(**NJIT_OPTIONS)
+def _scale_row(W, W0, b, b0, has_bias, r, src, src_b, scale):
+    """Row r <- W0[r] + (src - W0[r]) * scale (float64 arithmetic, stored in the working dtype)."""
+    d = W.shape[1]
+    for k in range(d):
+        w0 = np.float64(W0[r, k])
+        W[r, k] = w0 + (np.float64(src[k]) - w0) * scale
+    if has_bias:
+        w0 = np.float64(b0[r])
+        b[r] = w0 + (np.float64(src_b) - w0) * scale
 
 
 @nb.njit(**NJIT_OPTIONS)
 def project_rows(W, W0, b, b0, has_bias, rows, sq, radius):
-    """For r = rows[j] with sqrt(sq[j]) > radius: row r <- W0[r] + (row r - W0[r]) * radius / sqrt(sq[j])
-    (computed in float64, stored in the working dtype). Returns the number of rows projected."""
-    d = W.shape[1]
+    """Project the rows r = rows[j] with sqrt(sq[j]) > radius onto the ball of ``radius`` around row r of W0;
+    sq[j] gets the projected row's squared deviation. Returns the number of rows projected.
+
+    The row becomes ``W0[r] + (row - W0[r]) f`` with ``f = radius / sqrt(sq[j])`` (float64 arithmetic,
+    stored in the working dtype). Storing rounds every coordinate to a multiple of ``ulp(W0[r, k])``: when
+    the radius is far below ``||W0[r]||`` that can leave the stored row outside. So the stored row is
+    measured with the exact kernel (:func:`_row_sq_one`, the one every decision uses), and while it measures
+    outside, f is lowered by a margin that doubles each pass (``2^i sqrt(d + 1) u (||W0[r]|| + dev)``, u the
+    working dtype's unit roundoff); at the latest when the margin exceeds the radius, f = 0 and the row is
+    ``W0[r]`` itself (deviation 0). Rows the plain projection leaves inside are as before this check.
+    """
+    m, d = W.shape
+    u = 2.0 ** -53 if W.itemsize == 8 else 2.0 ** -24
+    src = np.empty(d)
     count = 0
     for j in range(rows.shape[0]):
         dev = math.sqrt(sq[j])
         if dev > radius:
             r = rows[j]
-            scale = radius / dev
             for k in range(d):
-                w0 = np.float64(W0[r, k])
-                W[r, k] = w0 + (np.float64(W[r, k]) - w0) * scale
+                src[k] = np.float64(W[r, k])
+            src_b = np.float64(b[r]) if has_bias else 0.0
+            w0sq = 0.0
+            for k in range(d):
+                w0sq += np.float64(W0[r, k]) * np.float64(W0[r, k])
             if has_bias:
-                w0 = np.float64(b0[r])
-                b[r] = w0 + (np.float64(b[r]) - w0) * scale
+                w0sq += np.float64(b0[r]) * np.float64(b0[r])
+            unit = math.sqrt(d + 1.0) * u * (math.sqrt(w0sq) + dev)
+            margin = 0.0
+            while True:
+                target = radius - margin
+                scale = target / dev if target > 0.0 else 0.0
+                _scale_row(W, W0, b, b0, has_bias, r, src, src_b, scale)
+                new = _row_sq_one(W, W0, b, b0, has_bias, r)
+                if math.sqrt(new) <= radius or scale == 0.0:
+                    break
+                margin = unit if margin == 0.0 else 2.0 * margin
+            sq[j] = new
             count += 1
     return count

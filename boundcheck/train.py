@@ -33,8 +33,14 @@ Conventions
 * A step is two BLAS products over the whole minibatch, ``Z = X_B W^T`` and the in-place update
   ``W += -lr G^T X_B`` (one GEMM with beta = 1; for ``d + 1 < 2 batch_size`` the update is formed apart and
   applied in one fused pass), plus O(batch * m) element-wise work in Numba kernels
-  (:mod:`boundcheck._train_kernels`). Memory O(batch_size * m) per step, O(chunk * m) per evaluation, and
-  ``X W0^T`` for the whole training set (n * m in the working dtype, up to 2 GiB) once per run.
+  (:mod:`boundcheck._train_kernels`). The steps of an epoch run in **one compiled call**
+  (:mod:`boundcheck._sgd_kernels`, BLAS through :mod:`boundcheck._blas`), back in Python only at epoch
+  ends, checkpoints and the stop; a user's ``on_step`` callback selects the Python loop over the same
+  compiled step functions (the same numbers, bit for bit).
+* The products run on one BLAS thread (OpenBLAS's multi-threaded products round differently at block
+  edges), so the same seed gives the same numbers whatever the thread count.
+* Memory O(batch_size * m) per step, O(chunk * m) per evaluation, and ``X W0^T`` for the whole training
+  set (n * m in the working dtype, up to 2 GiB) once per run.
 * ``dtype=np.float32`` halves memory and roughly doubles speed; the returned weights are float64 either way.
 
 The lazy check without a pass over W
@@ -53,13 +59,16 @@ Float32 and the ball
 In float64 the stop and project rules hold exactly: after every applied step
 ``max_s ||[w_s, b_s] - [w0_s, b0_s]|| <= R`` (checked in the tests after every step). In float32 the
 deviation of the float32 weights from the float32-rounded W0 is computed exactly (in float64), and the
-projection shrinks to ``R (1 - 1e-5)`` so that storing the projected row in float32 cannot push it
-outside; measured against the float64 W0 the deviation can still exceed R by the rounding of W0 to float32
-(about ``6e-8 * ||w0_s||``).
+projection shrinks to ``R (1 - 1e-5)``; measured against the float64 W0 the deviation can still exceed R
+by the rounding of W0 to float32 (about ``6e-8 * ||w0_s||``). In both precisions a projected row is
+measured again after it is stored (``w0 + delta f`` rounds every coordinate to a multiple of ``ulp(w0)``,
+which can leave it outside when R is far below ``||w0_s||``) and pulled further in until it measures
+inside (:func:`boundcheck._train_kernels.project_rows`).
 """
 
 from __future__ import annotations
 
+import functools
 import sys
 import time
 from dataclasses import dataclass, field
@@ -67,9 +76,9 @@ from typing import Callable
 
 import numpy as np
 import pandas as pd
-from scipy.linalg import blas as _blas
-
+from . import _sgd_kernels as _sk
 from . import _train_kernels as _tk
+from ._blas import gemm as _gemm
 from ._validate import as_float_array, check_choice, check_int, check_real, check_rng
 from ._validate_network import check_network
 from .network import Network, lazy_radius
@@ -399,16 +408,14 @@ def _zeros_if_none(b, W):
 
 def _project_rows(W, W0, b, b0, radius: float, rows=None, sq=None) -> np.ndarray:
     """Project the given rows (default all) that lie outside the ball onto it, in place; returns the rows'
-    squared deviations after the projection."""
+    squared deviations after the projection. A projected row measures inside the ball in the exact kernel
+    after rounding to the working dtype (:func:`boundcheck._train_kernels.project_rows`)."""
     if rows is None:
         rows = np.arange(W.shape[0])
-    if sq is None:
-        sq = _row_sq(W, W0, b, b0, rows)
-    if len(rows) and _tk.project_rows(W, W0, _zeros_if_none(b, W), _zeros_if_none(b0, W), b is not None, rows,
-                                      sq, float(radius)):
-        moved = rows[np.sqrt(sq) > radius]
-        sq = sq.copy()
-        sq[np.sqrt(sq) > radius] = _row_sq(W, W0, b, b0, moved)
+    sq = _row_sq(W, W0, b, b0, rows) if sq is None else np.array(sq, dtype=np.float64)
+    if len(rows):
+        _tk.project_rows(W, W0, _zeros_if_none(b, W), _zeros_if_none(b0, W), b is not None, rows, sq,
+                         float(radius))
     return sq
 
 
@@ -430,39 +437,58 @@ _Z0_BYTES = 2 ** 31  # precompute X W0^T for the whole training set up to this s
 _SYNC_EVERY = 64  # recompute every row's deviation exactly at least this often (steps)
 
 
+_THREADPOOLS = []  # the threadpoolctl controller, made on first use
+
+
+def _one_blas_thread(fn):
+    """Run ``fn`` with one BLAS thread (threadpoolctl; the previous limits are restored afterwards).
+
+    OpenBLAS splits a product over its threads by blocks of rows and columns, and the entries at block edges
+    go through edge kernels that sum in another order: with two threads ``X_B W^T`` differs in the last bit
+    from one thread's (measured at 64 x 784 x 1000). The trainers therefore run their products on one
+    thread, so that the same seed gives the same numbers whatever the thread count (tested in processes
+    with 1 and 2 threads). Their element-wise kernels are serial."""
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        if not _THREADPOOLS:
+            from threadpoolctl import ThreadpoolController
+            _THREADPOOLS.append(ThreadpoolController())
+        with _THREADPOOLS[0].limit(limits=1, user_api="blas"):
+            return fn(*args, **kwargs)
+    return wrapper
+
+
 def _gamma(n: int, u: float) -> float:
     """Higham's gamma_n = n u / (1 - n u): the relative error bound of an n-term dot product."""
     return n * u / (1.0 - n * u)
 
 
 def _gemm_update(W, Xb, G, alpha: float) -> None:
-    """``W += alpha * G^T Xb`` in place, one BLAS call with beta = 1 (no gradient array is formed).
-
-    W is C-contiguous (m, d), so ``W.T`` is the Fortran-ordered (d, m) output of ``Xb^T G``."""
-    gemm = _blas.dgemm if W.dtype == np.float64 else _blas.sgemm
-    out = gemm(alpha, Xb.T, G.T, beta=1.0, c=W.T, trans_b=True, overwrite_c=True)
-    if not np.shares_memory(out, W):  # the wrapper had to copy (not expected for these layouts)
-        W[...] = out.T
+    """``W += alpha * G^T Xb`` in place, one BLAS call with beta = 1 (no gradient array is formed)."""
+    _gemm(True, False, alpha, G, Xb, 1.0, W)
 
 
 class _Stepper:
-    """Buffers and kernels of one minibatch SGD step on one init, in the working dtype.
+    """Buffers of one minibatch SGD step on one init, in the working dtype, and the step as two calls.
 
     ``gradient`` runs the first product ``Z = X_B W^T`` and the fused element-wise passes; ``apply`` the
     second, in place. With ``track``, the per-row quantities of the incremental lazy check are computed in
-    the same pass (:mod:`boundcheck._train_kernels`)."""
+    the same pass. Both are the compiled step functions of :mod:`boundcheck._sgd_kernels` that the compiled
+    loop calls, so the Python loop, the compiled loop and the reference give the same numbers."""
 
     def __init__(self, model: _Model, batch_size: int, m: int):
         dt = model.dtype
         d = model.W0.shape[1]
         self.model = model
+        self.has_bias = model.b0 is not None
         self.Z = np.empty((batch_size, m), dt)
         self.G = np.empty((batch_size, m), dt)
         self.KG = np.empty((batch_size, m), dt)
         self.f = np.empty(batch_size)
-        self.gb = np.empty(m)
-        self.inc = np.empty(m)
-        self.A = np.empty(m)
+        self.g = np.empty(batch_size, dt)
+        self.gb = np.zeros(m)
+        self.inc = np.zeros(m)
+        self.A = np.zeros(m)
         self.q = np.empty(m)
         self.zero_b = np.zeros(m, dt)
         self.zero_x = np.zeros(batch_size)
@@ -471,35 +497,25 @@ class _Stepper:
         # ||[U_s, gb_s]||^2 for a pass over U. The Gram route (a product of batch x batch x m, 2 batch / d
         # of the update's) costs more than those two passes below about d = 2 batch (measured).
         self.explicit = d + 1 < 2 * batch_size
-        self.U = np.empty((m, d), dt) if self.explicit else None
+        self.U = np.empty((m, d) if self.explicit else (0, d), dt)
+
+    def bias(self, b):
+        return self.zero_b if b is None else b
 
     def gradient(self, Xb, yb, W, b, Z0b=None, xnorm=None):
         """Loss of the batch; fills ``G`` (and ``gb``, and with Z0b ``inc`` and ``A``). Returns (loss, G)."""
         nb = Xb.shape[0]
-        model = self.model
-        Z = self.Z[:nb]
-        np.matmul(Xb, W.T, out=Z)
-        f = self.f[:nb]
-        _tk.forward_rows(Z, self.zero_b if b is None else b, model.a_scaled, model.c, f)
-        margin = yb * f
-        loss = float(np.mean(np.logaddexp(0, -margin)))
-        g = (-yb * np.exp(-np.logaddexp(0, margin)) / nb).astype(model.dtype)
-        G = self.G[:nb]
         track = Z0b is not None
-        _tk.gradient_rows(Z, Z0b if track else Z, track, g, model.a_scaled,
-                          xnorm if track else self.zero_x, G, self.gb, self.inc, self.A)
-        if self.explicit:
-            np.matmul(G.T, Xb, out=self.U)
+        Z, G = self.Z[:nb], self.G[:nb]
+        loss = _sk.step_gradient(Xb, yb, W, self.bias(b), self.model.a_scaled, self.model.c,
+                                 Z0b if track else Z, xnorm if track else self.zero_x[:nb], track,
+                                 self.explicit, Z, G, self.U, self.f[:nb], self.g[:nb], self.gb, self.inc,
+                                 self.A)
         return loss, G
 
     def apply(self, W, b, Xb, G, lr: float) -> None:
         """``W -= lr G^T X_B`` (one GEMM in place, or the fused pass with U) and ``b -= lr sum_i G_i``."""
-        if self.explicit:
-            _tk.update_rows(W, self.U, lr)
-        else:
-            _gemm_update(W, Xb, G, -lr)
-        if b is not None:
-            b[...] = b - lr * self.gb
+        _sk.apply_update(W, self.bias(b), b is not None, Xb, G, self.U, self.gb, lr, self.explicit)
 
 
 class _LazyTracker:
@@ -508,7 +524,8 @@ class _LazyTracker:
     Invariant: the exact kernel's value (:func:`_row_sq`) of every row is at most ``(p + e) (1 + gam_exact)``.
     A step is predicted by :func:`boundcheck._train_kernels.track_rows` in O(batch * m); only flagged rows
     (those that might cross the threshold) are recomputed exactly. Every ``_SYNC_EVERY`` steps, or when an
-    error bound grows past 1% of the threshold, all rows are recomputed exactly."""
+    error bound grows past 1% of the threshold, all rows are recomputed exactly. The state arrays are
+    updated in place (the compiled loop of :mod:`boundcheck._sgd_kernels` continues them)."""
 
     def __init__(self, model: _Model, Xs, batch_size: int, lr: float):
         dt = model.dtype
@@ -522,18 +539,25 @@ class _LazyTracker:
         self.gam_quad = _gamma(batch_size + da + 3, u) + _gamma(batch_size + 2, u64)
         self.gam_upd = _gamma(batch_size + 3, u) + _gamma(batch_size + 3, u64)
         self.gam_exact = _gamma(da + 4, u64)
+        self.gams = np.array([self.gam_dot, self.gam_quad, self.gam_upd, self.gam_exact])
         W0 = model.W0.astype(np.float64)
         sq0 = np.einsum("ij,ij->i", W0, W0)
         if has_bias:
             sq0 = sq0 + model.b0.astype(np.float64) ** 2
         self.w0norm = np.sqrt(sq0) * (1 + 1e-12)
+        self.b0 = np.zeros(m, dt) if model.b0 is None else model.b0
         self.p = np.zeros(m)
         self.e = np.zeros(m)
         self.p_new = np.empty(m)
         self.e_new = np.empty(m)
-        self.flag = np.empty(m, dtype=np.bool_)
-        self.since_sync = 0
+        self.flag = np.zeros(m, dtype=np.bool_)
+        self.all_rows = np.arange(m)
+        self.state = np.zeros(1, np.int64)  # steps since the last exact resynchronization
         self.set_data(Xs, batch_size)
+
+    @property
+    def since_sync(self) -> int:
+        return int(self.state[0])
 
     def set_data(self, Xs, batch_size: int) -> None:
         """The training inputs in visiting order: their norms, X W0^T (if it fits) and the batch Grams."""
@@ -549,18 +573,17 @@ class _LazyTracker:
             for lo in range(0, n, chunk):
                 self._pre0(Xs[lo:lo + chunk], self.Z0[lo:lo + chunk])
         self.Z0_buf = np.empty((batch_size, m), dt)
-        self.grams = []
-        for lo in range(0, n, batch_size):
+        n_batches = -(-n // batch_size)
+        self.grams = np.zeros((n_batches, batch_size, batch_size), dt)
+        for k, lo in enumerate(range(0, n, batch_size)):
             Xb = Xs[lo:lo + batch_size]
-            K = Xb @ Xb.T
+            K = self.grams[k, :len(Xb), :len(Xb)]
+            np.matmul(Xb, Xb.T, out=K)
             if self.has_bias:
                 K += 1
-            self.grams.append(K)
 
     def _pre0(self, Xb, out):
-        np.matmul(Xb, self.model.W0.T, out=out)
-        if self.has_bias:
-            out += self.model.b0
+        _sk.pre0(Xb, self.model.W0, self.b0, self.has_bias, out)
 
     def batch(self, k: int, lo: int, hi: int, Xb):
         """(Z0 rows of the batch, norms of its inputs, its Gram matrix)."""
@@ -569,13 +592,13 @@ class _LazyTracker:
         else:
             Z0b = self.Z0_buf[:hi - lo]
             self._pre0(Xb, Z0b)
-        return Z0b, self.xnorm[lo:hi], self.grams[k]
+        return Z0b, self.xnorm[lo:hi], self.grams[k, :hi - lo, :hi - lo]
 
     def sync(self, W, b) -> None:
         """Exact squared deviations of every row."""
-        self.p = _row_sq(W, self.model.W0, b, self.model.b0)
-        self.e = self.gam_exact * self.p
-        self.since_sync = 0
+        _sk.sync_rows(W, self.model.W0, _zeros_if_none(b, W), self.b0, self.has_bias, self.all_rows, self.p,
+                      self.e, self.gam_exact)
+        self.state[0] = 0
 
     def maybe_sync(self, W, b, thr: float) -> None:
         if self.since_sync >= _SYNC_EVERY or self.e.max() > 1e-2 * thr * thr:
@@ -585,26 +608,60 @@ class _LazyTracker:
         """Predict every row's squared deviation after the step; returns how many rows are flagged (might
         exceed ``thr`` in the exact kernel)."""
         nb = G.shape[0]
-        m, d = self.model.W0.shape
-        if stepper.explicit:  # G_s^T K G_s = ||[U_s, gb_s]||^2 with the update U = G^T X_B already formed
-            _tk.quad_from_U(stepper.U, stepper.gb, self.has_bias, stepper.q)
-        else:  # ... = G_s^T (K G)_s: a product of batch x batch x m
-            KG = stepper.KG[:nb]
-            np.matmul(K, G, out=KG)
-            _tk.quad_from_KG(G, KG, stepper.q)
-        thr2 = thr * thr * (1.0 - 4 * _UNIT_ROUNDOFF[np.dtype(np.float64)])
-        return _tk.track_rows(stepper.q, stepper.inc, stepper.A, self.p, self.e, self.w0norm, self.lr,
-                              self.gam_dot, self.gam_quad, self.gam_upd, self.gam_exact, thr2, self.p_new,
-                              self.e_new, self.flag)
+        return _sk.predict_rows(G, K, stepper.KG[:nb], stepper.U, stepper.gb, self.has_bias, stepper.explicit,
+                                stepper.inc, stepper.A, self.p, self.e, self.w0norm, self.lr, self.gams, thr,
+                                stepper.q, self.p_new, self.e_new, self.flag)
 
     def accept(self, rows=None, sq=None) -> None:
         """Take the predicted values (the step was applied); rows recomputed exactly get their exact values."""
-        self.p, self.p_new = self.p_new, self.p
-        self.e, self.e_new = self.e_new, self.e
+        self.p[:] = self.p_new
+        self.e[:] = self.e_new
         if rows is not None:
             self.p[rows] = sq
             self.e[rows] = self.gam_exact * sq
-        self.since_sync += 1
+        self.state[0] += 1
+
+
+class _CompiledLoop:
+    """The buffers of :func:`boundcheck._sgd_kernels.lazy_steps` and its driver: runs of steps between
+    Python-level events (epoch ends, checkpoints, the stop)."""
+
+    def __init__(self, model: _Model, stepper: _Stepper, tracker: _LazyTracker, W, b, n_batches: int,
+                 want_checkpoints: bool):
+        m, d = model.W0.shape
+        dt = model.dtype
+        self.model, self.stepper, self.tracker = model, stepper, tracker
+        self.has_bias = b is not None
+        self.W_new = np.empty_like(W)
+        self.b_new = np.empty_like(b) if b is not None else np.zeros(m, dt)
+        self.b_dummy = np.zeros(m, dt)
+        self.sq = np.empty(m)
+        self.rows = np.empty(m, np.int64)
+        self.losses = np.empty(n_batches)
+        self.ck_W = np.empty((m, d) if want_checkpoints else (0, d), dt)
+        self.ck_b = np.empty(m if (want_checkpoints and b is not None) else 0, dt)
+        self.out = np.zeros(4, np.int64)
+        self.Z0_none = np.empty((0, m), dt)
+
+    def run(self, k_lo: int, k_hi: int, batch_size: int, Xs, ys64, W, b, lr: float, stop: bool, thr_list,
+            radius: float):
+        """Steps on batches k_lo .. k_hi - 1 until the range ends or an event; returns
+        (status, W, b, out) with the state buffers swapped back into place."""
+        st, tr, model = self.stepper, self.tracker, self.model
+        b_arr = b if b is not None else self.b_dummy
+        b_new = self.b_new
+        use_z0 = tr.Z0 is not None
+        status = _sk.lazy_steps(
+            k_lo, k_hi, batch_size, Xs, ys64, W, b_arr, self.W_new, b_new, self.has_bias, model.W0, tr.b0,
+            model.a_scaled, model.c, tr.Z0 if use_z0 else self.Z0_none, use_z0, tr.xnorm, tr.grams, lr, stop,
+            thr_list, 0, radius, tr.p, tr.e, tr.p_new, tr.e_new, tr.flag, tr.w0norm, tr.gams, _SYNC_EVERY,
+            tr.state, st.explicit, st.Z, st.G, st.KG, st.U, st.f, st.g, st.gb, st.inc, st.A, st.q, tr.Z0_buf,
+            self.sq, self.rows, tr.all_rows, self.losses, self.ck_W, self.ck_b, self.out)
+        if self.out[2]:
+            W, self.W_new = self.W_new, W
+            if b is not None:
+                b, self.b_new = self.b_new, b
+        return status, W, b, self.out
 
 
 # --------------------------------------------------------------------------------------------------------
@@ -717,6 +774,7 @@ _LAZY_COLUMNS = ["epoch", "steps", "epochs_trained", "loss", "train_acc", "test_
 # Lazy SGD
 # --------------------------------------------------------------------------------------------------------
 
+@_one_blas_thread
 def train_lazy_sgd(net: Network, X, y, *, C0: float, lr: float = 0.1, batch_size: int = 64,
                    epochs: int = 1000, mode: str = "stop", X_test=None, y_test=None, rng=None,
                    dtype=np.float64, shuffle: str = "once", target_loss: float | None = None,
@@ -849,6 +907,9 @@ def train_lazy_sgd(net: Network, X, y, *, C0: float, lr: float = 0.1, batch_size
     ys64 = ys.astype(np.float64)
     stepper = _Stepper(model, batch_size, net.width)
     tracker = _LazyTracker(model, Xs, batch_size, lr) if epochs else None
+    compiled = None
+    if epochs and on_step is None:
+        compiled = _CompiledLoop(model, stepper, tracker, W, b, len(batches), bool(pending))
     for epoch in range(1, epochs + 1):
         t0 = time.perf_counter()
         if shuffle == "every_epoch" and epoch > 1:
@@ -858,45 +919,64 @@ def train_lazy_sgd(net: Network, X, y, *, C0: float, lr: float = 0.1, batch_size
             tracker.set_data(Xs, batch_size)
         batch_losses = []
         stopped = False
-        for k, (lo, hi) in enumerate(batches):
-            thr = pending[0][1] if (pending and mode == "stop") else (radius if mode == "stop" else proj_radius)
-            tracker.maybe_sync(W, b, thr)
-            Xb = Xs[lo:hi]
-            Z0b, xnb, Kb = tracker.batch(k, lo, hi, Xb)
-            loss, G = stepper.gradient(Xb, ys64[lo:hi], W, b, Z0b, xnb)
-            batch_losses.append(loss)
-            flagged = tracker.predict(stepper, G, Kb, Xb, thr)
-            if mode == "stop":
-                if not flagged:
-                    stepper.apply(W, b, Xb, G, lr)
-                    tracker.accept()
-                else:
-                    # some row might cross a threshold: form the candidate apart and decide exactly
-                    rows_f = np.flatnonzero(tracker.flag)
-                    np.copyto(W_new, W)
-                    b_new = None if b is None else b.copy()
-                    stepper.apply(W_new, b_new, Xb, G, lr)
-                    sq = _row_sq(W_new, model.W0, b_new, model.b0, rows_f)
-                    dmax = float(np.sqrt(sq.max()))
-                    while pending and dmax > pending[0][1]:
+        if compiled is not None:  # the whole epoch in compiled code, back in Python only for events
+            k = 0
+            while k < len(batches):
+                thr_list = np.array([r for _, r in pending] + [radius] if mode == "stop" else [proj_radius])
+                status, W, b, out = compiled.run(k, len(batches), batch_size, Xs, ys64, W, b, lr, mode == "stop",
+                                                 thr_list, radius)
+                batch_losses.extend(compiled.losses[k:k + out[3]].tolist())
+                steps += int(out[0])
+                k += int(out[3])
+                if out[1]:  # checkpoint radii passed by the last step: the state before it
+                    ck_steps = steps if status == _sk.LEFT_BALL else steps - 1
+                    for _ in range(int(out[1])):
                         c0j, rj = pending.pop(0)
-                        saved[c0j] = _checkpoint(c0j, rj, W, b, model, steps, len(batches), "left_ball")
-                    if dmax > radius:
-                        stopped = True
-                        break
-                    W, W_new = W_new, W
-                    b = b_new
-                    tracker.accept(rows_f, sq)
-            else:
-                stepper.apply(W, b, Xb, G, lr)
-                if flagged:
-                    rows_f = np.flatnonzero(tracker.flag)
-                    tracker.accept(rows_f, _project_rows(W, model.W0, b, model.b0, proj_radius, rows_f))
+                        saved[c0j] = _checkpoint(c0j, rj, compiled.ck_W, None if b is None else compiled.ck_b,
+                                                 model, ck_steps, len(batches), "left_ball")
+                if status == _sk.LEFT_BALL:
+                    stopped = True
+                    break
+        else:  # the Python loop (a user's on_step after every step): the same step functions one by one
+            for k, (lo, hi) in enumerate(batches):
+                thr = pending[0][1] if (pending and mode == "stop") else (radius if mode == "stop" else proj_radius)
+                tracker.maybe_sync(W, b, thr)
+                Xb = Xs[lo:hi]
+                Z0b, xnb, Kb = tracker.batch(k, lo, hi, Xb)
+                loss, G = stepper.gradient(Xb, ys64[lo:hi], W, b, Z0b, xnb)
+                batch_losses.append(loss)
+                flagged = tracker.predict(stepper, G, Kb, Xb, thr)
+                if mode == "stop":
+                    if not flagged:
+                        stepper.apply(W, b, Xb, G, lr)
+                        tracker.accept()
+                    else:
+                        # some row might cross a threshold: form the candidate apart and decide exactly
+                        rows_f = np.flatnonzero(tracker.flag)
+                        np.copyto(W_new, W)
+                        b_new = None if b is None else b.copy()
+                        stepper.apply(W_new, b_new, Xb, G, lr)
+                        sq = _row_sq(W_new, model.W0, b_new, model.b0, rows_f)
+                        dmax = float(np.sqrt(sq.max()))
+                        while pending and dmax > pending[0][1]:
+                            c0j, rj = pending.pop(0)
+                            saved[c0j] = _checkpoint(c0j, rj, W, b, model, steps, len(batches), "left_ball")
+                        if dmax > radius:
+                            stopped = True
+                            break
+                        W, W_new = W_new, W
+                        b = b_new
+                        tracker.accept(rows_f, sq)
                 else:
-                    tracker.accept()
-            steps += 1
-            if on_step is not None:
-                on_step(steps, _readonly(W), None if b is None else _readonly(b))
+                    stepper.apply(W, b, Xb, G, lr)
+                    if flagged:
+                        rows_f = np.flatnonzero(tracker.flag)
+                        tracker.accept(rows_f, _project_rows(W, model.W0, b, model.b0, proj_radius, rows_f))
+                    else:
+                        tracker.accept()
+                steps += 1
+                if on_step is not None:
+                    on_step(steps, _readonly(W), None if b is None else _readonly(b))
         seconds = time.perf_counter() - t0
         if stopped:
             reason = "left_ball"
@@ -918,6 +998,7 @@ def train_lazy_sgd(net: Network, X, y, *, C0: float, lr: float = 0.1, batch_size
                        checkpoints={c: saved[c] for c in sorted(saved)})
 
 
+@_one_blas_thread
 def _train_lazy_sgd_reference(net: Network, X, y, *, C0: float, lr: float = 0.1, batch_size: int = 64,
                               epochs: int = 1000, mode: str = "stop", rng=None, dtype=np.float64,
                               shuffle: str = "once", checkpoints=()) -> dict:
@@ -1018,6 +1099,7 @@ def _default_attack(net, X, y, eps, *, steps, step_size, random_start, box, W, b
     return np.asarray(res.X_adv).reshape(X.shape)
 
 
+@_one_blas_thread
 def train_adversarial(net: Network, X, y, *, radius: float, eps: float, pgd_steps: int = 100,
                       pgd_step_size: float | None = None, lr: float = 0.01, batch_size: int = 32,
                       epochs: int = 1000, patience: int = 20, min_improvement: float = 1e-4,
@@ -1130,6 +1212,8 @@ def train_adversarial(net: Network, X, y, *, radius: float, eps: float, pgd_step
     order = gen.permutation(n)
     Xs, ys = X[order], y[order]
     stepper = _Stepper(model, batch_size, net.width)
+    b0_arr = stepper.bias(model.b0)
+    losses = np.empty(len(batches))
     Xw, yw = Xs.astype(dt), ys.astype(dt)
     Xt, yt = (X_test.astype(dt), y_test.astype(dt)) if X_test is not None else (None, None)
 
@@ -1192,15 +1276,22 @@ def train_adversarial(net: Network, X, y, *, radius: float, eps: float, pgd_step
         ya = ys.astype(np.float64)
         robust_train_acc = _evaluate(Xa, yw, W, b, model.a_scaled, model.c)[1]
         batch_losses = []
-        for lo, hi in batches:
-            Xb = Xa[lo:hi]
-            loss, G = stepper.gradient(Xb, ya[lo:hi], W, b)
-            batch_losses.append(loss)
-            stepper.apply(W, b, Xb, G, lr)
-            if projection == "step":
-                _project_rows(W, model.W0, b, model.b0, proj_radius)
-            steps += 1
-            if on_step is not None:
+        if on_step is None:  # the epoch's SGD steps in one compiled call
+            _sk.sgd_steps(0, len(batches), batch_size, Xa, ya, W, stepper.bias(b), b is not None, model.W0,
+                          b0_arr, model.a_scaled, model.c, lr, stepper.explicit, projection == "step",
+                          proj_radius, stepper.Z, stepper.G, stepper.U, stepper.f, stepper.g, stepper.gb,
+                          stepper.inc, stepper.A, stepper.zero_x, losses)
+            batch_losses = losses.tolist()
+            steps += len(batches)
+        else:  # the Python loop: the same step functions one by one
+            for lo, hi in batches:
+                Xb = Xa[lo:hi]
+                loss, G = stepper.gradient(Xb, ya[lo:hi], W, b)
+                batch_losses.append(loss)
+                stepper.apply(W, b, Xb, G, lr)
+                if projection == "step":
+                    _project_rows(W, model.W0, b, model.b0, proj_radius)
+                steps += 1
                 on_step(steps, _readonly(W), None if b is None else _readonly(b))
         if projection == "epoch":
             _project_rows(W, model.W0, b, model.b0, proj_radius)
