@@ -20,6 +20,7 @@ from __future__ import annotations
 import numba as nb
 import numpy as np
 
+from ._blas import gemm
 from ._kernels import NJIT_OPTIONS as _OPTS  # the package's one set of Numba options
 
 
@@ -272,101 +273,177 @@ def forward_and_coefficients_per_init(pre, a, out_bias, scale, f_out, coef):
 
 # --------------------------------------------------------------------------- PGD
 
-@nb.njit(**_OPTS)
-def pgd_step(D, g, X, y, alpha, eps, low, high, has_box, l2, Xq):
-    """One PGD step on every row, in place: ascent, box clip, projection onto the eps ball; Xq = X + D.
+# Sums over a row (f over the m neurons, the squared norms over the d coordinates) run in LANES sequential
+# partial sums (lane l takes the entries l, l + LANES, ...), combined by halving (lane l + h into lane l for
+# h = LANES/2, ..., 1). Unlike one running sum, the lanes vectorize without reordering anything (no
+# fastmath), and the order is fixed, so attacks._pgd_chunks_reference repeats it in numpy bit for bit.
+LANES = 32
 
-    D, g, Xq: (K, E, n, d); X: (n, d); y: (n,); alpha, eps: (E,); low, high: (d,). The ascent direction is
-    ``-y g / ||g||`` (l2; a zero gradient does not move) or ``-y sign(g)`` (linf)."""
-    K, E, n, d = D.shape
-    for k in range(K):
-        for e in range(E):
-            for i in range(n):
-                step = -y[i] * alpha[e]
-                if l2:
-                    t = 0.0
-                    for j in range(d):
-                        t += g[k, e, i, j] * g[k, e, i, j]
-                    gn = np.sqrt(t)
-                    fac = step / gn if gn > 0.0 else 0.0
-                    for j in range(d):
-                        D[k, e, i, j] = D[k, e, i, j] + fac * g[k, e, i, j]
-                else:
-                    for j in range(d):
-                        v = g[k, e, i, j]
-                        sg = 1.0 if v > 0.0 else (-1.0 if v < 0.0 else 0.0)
-                        D[k, e, i, j] = D[k, e, i, j] + step * sg
-                if has_box:
-                    for j in range(d):
-                        x = X[i, j]
-                        v = x + D[k, e, i, j]
-                        v = low[j] if v < low[j] else (high[j] if v > high[j] else v)
-                        D[k, e, i, j] = v - x
-                r = eps[e]
-                if l2:
-                    t = 0.0
-                    for j in range(d):
-                        t += D[k, e, i, j] * D[k, e, i, j]
-                    dn = np.sqrt(t)
-                    if dn > r:
-                        fac = r / dn
+
+@nb.njit(**_OPTS)
+def _halve(acc):
+    h = LANES // 2
+    while h >= 1:
+        for q in range(h):
+            acc[q] = acc[q] + acc[q + h]
+        h //= 2
+    return acc[0]
+
+
+@nb.njit(**_OPTS)
+def _lane_dot(u, v, acc):
+    """sum_j u[j] v[j] in the lane order, in the dtype of the arrays (acc: scratch of LANES entries)."""
+    n = u.shape[0]
+    nq = n // LANES
+    for q in range(LANES):
+        acc[q] = 0
+    for t in range(nq):
+        base = t * LANES
+        for q in range(LANES):
+            acc[q] += u[base + q] * v[base + q]
+    for j in range(nq * LANES, n):
+        acc[j - nq * LANES] += u[j] * v[j]
+    return _halve(acc)
+
+
+@nb.njit(**_OPTS)
+def _forward_row(z, bias, a, sa, acc, zero, need_coef):
+    """``sum_s a_s relu(z_s + b_s)`` in the lane order; with need_coef, ``z_s <- sa_s 1{z_s + b_s > 0}``
+    (the gradient coefficients, written over the pre-activations)."""
+    m = z.shape[0]
+    nq = m // LANES
+    for q in range(LANES):
+        acc[q] = 0
+    for t in range(nq):
+        base = t * LANES
+        for q in range(LANES):
+            v = z[base + q] + bias[base + q]
+            on = v > zero
+            acc[q] += a[base + q] * (v if on else zero)
+            if need_coef:
+                z[base + q] = sa[base + q] if on else zero
+    for s in range(nq * LANES, m):
+        v = z[s] + bias[s]
+        on = v > zero
+        acc[s - nq * LANES] += a[s] * (v if on else zero)
+        if need_coef:
+            z[s] = sa[s] if on else zero
+    return _halve(acc)
+
+
+@nb.njit(**_OPTS)
+def _constrain_row(D, x, r, low, high, has_box, l2, acc):
+    """Clip x + D to the box, then project D onto the ball of radius r (l2: rescale; linf: clip), in place."""
+    d = D.shape[0]
+    if has_box:
+        for j in range(d):
+            v = x[j] + D[j]
+            v = low[j] if v < low[j] else (high[j] if v > high[j] else v)
+            D[j] = v - x[j]
+    if l2:
+        dn = np.sqrt(_lane_dot(D, D, acc))
+        if dn > r:
+            fac = r / dn
+            for j in range(d):
+                D[j] = D[j] * fac
+    else:
+        for j in range(d):
+            v = D[j]
+            D[j] = -r if v < -r else (r if v > r else v)
+
+
+@nb.njit(**_OPTS)
+def pgd_run(X, y, W, b, a, sa, out_bias, scale, eps64, eps, alpha, start, use_start, low, high, has_box, l2,
+            steps, batch, zero, delta_out, f_out):
+    """The whole PGD loop, compiled: per chunk of ``batch`` points and per init, ``steps`` iterations of
+    two BLAS products (:func:`boundcheck._blas.gemm`) and fused passes, all in the working dtype of X.
+
+    Shapes: X (n, d); y (n,) float64; W (K, m, d); b, a, sa (K, m) (b zeros without biases; a the top
+    layer and sa = scale * a, both in the working dtype); out_bias (K,) and scale float64; eps64 (E,)
+    float64 and eps, alpha (E,) in the working dtype; start (K, n, d) float64, a point of the unit ball
+    per init and point (read only when use_start); low, high (d,); delta_out (E, K, n, d) in the working
+    dtype and f_out (E, K, n) float64 receive the best iterate (lowest margin y f, the start included) and
+    its f.
+
+    Rows of a chunk are (budget, point) pairs, budget-major, so each product is one GEMM of
+    ``E * chunk`` rows per init: ``pre = Xq W^T``, then the forward pass writes the gradient
+    coefficients over ``pre`` and ``g = coef W``. Per row, the step: ``D += (-y alpha / ||g||) g``
+    (l2; a zero gradient does not move) or ``D += -y alpha sign(g)`` (linf), clip ``x + D`` to the box,
+    project onto the ball, ``Xq = x + D``.
+    """
+    n, d = X.shape
+    K, m, _ = W.shape
+    E = eps.shape[0]
+    dt = X.dtype
+    acc = np.empty(LANES, dt)
+    rows_max = E * min(batch, n)
+    D = np.empty((rows_max, d), dt)
+    Xq = np.empty((rows_max, d), dt)
+    g = np.empty((rows_max, d), dt)
+    best_D = np.empty((rows_max, d), dt)
+    pre = np.empty((rows_max, m), dt)
+    f = np.empty(rows_max)
+    best_margin = np.empty(rows_max)
+    best_f = np.empty(rows_max)
+    for lo in range(0, n, batch):
+        hi = min(n, lo + batch)
+        nc = hi - lo
+        R = E * nc
+        for k in range(K):
+            Wk = W[k]
+            for e in range(E):
+                for i in range(nc):
+                    r = e * nc + i
+                    if use_start:
                         for j in range(d):
-                            D[k, e, i, j] = D[k, e, i, j] * fac
-                else:
+                            D[r, j] = eps64[e] * start[k, lo + i, j]
+                    else:
+                        for j in range(d):
+                            D[r, j] = zero
+                    _constrain_row(D[r], X[lo + i], eps[e], low, high, has_box, l2, acc)
                     for j in range(d):
-                        v = D[k, e, i, j]
-                        D[k, e, i, j] = -r if v < -r else (r if v > r else v)
-                for j in range(d):
-                    Xq[k, e, i, j] = X[i, j] + D[k, e, i, j]
-
-
-@nb.njit(**_OPTS)
-def pgd_keep_best(f, y, D, best_margin, best_f, best_D):
-    """Rows whose margin y f dropped below the best so far: copy f and D into the best (touches only them)."""
-    K, E, n, d = D.shape
-    for k in range(K):
-        for e in range(E):
-            for i in range(n):
-                mg = y[i] * f[k, e, i]
-                if mg < best_margin[k, e, i]:
-                    best_margin[k, e, i] = mg
-                    best_f[k, e, i] = f[k, e, i]
+                        Xq[r, j] = X[lo + i, j] + D[r, j]
+            for it in range(steps + 1):
+                need_grad = it < steps
+                gemm(False, True, 1.0, Xq[:R], Wk, 0.0, pre[:R])
+                for r in range(R):
+                    f[r] = scale * _forward_row(pre[r], b[k], a[k], sa[k], acc, zero, need_grad) + out_bias[k]
+                if need_grad:
+                    gemm(False, False, 1.0, pre[:R], Wk, 0.0, g[:R])
+                # the best iterate (the start at it = 0)
+                for e in range(E):
+                    for i in range(nc):
+                        r = e * nc + i
+                        mg = y[lo + i] * f[r]
+                        if it == 0 or mg < best_margin[r]:
+                            best_margin[r] = mg
+                            best_f[r] = f[r]
+                            for j in range(d):
+                                best_D[r, j] = D[r, j]
+                if not need_grad:
+                    break
+                for e in range(E):
+                    for i in range(nc):
+                        r = e * nc + i
+                        step = -alpha[e] if y[lo + i] > 0 else alpha[e]
+                        gr = g[r]
+                        Dr = D[r]
+                        if l2:
+                            gn = np.sqrt(_lane_dot(gr, gr, acc))
+                            if gn > zero:
+                                fac = step / gn
+                                for j in range(d):
+                                    Dr[j] = Dr[j] + fac * gr[j]
+                        else:
+                            for j in range(d):
+                                v = gr[j]
+                                Dr[j] = Dr[j] + (step if v > zero else (-step if v < zero else zero))
+                        _constrain_row(Dr, X[lo + i], eps[e], low, high, has_box, l2, acc)
+                        for j in range(d):
+                            Xq[r, j] = X[lo + i, j] + Dr[j]
+            for e in range(E):
+                for i in range(nc):
+                    r = e * nc + i
+                    f_out[e, k, lo + i] = best_f[r]
                     for j in range(d):
-                        best_D[k, e, i, j] = D[k, e, i, j]
-
-
-@nb.njit(**_OPTS)
-def pgd_forward(pre, b, a, out_bias, scale, f_out, need_coef):
-    """Serial and branch-free, for PGD's inner loop: pre[k, j] += b[k] (pass zeros without biases);
-    f_out[k, j] = scale * sum_s a[k, s] relu(pre[k, j, s]) + out_bias[k] (four fixed partial sums); with
-    need_coef, the gradient coefficients ``scale a[k, s] 1{pre > 0}`` are written **over** pre."""
-    K, N, m = pre.shape
-    for k in range(K):
-        for j in range(N):
-            t0 = 0.0
-            t1 = 0.0
-            t2 = 0.0
-            t3 = 0.0
-            s = 0
-            while s + 4 <= m:
-                z0 = pre[k, j, s] + b[k, s]
-                z1 = pre[k, j, s + 1] + b[k, s + 1]
-                z2 = pre[k, j, s + 2] + b[k, s + 2]
-                z3 = pre[k, j, s + 3] + b[k, s + 3]
-                t0 += a[k, s] * (z0 if z0 > 0.0 else 0.0)
-                t1 += a[k, s + 1] * (z1 if z1 > 0.0 else 0.0)
-                t2 += a[k, s + 2] * (z2 if z2 > 0.0 else 0.0)
-                t3 += a[k, s + 3] * (z3 if z3 > 0.0 else 0.0)
-                if need_coef:
-                    pre[k, j, s] = scale * a[k, s] if z0 > 0.0 else 0.0
-                    pre[k, j, s + 1] = scale * a[k, s + 1] if z1 > 0.0 else 0.0
-                    pre[k, j, s + 2] = scale * a[k, s + 2] if z2 > 0.0 else 0.0
-                    pre[k, j, s + 3] = scale * a[k, s + 3] if z3 > 0.0 else 0.0
-                s += 4
-            while s < m:
-                z0 = pre[k, j, s] + b[k, s]
-                t0 += a[k, s] * (z0 if z0 > 0.0 else 0.0)
-                if need_coef:
-                    pre[k, j, s] = scale * a[k, s] if z0 > 0.0 else 0.0
-                s += 1
-            f_out[k, j] = scale * ((t0 + t1) + (t2 + t3)) + out_bias[k]
+                        delta_out[e, k, lo + i, j] = best_D[r, j]

@@ -659,30 +659,63 @@ def _pgd(net: Network, X, y, eps, *, norm: str = "l2", steps: int = 100, step_si
                      random_start=bool(random_start))
 
 
+def _lane_total(V):
+    """Sums over the last axis in the order of the compiled loop (:data:`boundcheck._attack_kernels.LANES`
+    sequential partial sums, lane l taking the entries l, l + LANES, ...; then lane l + h added into lane l
+    for h = LANES/2, ..., 1), in the dtype of V. Zeros pad the last axis to a multiple of LANES (adding
+    +0.0 leaves a partial sum unchanged)."""
+    L = _attack_kernels.LANES
+    pad = (-V.shape[-1]) % L
+    if pad:
+        V = np.concatenate([V, np.zeros(V.shape[:-1] + (pad,), V.dtype)], axis=-1)
+    lanes = np.cumsum(V.reshape(V.shape[:-1] + (-1, L)), axis=-2)[..., -1, :]  # cumsum: one running sum
+    h = L // 2
+    while h >= 1:
+        lanes = lanes[..., :h] + lanes[..., h:2 * h]
+        h //= 2
+    return lanes[..., 0]
+
+
 def _pgd_chunks_reference(net, X, y, eps, alpha, norm, steps, start, bounds, W, b, batch):
-    """The plain-numpy PGD loop :func:`_pgd_chunks` is tested against (array operations with temporaries;
-    the best iterate kept with ``np.where``)."""
+    """The plain-numpy PGD loop that :func:`boundcheck._attack_kernels.pgd_run` is tested against (array
+    operations with temporaries, the best iterate kept with ``np.where``), in the dtype of X and W.
+
+    It does the same arithmetic in the same order as the compiled loop (the products as numpy's matmul on
+    the same (E * chunk, d) and (E * chunk, m) blocks per init; the sums over a row by :func:`_lane_total`),
+    so the two agree bit for bit where BLAS gives the same bits for the same product."""
     K, m, d = W.shape
     n, E = len(X), eps.size
     dt = X.dtype
     delta_out = np.empty((E, K, n, d), dt)
     f_out = np.empty((E, K, n))
-    eps_b = eps[None, :, None]          # (1, E, 1) against (K, E, nc)
-    alpha_b = alpha[None, :, None]
+    eps_w = eps.astype(dt)[None, :, None]                 # (1, E, 1) against (K, E, nc)
+    scale, c = output_scale(net), output_bias(net)
+    a_w = net.a.astype(dt)
+    sa = (scale * net.a).astype(dt)
+    Wt = W.transpose(0, 2, 1)
     for lo, hi in chunks(n, batch):
         nc = hi - lo
         Xc = X[lo:hi]
-        yc = y[lo:hi][None, None, :]    # (1, 1, nc)
+        yc = y[lo:hi][None, None, :]                      # (1, 1, nc)
+        step = (-yc * alpha[None, :, None]).astype(dt)    # (1, E, nc)
         if start is None:
-            D = np.zeros((K, E, nc, d))
+            D = np.zeros((K, E, nc, d), dt)
         else:
-            D = eps[None, :, None, None] * start[:, None, lo:hi, :]
-        D = _constrain(D.astype(dt), Xc, eps_b, norm, bounds)
+            D = (eps[None, :, None, None] * start[:, None, lo:hi, :]).astype(dt)
+        D = _constrain_reference(D, Xc, eps_w, norm, bounds)
 
         def evaluate(D, need_grad):
             Xq = (Xc[None, None] + D).reshape(K, E * nc, d)
-            fq, gq = _per_init_pass(net, Xq, W, b, need_grad)
-            return fq.reshape(K, E, nc), (None if gq is None else gq.reshape(K, E, nc, d))
+            Z = np.matmul(Xq, Wt)
+            if b is not None:
+                Z = Z + b[:, None, :]
+            on = Z > 0
+            fq = scale * _lane_total(a_w[:, None, :] * np.where(on, Z, 0).astype(dt)).astype(np.float64) \
+                + c[:, None]
+            gq = None
+            if need_grad:
+                gq = np.matmul(np.where(on, sa[:, None, :], 0).astype(dt), W).reshape(K, E, nc, d)
+            return fq.reshape(K, E, nc), gq
 
         f, g = evaluate(D, steps > 0)
         best_margin = yc * f
@@ -690,12 +723,13 @@ def _pgd_chunks_reference(net, X, y, eps, alpha, norm, steps, start, bounds, W, 
         best_f = f.copy()
         for it in range(steps):
             if norm == "l2":
-                gn = np.sqrt(np.einsum("keid,keid->kei", g, g))
-                factor = np.where(gn > 0, -yc * alpha_b / np.where(gn > 0, gn, 1.0), 0.0)
-                D = (D + factor[..., None] * g).astype(dt)
+                gn = np.sqrt(_lane_total(g * g))
+                moving = gn > 0
+                factor = np.where(moving, step / np.where(moving, gn, 1), 0).astype(dt)
+                D = np.where(moving[..., None], D + factor[..., None] * g, D)
             else:
-                D = (D + (-yc * alpha_b)[..., None] * np.sign(g)).astype(dt)
-            D = _constrain(D, Xc, eps_b, norm, bounds)
+                D = D + step[..., None] * np.sign(g)
+            D = _constrain_reference(D, Xc, eps_w, norm, bounds)
             f, g = evaluate(D, it < steps - 1)
             margin = yc * f
             better = margin < best_margin
@@ -705,76 +739,43 @@ def _pgd_chunks_reference(net, X, y, eps, alpha, norm, steps, start, bounds, W, 
                 best_D = np.where(better[..., None], D, best_D)
         delta_out[:, :, lo:hi] = best_D.transpose(1, 0, 2, 3)
         f_out[:, :, lo:hi] = best_f.transpose(1, 0, 2)
-
     return delta_out, f_out
 
 
+def _constrain_reference(D, Xc, eps_w, norm, bounds):
+    """Clip x + delta to the box, then project delta onto the eps ball (authors' order), in D's dtype."""
+    if bounds is not None:
+        D = np.clip(Xc[None, None] + D, bounds[0], bounds[1]) - Xc[None, None]
+    if norm == "l2":
+        dn = np.sqrt(_lane_total(D * D))
+        outside = dn > eps_w
+        return np.where(outside[..., None], D * (eps_w / np.where(outside, dn, 1))[..., None], D)
+    return np.clip(D, -eps_w[..., None], eps_w[..., None])
+
+
 def _pgd_chunks(net, X, y, eps, alpha, norm, steps, start, bounds, W, b, batch):
-    """PGD at its roofline: per step two BLAS products into preallocated buffers (``Xq W^T``, then
-    ``coef W`` with the coefficients written over the pre-activations) and two fused passes
-    (:func:`boundcheck._attack_kernels.pgd_step`, :func:`~boundcheck._attack_kernels.pgd_keep_best`)."""
+    """PGD at its roofline: the compiled loop :func:`boundcheck._attack_kernels.pgd_run` (per step, two BLAS
+    products on E * batch rows per init and fused passes; no Python per step)."""
     K, m, d = W.shape
     n, E = len(X), eps.size
     dt = X.dtype
     delta_out = np.empty((E, K, n, d), dt)
     f_out = np.empty((E, K, n))
+    if n == 0:
+        return delta_out, f_out
     if bounds is None:
         low = high = np.zeros(d, dt)
     else:
         low, high = (np.ascontiguousarray(v, dtype=dt) for v in bounds)
-    eps_b = eps[None, :, None]
-    a, c, scale = net.a, output_bias(net), output_scale(net)
-    b_or_zeros = np.zeros((K, m), dt) if b is None else np.ascontiguousarray(b, dtype=dt)
-    nmax = min(batch, n)
-    pre_buf = np.empty(K * E * nmax * m, dt)  # flat, so that every chunk's views are contiguous
-    g_buf = np.empty(K * E * nmax * d, dt)
-    Xq_buf = np.empty(K * E * nmax * d, dt)
-    f_buf = np.empty(K * E * nmax)
-    for lo, hi in chunks(n, batch):
-        nc = hi - lo
-        Xc = np.ascontiguousarray(X[lo:hi])
-        yc = np.ascontiguousarray(y[lo:hi])
-        if start is None:
-            D = np.zeros((K, E, nc, d))
-        else:
-            D = eps[None, :, None, None] * start[:, None, lo:hi, :]
-        D = np.ascontiguousarray(_constrain(D.astype(dt), Xc, eps_b, norm, bounds), dtype=dt)
-        rows = K * E * nc
-        Xq = Xq_buf[:rows * d].reshape(K, E, nc, d)
-        np.add(Xc[None, None], D, out=Xq)
-        pre = pre_buf[:rows * m].reshape(K, E * nc, m)
-        g = g_buf[:rows * d].reshape(K, E * nc, d)
-        f = f_buf[:rows].reshape(K, E * nc)
-        Xq3 = Xq.reshape(K, E * nc, d)
-
-        def evaluate(need_grad):
-            np.matmul(Xq3, W.transpose(0, 2, 1), out=pre)
-            _attack_kernels.pgd_forward(pre, b_or_zeros, a, c, scale, f, need_grad)
-            if need_grad:
-                np.matmul(pre, W, out=g)
-
-        evaluate(steps > 0)
-        f4 = f.reshape(K, E, nc)
-        g4 = g.reshape(K, E, nc, d)
-        best_margin = yc[None, None, :] * f4
-        best_f = f4.copy()
-        best_D = D.copy()
-        for it in range(steps):
-            _attack_kernels.pgd_step(D, g4, Xc, yc, alpha, eps, low, high, bounds is not None, norm == "l2", Xq)
-            evaluate(it < steps - 1)
-            _attack_kernels.pgd_keep_best(f4, yc, D, best_margin, best_f, best_D)
-        delta_out[:, :, lo:hi] = best_D.transpose(1, 0, 2, 3)
-        f_out[:, :, lo:hi] = best_f.transpose(1, 0, 2)
+    scale = output_scale(net)
+    b_w = np.zeros((K, m), dt) if b is None else np.ascontiguousarray(b, dtype=dt)
+    use_start = start is not None
+    start = start if use_start else np.zeros((1, 1, 1))
+    _attack_kernels.pgd_run(np.ascontiguousarray(X), y, np.ascontiguousarray(W), b_w, net.a.astype(dt),
+                            (scale * net.a).astype(dt), output_bias(net), scale, eps, eps.astype(dt),
+                            alpha.astype(dt), start, use_start, low, high, bounds is not None, norm == "l2",
+                            steps, batch, dt.type(0), delta_out, f_out)
     return delta_out, f_out
-
-
-def _constrain(D, Xc, eps_b, norm, bounds):
-    """Clip x + delta to the box, then project delta onto the eps ball (authors' order)."""
-    if bounds is not None:
-        D = np.clip(Xc[None, None] + D, bounds[0], bounds[1]) - Xc[None, None]
-    if norm == "l2":
-        return _project_l2(D, eps_b).astype(D.dtype, copy=False)
-    return np.clip(D, -eps_b[..., None], eps_b[..., None]).astype(D.dtype, copy=False)
 
 
 def robust_error(net: Network, X, y, eps, **pgd_options) -> np.ndarray:

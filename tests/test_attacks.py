@@ -681,28 +681,6 @@ def test_robust_error():
     assert err.shape == (3, 1)
 
 
-@pytest.mark.parametrize("norm", ["l2", "linf"])
-@pytest.mark.parametrize("parametrization", ["paper_code", "theory"])
-def test_pgd_fused_loop_matches_the_numpy_reference(norm, parametrization):
-    """The fused PGD loop against the plain-numpy loop it replaced: several inits, budgets, chunks, a box and
-    a random start. The two differ only in the order of the sums inside a norm (last bits), so iterates
-    agree to rounding over these steps."""
-    net = bc.init_network(12, 60, n_inits=2, parametrization=parametrization, rng=3)
-    X = np.random.default_rng(4).random((17, 12))
-    X /= np.linalg.norm(X, axis=1, keepdims=True)
-    y = np.where(np.random.default_rng(5).random(17) < 0.5, 1.0, -1.0)
-    kw = dict(norm=norm, steps=12, random_start=True, box=(0.0, 1.0), rng=6, batch=5)
-    eps = [0.05, 0.3]
-    fast = pgd(net, X, y, eps, **kw)
-    ref = attacks._pgd_reference(net, X, y, eps, **kw)
-    np.testing.assert_allclose(fast.delta, ref.delta, rtol=1e-10, atol=1e-12)
-    np.testing.assert_allclose(fast.f_adv, ref.f_adv, rtol=1e-10, atol=1e-12)
-    np.testing.assert_array_equal(fast.success, ref.success)
-    no_box = dict(kw, box=None, random_start=False)
-    np.testing.assert_allclose(pgd(net, X, y, eps, **no_box).f_adv, attacks._pgd_reference(net, X, y, eps, **no_box).f_adv,
-                               rtol=1e-10, atol=1e-12)
-
-
 def test_pgd_dtype_validation_and_float32_outputs():
     net = bc.init_network(6, 20, parametrization="paper_code", rng=0)
     X = np.random.default_rng(1).random((5, 6))
