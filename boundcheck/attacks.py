@@ -755,7 +755,11 @@ def _constrain_reference(D, Xc, eps_w, norm, bounds):
 
 def _pgd_chunks(net, X, y, eps, alpha, norm, steps, start, bounds, W, b, batch):
     """PGD at its roofline: the compiled loop :func:`boundcheck._attack_kernels.pgd_run` (per step, two BLAS
-    products on E * batch rows per init and fused passes; no Python per step)."""
+    products on E * batch rows per init and fused passes; no Python per step). The products run on one
+    BLAS thread, as the trainers' do: OpenBLAS's multi-threaded products round differently at block edges,
+    and PGD's iterates would then depend on the thread count."""
+    from .train import _one_blas_thread  # the trainers' thread limit (train imports attacks lazily too)
+
     K, m, d = W.shape
     n, E = len(X), eps.size
     dt = X.dtype
@@ -771,7 +775,7 @@ def _pgd_chunks(net, X, y, eps, alpha, norm, steps, start, bounds, W, b, batch):
     b_w = np.zeros((K, m), dt) if b is None else np.ascontiguousarray(b, dtype=dt)
     use_start = start is not None
     start = start if use_start else np.zeros((1, 1, 1))
-    _attack_kernels.pgd_run(np.ascontiguousarray(X), y, np.ascontiguousarray(W), b_w, net.a.astype(dt),
+    _one_blas_thread(_attack_kernels.pgd_run)(np.ascontiguousarray(X), y, np.ascontiguousarray(W), b_w, net.a.astype(dt),
                             (scale * net.a).astype(dt), output_bias(net), scale, eps, eps.astype(dt),
                             alpha.astype(dt), start, use_start, low, high, bounds is not None, norm == "l2",
                             steps, batch, dt.type(0), delta_out, f_out)

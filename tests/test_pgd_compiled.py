@@ -90,3 +90,41 @@ def test_lane_total_is_a_sum_to_its_rounding_bound():
             for row, s in zip(V, got):
                 exact = math.fsum(row.astype(np.float64))
                 assert abs(float(s) - exact) <= gamma * float(np.abs(row.astype(np.float64)).sum())
+
+
+_THREAD_SCRIPT = """
+import hashlib, json
+import numpy as np
+import boundcheck as bc
+from threadpoolctl import threadpool_info
+net = bc.init_network(784, 1000, parametrization="paper_code", rng=0)
+X = np.random.default_rng(1).random((96, 784))
+X /= np.linalg.norm(X, axis=1, keepdims=True)
+y = np.where(np.arange(96) % 2 == 0, 1.0, -1.0)
+out = {}
+for dt in ("float64", "float32"):
+    res = bc.pgd(net, X, y, [0.05, 0.2], steps=5, box=(0.0, 1.0), dtype=dt)
+    out[dt] = hashlib.sha256(res.delta.tobytes() + res.f_adv.tobytes()).hexdigest()
+blas = max(i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas")
+print(json.dumps(dict(hashes=out, blas=blas)))
+"""
+
+
+def _run_with_threads(k):
+    import json
+    import os
+    import subprocess
+    import sys
+    env = dict(os.environ, NUMBA_NUM_THREADS=str(k), OPENBLAS_NUM_THREADS=str(k), OMP_NUM_THREADS=str(k),
+               MKL_NUM_THREADS=str(k))
+    proc = subprocess.run([sys.executable, "-c", _THREAD_SCRIPT], env=env, capture_output=True, text=True,
+                          check=True)
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def test_same_numbers_with_one_and_two_threads():
+    """PGD's products run on one BLAS thread whatever the process allows, so a process with 2 threads gives
+    the bits of a process with 1 (OpenBLAS's 2-thread products round differently at block edges)."""
+    one, two = _run_with_threads(1), _run_with_threads(2)
+    assert two["blas"] == 2  # the process really allowed two threads outside PGD
+    assert one["hashes"] == two["hashes"]
