@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import math
 import os
 import pickle
 import sys
@@ -61,6 +62,8 @@ __all__ = [
     "coords_key",
     "run_sweep",
     "SweepCellError",
+    "gemm_rate",
+    "gemm_seconds",
 ]
 
 
@@ -164,7 +167,8 @@ def _callable_name(fn, *, module: bool = True) -> str:
 def run_sweep(cell_fn: Callable, grid, *, seed, store=None, workers: int = 1, scheduler=None,
               progress: bool = True, threads_per_worker: int | None = 1, config: Mapping | None = None,
               overwrite: bool = False, connect_timeout: float | None = None, command: str | None = None,
-              label: str = "sweep", announce_after: float | None = 120.0) -> pd.DataFrame:
+              label: str = "sweep", announce_after: float | None = 120.0,
+              cell_cost: Callable | None = None) -> pd.DataFrame:
     """Run ``cell_fn`` on every cell of ``grid`` and return the tidy table of results.
 
     Parameters
@@ -212,8 +216,16 @@ def run_sweep(cell_fn: Callable, grid, *, seed, store=None, workers: int = 1, sc
     label : str
         The progress bar's label.
     announce_after : float or None
-        With ``progress``: once the first cells have been timed, if the time left is estimated above this
-        many seconds, print one line with the estimate (the bar shows it too). None never prints.
+        With ``progress``: if the sweep is estimated to take more than this many seconds, print one line
+        with the estimate (the bar shows the time left too). The estimate comes from ``cell_cost`` before
+        the first cell runs when it is given, and again once the first cells have been timed. None never
+        prints.
+    cell_cost : callable, optional
+        ``cell_cost(coords) -> float``: a cost model, the estimated seconds of one cell on one core (e.g.
+        its flops over :func:`gemm_rate`). With it, the sweep's wall time ``max(sum / workers, largest
+        cell)`` is announced before the first cell runs (so a sweep of a few long cells is not silent until
+        one of them has finished), and the progress bar and the estimate from the first timed cells weigh
+        each cell by its cost rather than counting cells. Only timing depends on it, never a result.
 
     Returns
     -------
@@ -296,9 +308,27 @@ def run_sweep(cell_fn: Callable, grid, *, seed, store=None, workers: int = 1, sc
 
         from tqdm import tqdm
 
-        bar = stack.enter_context(tqdm(total=len(grid), initial=len(grid) - len(pending), unit="cell",
-                                       desc=label, disable=not progress, dynamic_ncols=True))
-        clock = {"start": time.perf_counter(), "done": 0, "announced": announce_after is None or not progress}
+        weigh = _cost_weights(cell_cost, grid, pending)
+        announce = progress and announce_after is not None
+        if weigh is not None:  # the bar counts estimated seconds; its postfix counts the cells
+            pending_cost = [weigh[coords_key(c)] for c in pending]
+            total_cost = sum(weigh.values())
+            bar = stack.enter_context(tqdm(total=total_cost, initial=total_cost - sum(pending_cost), desc=label,
+                                           disable=not progress, dynamic_ncols=True,
+                                           bar_format="{desc}: {percentage:3.0f}%|{bar}| {postfix} "
+                                                      "[{elapsed}<{remaining}]"))
+            bar.set_postfix_str(f"{len(grid) - len(pending)}/{len(grid)} cells", refresh=False)
+            if announce and pending:
+                estimate = max(sum(pending_cost) / min(workers, len(pending)), max(pending_cost))
+                if estimate > announce_after:
+                    bar.write(f"{label}: estimated {_duration(estimate)} for {len(pending)} cells on "
+                              f"{min(workers, len(pending))} worker(s) (cost model, before the first cell; the "
+                              f"largest cell about {_duration(max(pending_cost))})", file=sys.stderr)
+        else:
+            bar = stack.enter_context(tqdm(total=len(grid), initial=len(grid) - len(pending), unit="cell",
+                                           desc=label, disable=not progress, dynamic_ncols=True))
+        clock = {"start": time.perf_counter(), "done": 0, "done_cost": 0.0, "announced": not announce,
+                 "left_cost": sum(pending_cost) if weigh is not None else 0.0}
 
         def finish(coords, canonical, elapsed, ss, where):
             if store is not None:
@@ -308,16 +338,28 @@ def run_sweep(cell_fn: Callable, grid, *, seed, store=None, workers: int = 1, sc
                     "elapsed_s": elapsed, "runner": where, "threads_per_worker": threads,
                 }, canonical=True, identity=identity)
             results[coords_key(coords)] = canonical
-            bar.update(1)
             clock["done"] += 1
+            if weigh is not None:
+                cost = weigh[coords_key(coords)]
+                clock["done_cost"] += cost
+                clock["left_cost"] -= cost
+                bar.set_postfix_str(f"{len(grid) - len(pending) + clock['done']}/{len(grid)} cells", refresh=False)
+                bar.update(cost)
+            else:
+                bar.update(1)
             if not clock["announced"] and clock["done"] >= min(len(pending), max(2, workers)):
                 clock["announced"] = True
                 spent = time.perf_counter() - clock["start"]
-                left = spent / clock["done"] * (len(pending) - clock["done"])
+                if weigh is not None and clock["done_cost"] > 0:
+                    left = spent / clock["done_cost"] * max(0.0, clock["left_cost"])
+                    how = "weighted by the cost model"
+                else:
+                    left = spent / clock["done"] * (len(pending) - clock["done"])
+                    how = None
                 if left > announce_after:
                     bar.write(f"{label}: about {_duration(left)} left ({len(pending) - clock['done']} cells, "
-                              f"estimated from the first {clock['done']} timed cells; {_duration(spent)} so far)",
-                              file=sys.stderr)
+                              f"estimated from the first {clock['done']} timed cells"
+                              + (f", {how}" if how else "") + f"; {_duration(spent)} so far)", file=sys.stderr)
 
         jobs = [(coords, cell_seed(sweep_seed, coords)) for coords in pending]
         if not jobs:
@@ -331,6 +373,57 @@ def run_sweep(cell_fn: Callable, grid, *, seed, store=None, workers: int = 1, sc
         else:
             _run_pool(cell_fn, jobs, threads, workers, finish)
     return _assemble(grid, results)
+
+
+def _cost_weights(cell_cost, grid, pending) -> dict | None:
+    """``{coords key: estimated seconds}`` of every cell of ``grid`` from ``cell_cost``, or None without one.
+
+    Costs that are not finite and positive count as a small positive weight (a cost model is advisory).
+    """
+    if cell_cost is None:
+        return None
+    if not callable(cell_cost):
+        raise TypeError(f"cell_cost must be callable (coords -> estimated seconds), got {type(cell_cost).__name__}")
+    out = {}
+    for coords in grid:
+        value = float(cell_cost(dict(coords)))
+        out[coords_key(coords)] = value if np.isfinite(value) and value > 0 else 1e-3
+    return out
+
+
+_GEMM_RATES: dict[str, float] = {}
+
+
+def gemm_rate(dtype="float64") -> float:
+    """Flops per second of one core's matrix products in ``dtype`` on this machine, now (cached per process).
+
+    Measured once per process by timing a few 384 x 384 x 384 products with BLAS pinned to one thread
+    (about 20 ms in all); the machine's current load is part of the figure. For cost models
+    (``run_sweep(cell_cost=...)``, a study phase's ``cost``): ``seconds = flops / gemm_rate(dtype) x r``,
+    with ``r`` the loop's measured ratio to its bare products.
+    """
+    key = np.dtype(dtype).name
+    if key not in ("float64", "float32"):
+        raise ValueError(f"dtype must be float64 or float32, got {key!r}")
+    if key not in _GEMM_RATES:
+        from threadpoolctl import threadpool_limits
+
+        n = 384
+        a = np.random.default_rng(0).standard_normal((n, n)).astype(key)
+        with threadpool_limits(limits=1):
+            a @ a
+            best = math.inf
+            for _ in range(3):
+                start = time.perf_counter()
+                a @ a
+                best = min(best, time.perf_counter() - start)
+        _GEMM_RATES[key] = 2.0 * n ** 3 / max(best, 1e-9)
+    return _GEMM_RATES[key]
+
+
+def gemm_seconds(flops: float, dtype="float64") -> float:
+    """Seconds that ``flops`` of matrix products take on one core of this machine now (:func:`gemm_rate`)."""
+    return float(flops) / gemm_rate(dtype)
 
 
 def _duration(seconds: float) -> str:

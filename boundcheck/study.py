@@ -306,11 +306,18 @@ class StudyConfig:
 
 @dataclass(frozen=True)
 class Phase:
-    """One sweep of a study: ``grid(config) -> Grid or mapping`` and ``cell(coords, rng, settings)``."""
+    """One sweep of a study: ``grid(config) -> Grid or mapping`` and ``cell(coords, rng, settings)``.
+
+    ``cost(coords, settings) -> float``, optional: the cost model of a cell, its estimated seconds on one
+    core (e.g. its flops over :func:`boundcheck.montecarlo.gemm_rate`). With it the run announces its
+    estimated wall time before the first cell starts, and the progress bar weighs the cells by it
+    (:func:`boundcheck.montecarlo.run_sweep`, ``cell_cost``). It affects no result.
+    """
 
     name: str
     grid: Callable
     cell: Callable
+    cost: Callable | None = None
 
     @property
     def store_name(self) -> str:
@@ -333,10 +340,19 @@ class Study:
         Tables, plots and verdicts from the sweep's table (a dict ``{phase: table}`` with ``phases``).
     phases : sequence of Phase, optional
         Several sweeps instead of ``grid``/``cell``; they run in order.
+    cost : callable ``cost(coords, settings) -> float``, optional
+        With ``grid``/``cell``: the cost model of a cell in estimated seconds on one core (see
+        :class:`Phase`). Each phase carries its own otherwise.
+    timing_columns : sequence of str
+        Result columns that hold timings (seconds per sample, per epoch, ...). They differ from run to
+        run, so they are kept out of the outputs that must be reproducible: ``build`` receives the tables
+        without them, and :meth:`run` / :meth:`report` write them to ``out_dir/timings.json`` (with each
+        cell's wall seconds from the store). ``summary.txt`` and the tables are then the same bytes
+        whenever the study is rerun with the same settings and seed, into any folder.
     """
 
     def __init__(self, *, name: str, description: str, config: type, build: Callable, grid: Callable | None = None,
-                 cell: Callable | None = None, phases=None):
+                 cell: Callable | None = None, phases=None, cost: Callable | None = None, timing_columns=()):
         if not isinstance(name, str) or not name.isidentifier():
             raise TypeError(f"a study's name must be an identifier, got {name!r}")
         if not (isinstance(config, type) and issubclass(config, StudyConfig) and dataclasses.is_dataclass(config)):
@@ -346,15 +362,22 @@ class Study:
         if phases is None:
             if grid is None or cell is None:
                 raise TypeError(f"study {name}: give grid= and cell=, or phases=")
-            phases = (Phase("main", grid, cell),)
-        elif grid is not None or cell is not None:
-            raise TypeError(f"study {name}: give grid= and cell=, or phases=, not both")
+            phases = (Phase("main", grid, cell, cost),)
+        elif grid is not None or cell is not None or cost is not None:
+            raise TypeError(f"study {name}: give grid= and cell= (and cost=), or phases=, not both")
         phases = tuple(phases)
         if not phases or not all(isinstance(p, Phase) for p in phases):
             raise TypeError(f"study {name}: phases must be a non-empty sequence of Phase")
+        for p in phases:
+            if p.cost is not None and not callable(p.cost):
+                raise TypeError(f"study {name}: the cost of phase {p.name!r} must be callable "
+                                f"(coords, settings) -> seconds, got {type(p.cost).__name__}")
         if len({p.name for p in phases}) != len(phases):
             raise TypeError(f"study {name}: phase names must differ")
+        if isinstance(timing_columns, str) or not all(isinstance(c, str) for c in timing_columns):
+            raise TypeError(f"study {name}: timing_columns must be a sequence of column names")
         self.name, self.description, self.Config, self.build, self.phases = name, description, config, build, phases
+        self.timing_columns = tuple(timing_columns)
 
     def __repr__(self) -> str:
         return f"Study({self.name!r})"
@@ -386,20 +409,63 @@ class Study:
 
         config = self._check_config(config)
         out_dir = Path(out_dir)
+        announce_after = announce_threshold()
         tables = {}
         for phase in self.phases:
             store = ResultStore(out_dir / phase.store_name)
+            cost = None if phase.cost is None else functools.partial(phase.cost, settings=config)
             tables[phase.name] = run_sweep(
                 functools.partial(phase.cell, settings=config), phase.grid(config), seed=config.seed, store=store,
                 workers=workers, scheduler=scheduler, progress=progress, config=self.sweep_config(config, phase),
                 overwrite=overwrite, connect_timeout=connect_timeout, command=command,
-                label=self.name if len(self.phases) == 1 else f"{self.name}:{phase.name}")
-        return self._build(tables, config)
+                label=self.name if len(self.phases) == 1 else f"{self.name}:{phase.name}",
+                announce_after=announce_after, cell_cost=cost)
+        return self._build(tables, config, out_dir)
 
-    def _build(self, tables: dict, config):
+    def estimate(self, config, workers: int = 1) -> dict:
+        """The cost model's estimate of a whole run (nothing is run): per phase and in all.
+
+        Returns ``{"phases": {name: {"cells", "sum_s", "max_s", "wall_s"} or None}, "wall_s": float or
+        None}``: estimated seconds on one core summed over the cells, the largest cell, and the wall time
+        ``max(sum / workers, largest)`` on ``workers`` cores; None for a phase without a cost model (and
+        for the total when any phase has none).
+        """
+        from ._validate import check_int
+
+        config = self._check_config(config)
+        workers = check_int(workers, "workers", minimum=1)
+        phases, total = {}, 0.0
+        for phase in self.phases:
+            if phase.cost is None:
+                phases[phase.name] = None
+                total = None
+                continue
+            costs = [float(phase.cost(dict(c), settings=config)) for c in _grid(phase.grid(config))]
+            wall = max(sum(costs) / min(workers, len(costs)), max(costs))
+            phases[phase.name] = {"cells": len(costs), "sum_s": sum(costs), "max_s": max(costs), "wall_s": wall}
+            if total is not None:
+                total += wall
+        return {"phases": phases, "wall_s": total}
+
+    def _build(self, tables: dict, config, out_dir=None):
+        """Split the timing columns off (into ``out_dir/timings.json``), then build from the rest."""
+        clean = {}
+        timings = {"study": self.name, "note": "timings of the run that computed the cells; not part of the "
+                   "reproducible outputs (summary.txt and the tables)", "phases": {}}
+        for phase in self.phases:
+            table = tables[phase.name]
+            cols = [c for c in self.timing_columns if c in table.columns]
+            clean[phase.name] = table.drop(columns=cols)
+            if out_dir is not None:
+                timings["phases"][phase.name] = _phase_timings(table, cols, phase, config, Path(out_dir))
+        if out_dir is not None and Path(out_dir).is_dir():
+            from .report import atomic_write_text
+
+            atomic_write_text(Path(out_dir) / TIMINGS_FILE,
+                              json.dumps(timings, indent=1, allow_nan=True, default=_json_default) + "\n")
         if len(self.phases) == 1:
-            return self.build(tables[self.phases[0].name], config)
-        return self.build(tables, config)
+            return self.build(clean[self.phases[0].name], config)
+        return self.build(clean, config)
 
     def stored_config(self, out_dir):
         """The config stored in ``out_dir`` (of the first phase's store). Raises StudyError if none is."""
@@ -454,7 +520,63 @@ class Study:
                                  f"{self.name} are missing{why}; complete it with: "
                                  f"{_command(manifest, self.name, out_dir)}")
             tables[phase.name] = _assemble(grid, results)
-        return self._build(tables, config)
+        return self._build(tables, config, out_dir)
+
+
+#: The file beside summary.txt that holds the timings of a run (see ``Study(timing_columns=...)``).
+TIMINGS_FILE = "timings.json"
+
+
+def _json_default(value):
+    import numpy as np
+
+    if isinstance(value, np.generic):
+        return value.item()
+    raise TypeError(f"not JSON-serializable: {type(value).__name__}")
+
+
+def _phase_timings(table, cols, phase: Phase, config, out_dir: Path) -> dict:
+    """A phase's timings: per timing column its sum, mean and max; every cell's wall seconds (from the store);
+    and the rows of the timing columns with the cell coordinates."""
+    from .store import ResultStore
+
+    coords = list(_grid(phase.grid(config)).names)
+    out = {"columns": {c: {"sum": float(table[c].sum()), "mean": float(table[c].mean()),
+                           "max": float(table[c].max())} for c in cols}}
+    if cols:
+        keep = [c for c in coords if c in table.columns] + cols
+        out["rows"] = table[keep].drop_duplicates().to_dict(orient="records")
+    path = out_dir / phase.store_name
+    if ResultStore.read_manifest(path) is not None:
+        cells = [{"coords": c.coords, "elapsed_s": (c.meta or {}).get("elapsed_s")}
+                 for c in ResultStore(path, create=False).cells()]
+        out["cells"] = cells
+        out["cell_seconds_sum"] = float(sum(c["elapsed_s"] or 0.0 for c in cells))
+    return out
+
+
+#: Environment variable: seconds above which a run announces its estimated time (default 120).
+ANNOUNCE_ENV = "BOUNDCHECK_ANNOUNCE_AFTER"
+
+
+def announce_threshold() -> float | None:
+    """Seconds above which a study run announces its estimated time: ``$BOUNDCHECK_ANNOUNCE_AFTER`` (a
+    number >= 0; ``never`` or ``off`` turns the line off), 120 when unset."""
+    import os
+
+    raw = os.environ.get(ANNOUNCE_ENV, "").strip()
+    if not raw:
+        return 120.0
+    if raw.lower() in ("never", "off"):
+        return None
+    try:
+        value = float(raw)
+    except ValueError:
+        value = math.nan
+    if not math.isfinite(value) or value < 0:
+        raise UserError(f"environment variable {ANNOUNCE_ENV}={raw!r}: expected a number of seconds >= 0 "
+                        "(or 'never')")
+    return value
 
 
 def _grid(grid):

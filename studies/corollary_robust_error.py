@@ -44,6 +44,7 @@ import numpy as np
 import pandas as pd
 
 import boundcheck as bc
+from boundcheck.montecarlo import gemm_seconds
 from boundcheck.bounds import get as get_bound
 from boundcheck.bounds import theorem_3_1_regime
 from boundcheck.checks import compare_to_bound, verdicts
@@ -277,6 +278,35 @@ def cell(coords: dict, rng, settings: Config) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+#: cost model (seconds = flops / the core's GEMM rate x ratio): the ratio of PGD, adversarial training and the
+#: sample adversary to their matrix products (2 products of 2 d m flops per point and step), and the cost of
+#: the calibration in flops per entry of an m x d matrix, per init and per init and ascent step (one point).
+#: Fitted on cells of the --paper preset timed at reduced n_test and pgd_steps (docs/speed.md).
+COST_PGD_RATIO, COST_CALIBRATION_PER_INIT, COST_CALIBRATION_PER_STEP = 1.5, 6000.0, 800.0
+
+
+def budgets_upper(settings: Config) -> int:
+    """The number of budgets of a cell (at most: a calibrated eps_d that is not finite is left out)."""
+    return len(settings.eps_factors) + (2 * len(settings.gammas_prime) if settings.eps_d_mode == "calibrated" else 0)
+
+
+def cost(coords: dict, settings: Config) -> float:
+    """Estimated seconds of a cell on one core: PGD on every (W kind, labels, init, restart, budget, test point)
+    dominates; the calibration, the sample adversary and the adversarial training are added. Linear in d m."""
+    dm = float(coords["d"]) * float(coords["m"])
+    lazy = float(coords["C0"]) > 0
+    K, K_t = settings.n_inits, min(settings.train_inits, settings.n_inits)
+    inits = 2 * K + (K if lazy and settings.robust_lazy else 0) + (K_t if settings.adversarial_training else 0)
+    pgd = inits * len(LABELS) * (1 + settings.pgd_restarts) * settings.pgd_steps * settings.n_test
+    pgd *= budgets_upper(settings) * 4.0 * dm
+    train = (K_t * settings.train_epochs * settings.n_train * (settings.train_pgd_steps + 2) * 4.0 * dm
+             if settings.adversarial_training else 0.0)
+    sample = K * settings.n_train * settings.adversary_steps * 4.0 * dm if lazy and settings.robust_lazy else 0.0
+    calibration = settings.n_calibration * dm * (
+        COST_CALIBRATION_PER_INIT
+        + (len(settings.gammas_prime) * settings.adversary_steps * COST_CALIBRATION_PER_STEP if lazy else 0.0))
+    return gemm_seconds(COST_PGD_RATIO * (pgd + train + sample) + calibration)
+
 def grid(config: Config) -> dict:
     return {"d": config.dims, "m": config.widths, "C0": config.C0s}
 
@@ -408,7 +438,7 @@ def _plot(table, config, plt):
     return fig
 
 
-STUDY = Study(name=NAME, description=DESCRIPTION, config=Config, grid=grid, cell=cell, build=build)
+STUDY = Study(name=NAME, description=DESCRIPTION, config=Config, grid=grid, cell=cell, build=build, cost=cost)
 run, report = STUDY.run, STUDY.report
 
 if __name__ == "__main__":

@@ -20,12 +20,14 @@ few steps.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
 import boundcheck as bc
+from boundcheck.montecarlo import gemm_seconds
 from boundcheck import deep as D
 from boundcheck import deep_lazy as DL
 from boundcheck.checks import verdicts
@@ -97,6 +99,57 @@ def cell(coords: dict, rng, settings: Config) -> pd.DataFrame:
     return table
 
 
+#: cost model. The deviation of a run from its init in units of the C0 = 1 radii (radii are linear in C0), at
+#: the end of epochs 1, 2, ...: measured with the --paper settings (width 1000, all 12665 images, lr 0.1, batch
+#: 64, C0 = 20, seed fixed) at d = 25 and 784, which agree within 25% (so d barely matters), depth 2 and 4;
+#: a run with constant C0 stops at the first epoch where this exceeds C0.
+DEVIATION_BY_EPOCH = {
+    2: (3.7, 6.2, 8.0, 9.4, 10.6, 11.6, 12.5, 13.2, 13.9, 14.6, 15.2, 15.7, 16.2, 16.7, 17.1, 17.5, 17.9, 18.2,
+        18.6, 18.9, 19.2, 19.5, 19.8, 20.0),
+    4: (9.5, 13.5, 16.0, 18.1, 19.5, 20.5),
+}
+#: an epoch's time over its GEMMs (forward and backward: 6 flops per weight and image), plus a fixed cost per
+#: SGD step (the interpreter and the per-step lazy check), in flops at the GEMM rate; the exact one-step
+#: search on the test points, in flops per weight and point (measured on the --paper cells)
+COST_EPOCH_RATIO, COST_PER_STEP, COST_FLIP_PER_WEIGHT_AND_POINT = 3.3, 1.3e8, 800.0
+
+
+def stop_epochs(depth: int, C0: float, cap: int) -> float:
+    """Epochs until a run of lazy constant C0 leaves its ball (the cost model's ``DEVIATION_BY_EPOCH``).
+
+    Depths between the measured ones interpolate; beyond the last measured epoch the deviation is extended
+    as ``sqrt(epochs)``, before the first as ``sqrt(epochs)`` too; capped at ``cap``.
+    """
+    known = sorted(DEVIATION_BY_EPOCH)
+    lo = max([k for k in known if k <= depth] or [known[0]])
+    hi = min([k for k in known if k >= depth] or [known[-1]])
+
+    def epochs(curve):
+        if C0 <= curve[0]:
+            return (C0 / curve[0]) ** 2
+        for e in range(1, len(curve)):
+            if C0 <= curve[e]:
+                return e + (C0 - curve[e - 1]) / (curve[e] - curve[e - 1])
+        return len(curve) * (C0 / curve[-1]) ** 2
+
+    e_lo, e_hi = epochs(DEVIATION_BY_EPOCH[lo]), epochs(DEVIATION_BY_EPOCH[hi])
+    t = 0.0 if hi == lo else (depth - lo) / (hi - lo)
+    return float(min(cap, math.exp((1 - t) * math.log(e_lo) + t * math.log(e_hi))))
+
+
+def cost(coords: dict, settings: Config) -> float:
+    """Estimated seconds of a cell on one core: epochs to stop (``stop_epochs``) x an epoch, plus the exact
+    one-step search on the test points."""
+    size, L, C0 = int(coords["size"]), int(coords["depth"]), float(coords["C0"])
+    d, m = size * size, settings.width
+    weights = d * m + (L - 2) * m * m
+    n_train = min(settings.n_train, 12665)
+    steps = -(-n_train // settings.batch_size)
+    epoch = COST_EPOCH_RATIO * 6.0 * n_train * weights + steps * COST_PER_STEP
+    flip = COST_FLIP_PER_WEIGHT_AND_POINT * min(settings.n_test, 2115) * weights
+    return gemm_seconds(stop_epochs(L, C0, settings.epochs) * epoch + flip)
+
+
 def grid(config: Config) -> dict:
     return {"size": config.sizes, "depth": config.depths, "C0": config.C0s}
 
@@ -140,7 +193,7 @@ def build(table: pd.DataFrame, config: Config) -> StudyResult:
                        extra_tables={"exponents": fits, "samples": table}, notes=notes)
 
 
-STUDY = Study(name=NAME, description=DESCRIPTION, config=Config, grid=grid, cell=cell, build=build)
+STUDY = Study(name=NAME, description=DESCRIPTION, config=Config, grid=grid, cell=cell, build=build, cost=cost)
 run, report = STUDY.run, STUDY.report
 
 if __name__ == "__main__":

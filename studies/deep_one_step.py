@@ -24,6 +24,7 @@ import numpy as np
 import pandas as pd
 
 import boundcheck as bc
+from boundcheck.montecarlo import gemm_seconds
 from boundcheck import deep as D
 from boundcheck.bounds import get as get_bound
 from boundcheck.checks import compare_estimate, verdicts
@@ -106,6 +107,23 @@ def cell(coords: dict, rng, settings: Config) -> pd.DataFrame:
     table["widths"] = "-".join(str(w) for w in widths)
     return table
 
+
+#: cost model: flops of matrix products per weight of the network and per (init, point), for the forward and
+#: backward passes and the exact flip search along the ray (fitted on full-size --paper cells, d = 3200).
+COST_PER_WEIGHT_AND_POINT = 800.0
+
+
+def n_weights(d: int, widths) -> int:
+    """Number of hidden-layer weights of a network with input dimension d and hidden widths ``widths``."""
+    fans = [d] + list(widths[:-1])
+    return int(sum(p * w for p, w in zip(fans, widths)))
+
+
+def cost(coords: dict, settings: Config) -> float:
+    """Estimated seconds of a cell on one core: ``n_inits x n_points x weights`` (see ``COST_PER_WEIGHT_AND_POINT``)."""
+    widths = hidden_widths(str(coords["profile"]), int(coords["depth"]), settings.width)
+    return gemm_seconds(settings.n_inits * settings.n_points * n_weights(int(coords["d"]), widths)
+                        * COST_PER_WEIGHT_AND_POINT)
 
 def grid(config: Config) -> dict:
     return {"d": config.dims, "depth": config.depths, "profile": config.profiles}
@@ -212,7 +230,7 @@ def build(table: pd.DataFrame, config: Config) -> StudyResult:
                        extra_tables={"exponents": fits, "depth_effect": depth, "samples": table}, notes=notes)
 
 
-STUDY = Study(name=NAME, description=DESCRIPTION, config=Config, grid=grid, cell=cell, build=build)
+STUDY = Study(name=NAME, description=DESCRIPTION, config=Config, grid=grid, cell=cell, build=build, cost=cost)
 run, report = STUDY.run, STUDY.report
 
 if __name__ == "__main__":

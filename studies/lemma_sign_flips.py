@@ -24,6 +24,7 @@ import pandas as pd
 from scipy.special import erf
 
 import boundcheck as bc
+from boundcheck.montecarlo import gemm_seconds
 from boundcheck.bounds import get as get_bound
 from boundcheck.checks import compare_estimate, compare_to_bound, exact_law_line, verdicts
 from boundcheck.report import StudyResult
@@ -80,6 +81,16 @@ def cell(coords: dict, rng, settings: Config) -> pd.DataFrame:
     table["expected"] = float(m * erf(C0 / np.sqrt(2 * m)))
     return table
 
+
+#: cost model: the fast engine's seconds per (sample x neuron) are about this many flops of matrix products
+#: (fitted on full-size cells of the --paper preset, m = 10^4 to 10^6); the full engine multiplies by d.
+COST_FLOPS_PER_SAMPLE_NEURON = 1400.0
+
+
+def cost(coords: dict, settings: Config) -> float:
+    """Estimated seconds of a cell on one core: ``n_samples x m`` draws of the sampler (x d for the full engine)."""
+    work = float(settings.n_samples) * int(coords["m"]) * COST_FLOPS_PER_SAMPLE_NEURON
+    return gemm_seconds(work if settings.engine == "fast" else work * settings.d / 8.0)
 
 def grid(config: Config) -> dict:
     return {"m": config.widths, "C0": config.C0s}
@@ -144,7 +155,7 @@ def exponent_row(row) -> dict:
     return compare_estimate(row.exponent, row.ci_low, row.ci_high, pred, name=name, alternatives=alternatives)
 
 
-STUDY = Study(name=NAME, description=DESCRIPTION, config=Config, grid=grid, cell=cell, build=build)
+STUDY = Study(name=NAME, description=DESCRIPTION, config=Config, grid=grid, cell=cell, build=build, cost=cost)
 run, report = STUDY.run, STUDY.report
 
 if __name__ == "__main__":

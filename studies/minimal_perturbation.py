@@ -36,6 +36,7 @@ import numpy as np
 import pandas as pd
 
 import boundcheck as bc
+from boundcheck.montecarlo import gemm_seconds
 from boundcheck.checks import compare_estimate, compare_to_bound, self_check_lines, verdicts
 from boundcheck.minimal import minimal_perturbation
 from boundcheck.report import StudyResult
@@ -90,6 +91,20 @@ class Config(StudyConfig):
         return cls(dims=(25, 49, 100, 196, 400, 784), widths=(8, 64, 512, 4096), C0s=(0.0, 1.0, 5.0, 10.0),
                    n_inits=5, n_points=20, n_train=1024, epochs=100)
 
+
+#: cost model: ratio of the cell's time to its matrix products (2 products of 2 d m flops per point and
+#: step: the attacks' steps, PGD's 8 budgets of the eps search, the training's SGD); the exact region search
+#: is not modelled (up to 2^max_ambiguous regions per point; it can make a cell much longer).
+COST_RATIO = 3.0
+
+
+def cost(coords: dict, settings: Config) -> float:
+    """Estimated seconds of a cell on one core (see ``COST_RATIO``): linear in d m."""
+    dm = float(coords["d"]) * float(coords["m"])
+    kinds = ("init",) if float(coords["C0"]) == 0 else settings.weights
+    steps = settings.n_points * (settings.ddn_steps * settings.restarts + 8 * settings.pgd_steps + 10)
+    steps += sum(settings.epochs * settings.n_train for kind in kinds if kind == "trained") / len(kinds)
+    return gemm_seconds(COST_RATIO * len(kinds) * settings.n_inits * steps * 4.0 * dm)
 
 def grid(config: Config) -> dict:
     return {"d": config.dims, "m": config.widths, "C0": config.C0s}
@@ -279,7 +294,7 @@ def build(table: pd.DataFrame, config: Config) -> StudyResult:
                        extra_tables={"cells": cells, "exponents": fits}, notes=notes, self_checks=self_checks)
 
 
-STUDY = Study(name=NAME, description=DESCRIPTION, config=Config, grid=grid, cell=cell, build=build)
+STUDY = Study(name=NAME, description=DESCRIPTION, config=Config, grid=grid, cell=cell, build=build, cost=cost)
 run, report = STUDY.run, STUDY.report
 
 if __name__ == "__main__":

@@ -43,6 +43,7 @@ import numpy as np
 import pandas as pd
 
 import boundcheck as bc
+from boundcheck.montecarlo import gemm_seconds
 from boundcheck.attacks import min_flip_step
 from boundcheck.checks import compare_estimate
 from boundcheck.report import StudyResult, grid_ticks
@@ -226,6 +227,71 @@ def hist_cell(coords: dict, rng: np.random.Generator, settings: Config) -> pd.Da
 # Running and reporting
 # --------------------------------------------------------------------------------------------------------
 
+#: cost model. Epochs until a run leaves the ball of C0 = 20 (lr 0.1, batch 64, all data, float32), measured at
+#: m = 250 (seed 0) per (setting, d) (benchmarks/estimate_paper_time.py; raw_bias d = 784 at m = 1000, see
+#: ``STOP_EPOCHS_RAW_784_M1000``), and the exponent of their power law in m (fitted at d = 25, 49 over
+#: m = 250, 1000, 4000): wider networks stop sooner.
+STOP_EPOCHS_C20_M250 = {
+    "raw_bias": {25: 93.9, 49: 96.7, 100: 194.0, 196: 227.0, 400: 259.0, 784: 1000.0},
+    "sphere_nobias": {25: 28.6, 49: 28.5, 100: 28.3, 196: 23.7, 400: 23.5, 784: 24.4},
+}
+STOP_EPOCHS_ALPHA = {"raw_bias": -0.371, "sphere_nobias": -0.077}
+
+
+def stop_epochs(setting: str, d: int, m: int, C0: float, cap: int) -> float:
+    """The cost model's epochs until a run of the largest ``C0`` stops (capped at ``cap``).
+
+    Interpolated log-log in d from ``STOP_EPOCHS_C20_M250``, scaled by ``(m / 250)^alpha`` and, for C0 < 20, by
+    ``(C0 / 20)^2`` (an upper bound for the smaller balls, which are left much sooner); valid for the paper's
+    lr and batch size only.
+    """
+    table = STOP_EPOCHS_C20_M250[setting]
+    ds = sorted(table)
+    x = math.log(min(max(d, ds[0]), ds[-1]))
+    logs = [math.log(v) for v in ds]
+    j = max(1, min(len(ds) - 1, sum(1 for v in logs if v < x)))
+    t = (x - logs[j - 1]) / (logs[j] - logs[j - 1])
+    e = math.exp((1 - t) * math.log(table[ds[j - 1]]) + t * math.log(table[ds[j]]))
+    if setting == "raw_bias" and d >= 784 and m >= 1000:
+        e = STOP_EPOCHS_RAW_784_M1000 * (m / 1000.0) ** STOP_EPOCHS_ALPHA[setting]
+    else:
+        e *= (m / 250.0) ** STOP_EPOCHS_ALPHA[setting]
+    return float(min(cap, e * min(1.0, (C0 / 20.0) ** 2)))
+
+
+#: epochs of the raw_bias d = 784, m = 1000 run at C0 = 20 (seed 0, float32, all data): measured
+STOP_EPOCHS_RAW_784_M1000 = 1000.0
+
+
+def _epoch_ratio(d: int) -> float:
+    """An SGD epoch's time over its two GEMMs per step (benchmarks/bench_train.py: about 1.2 at d = 784, 2.3 at
+    d = 25, float32)."""
+    return 1.2 + 1.1 * (25.0 / d) ** 0.7
+
+
+def _cell_cost(setting: str, d: int, m: int, s: dict) -> float:
+    n_train = 12665 if not s["n_train"] else min(12665, s["n_train"])
+    n_eval = 2115 if not s["n_eval"] else min(2115, s["n_eval"])
+    epochs = stop_epochs(setting, d, m, max(s["C0s"]), s["epochs"])
+    dtype = s["dtype"]
+    train = gemm_seconds(epochs * _epoch_ratio(d) * 4.0 * n_train * d * m, dtype)
+    evaluation = gemm_seconds(len(s["C0s"]) * (2.0 * (n_train + 2115) * d * m), dtype)
+    evaluation += gemm_seconds(len(s["C0s"]) * 20.0 * n_eval * d * m)  # the exact flip scan, float64
+    return train + evaluation
+
+
+def main_cost(coords: dict, settings: Config) -> float:
+    """Estimated seconds of a main-sweep cell on one core: epochs to stop (``stop_epochs``) x an epoch's GEMMs x
+    their measured ratio, plus the evaluation of every C0 checkpoint."""
+    return _cell_cost(coords["setting"], int(coords["d"]), int(coords["m"]), _cell_settings(settings))
+
+
+def hist_cost(coords: dict, settings: Config) -> float:
+    """Estimated seconds of the Fig 7 cell (one run at C0 = C0_fig2)."""
+    s = dict(_cell_settings(settings), C0s=[float(settings.C0_fig2)])
+    return _cell_cost(coords["setting"], int(coords["d"]), int(coords["m"]), s)
+
+
 def main_grid(config: Config) -> dict:
     return {"setting": config.settings, "d": [s ** 2 for s in config.sizes], "m": config.widths,
             "seed": list(range(config.seeds))}
@@ -248,7 +314,6 @@ def _summary(table: pd.DataFrame) -> pd.DataFrame:
     cols = ["test_acc", "train_acc", "epochs_trained", "deviation_over_radius", "abs_f_mean", "flipped_frac"]
     for q in QUANTITIES:
         cols += [f"{q}_mean", f"{q}_std", f"{q}_q05", f"{q}_q95"]
-    cols += ["seconds_per_epoch"]
     g = table.groupby(["setting", "d", "m", "C0"], sort=False)
     out = g[cols].mean().reset_index()
     out.insert(4, "n_seeds", g.size().to_numpy())
@@ -424,18 +489,6 @@ def _C0_trends(table: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def _timing(table: pd.DataFrame) -> pd.DataFrame:
-    """Per (setting, d, m): seconds per SGD epoch, training time and epochs of the one run per seed."""
-    runs = table.groupby(["setting", "d", "m", "seed"], sort=False).agg(
-        seconds_per_epoch=("seconds_per_epoch", "first"), train_seconds=("train_seconds", "first"),
-        eval_seconds=("eval_seconds", "sum"), epochs_trained=("epochs_trained", "max"),
-        n_train=("n_train", "first")).reset_index()
-    return runs.groupby(["setting", "d", "m"], sort=False).agg(
-        seconds_per_epoch=("seconds_per_epoch", "mean"), train_seconds=("train_seconds", "mean"),
-        eval_seconds=("eval_seconds", "mean"), epochs_trained_largest_C0=("epochs_trained", "mean"),
-        n_train=("n_train", "first")).reset_index()
-
-
 # --------------------------------------------------------------------------------------------------------
 # Figures
 # --------------------------------------------------------------------------------------------------------
@@ -536,7 +589,6 @@ def _build(config: Config, table: pd.DataFrame, points: pd.DataFrame, wall: floa
     exps = _exponents(table, config)
     pooled = _pooled_exponents(table, config)
     trends = _C0_trends(table)
-    timing = _timing(table)
     verdicts = exponent_lines(pooled, exps, config)
     inc = (trends["trend"] == "increasing").sum()
     verdicts.append(f"C0 trend (Fig 3: all three increase with C0): increasing in {inc} of {len(trends)} "
@@ -575,11 +627,6 @@ def _build(config: Config, table: pd.DataFrame, points: pd.DataFrame, wall: floa
     notes.append("theory curves: for ||x|| = 1 the reference constants at W0 (theory section 5.6: 0.707 sqrt(d), 1.13/d, "
                  "0.80/sqrt(d)); for raw pixels only the theory's slope (constant fitted), since the constants "
                  "assume ||x|| = 1")
-    if len(timing):
-        t = timing.groupby("setting")["seconds_per_epoch"].describe()[["min", "max"]]
-        for setting, r in t.iterrows():
-            notes.append(f"time per SGD epoch ({setting}): {r['min']:.3g} s to {r['max']:.3g} s "
-                         f"(table timing: per d and m)")
     if wall is not None:
         notes.append(f"wall time of this run (cells already stored are not recomputed): {wall:.0f} s")
 
@@ -592,10 +639,11 @@ def _build(config: Config, table: pd.DataFrame, points: pd.DataFrame, wall: floa
     figures["fig7_histograms"] = _fig_hist(points, config)
     return StudyResult(name=NAME, table=table, verdicts=verdicts, figures=figures,
                        extra_tables={"summary": summary, "exponents": pooled, "exponents_per_width": exps,
-                                     "C0_trends": trends, "timing": timing},
+                                     "C0_trends": trends},
                        notes=notes)
 
 
 STUDY = Study(name=NAME, description=DESCRIPTION, config=Config, build=build,
-              phases=(Phase("main", main_grid, main_cell), Phase("points", hist_grid, hist_cell)))
+              phases=(Phase("main", main_grid, main_cell, main_cost), Phase("points", hist_grid, hist_cell, hist_cost)),
+              timing_columns=("seconds_per_epoch", "train_seconds", "eval_seconds"))  # in timings.json
 run, report = STUDY.run, STUDY.report

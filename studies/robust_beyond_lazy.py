@@ -34,6 +34,7 @@ import numpy as np
 import pandas as pd
 
 import boundcheck as bc
+from boundcheck.montecarlo import gemm_seconds
 from boundcheck.bounds import get as get_bound
 from boundcheck.checks import compare_estimate, compare_sandwich, compare_to_bound, self_check_lines, verdicts
 from boundcheck.minimal import minimal_perturbation
@@ -192,6 +193,32 @@ def cone_cell(coords: dict, rng, settings: Config) -> pd.DataFrame:
     return pd.concat(frames, ignore_index=True)
 
 
+#: cost model: ratio of a cell's time to its matrix products (2 products of 2 d m flops per point and step:
+#: adversarial training, every epoch (an upper bound: patience may stop it sooner), and the evaluation's
+#: DDN (2 restarts) and PGD steps on the test points).
+COST_RATIO = 3.0
+
+
+def _training_flops(d: int, m: int, settings: Config) -> float:
+    return settings.n_inits * settings.epochs * settings.n_train * (settings.train_pgd_steps + 2) * 4.0 * d * m
+
+
+def _evaluation_flops(d: int, m: int, settings: Config) -> float:
+    return settings.n_inits * settings.n_test * (2 * settings.ddn_steps + settings.eval_pgd_steps + 4) * 4.0 * d * m
+
+
+def cost(coords: dict, settings: Config) -> float:
+    """Estimated seconds of a cell of the main or the free sweep on one core (see ``COST_RATIO``)."""
+    d, m = int(coords["d"]), int(coords["m"])
+    return gemm_seconds(COST_RATIO * (_training_flops(d, m, settings) + _evaluation_flops(d, m, settings)))
+
+
+def cone_cost(coords: dict, settings: Config) -> float:
+    """Estimated seconds of a cell of the cone sweep: one training, one evaluation per scale."""
+    d, m = int(coords["d"]), int(coords["m"])
+    n_eval = 1 + len(settings.cone_scales)
+    return gemm_seconds(COST_RATIO * (_training_flops(d, m, settings) + n_eval * _evaluation_flops(d, m, settings)))
+
 def grid(config: Config) -> dict:
     return {"m": config.widths, "d": config.dims, "c": config.radius_units}
 
@@ -337,8 +364,8 @@ def build(tables: dict, config: Config) -> StudyResult:
 
 
 STUDY = Study(name=NAME, description=DESCRIPTION, config=Config,
-              phases=(Phase("main", grid, cell), Phase("free", free_grid, free_cell),
-                      Phase("cone", free_grid, cone_cell)), build=build)
+              phases=(Phase("main", grid, cell, cost), Phase("free", free_grid, free_cell, cost),
+                      Phase("cone", free_grid, cone_cell, cone_cost)), build=build)
 run, report = STUDY.run, STUDY.report
 
 if __name__ == "__main__":

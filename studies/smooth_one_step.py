@@ -22,6 +22,7 @@ import numpy as np
 import pandas as pd
 
 import boundcheck as bc
+from boundcheck.montecarlo import gemm_seconds
 from boundcheck import deep as D
 from boundcheck.bounds import get as get_bound
 from boundcheck.checks import compare_probability, verdicts
@@ -85,6 +86,14 @@ def cell(coords: dict, rng, settings: Config) -> pd.DataFrame:
     return table
 
 
+def cost(coords: dict, settings: Config) -> float:
+    """Estimated seconds of a cell on one core: the cost model of deep_one_step (one more forward pass per step
+    multiple is small next to the exact flip search)."""
+    from boundcheck.studies.deep_one_step import COST_PER_WEIGHT_AND_POINT, n_weights
+
+    work = settings.n_inits * settings.n_points * n_weights(int(coords["d"]), [settings.width] * (int(coords["depth"]) - 1))
+    return gemm_seconds(work * (COST_PER_WEIGHT_AND_POINT + 4.0 * len(settings.step_multiples)))
+
 def grid(config: Config) -> dict:
     return {"activation": config.activations, "d": config.dims, "depth": config.depths}
 
@@ -144,7 +153,7 @@ def build(table: pd.DataFrame, config: Config) -> StudyResult:
                        extra_tables={"exponents": fits, "common_step": ctable, "samples": table}, notes=notes)
 
 
-STUDY = Study(name=NAME, description=DESCRIPTION, config=Config, grid=grid, cell=cell, build=build)
+STUDY = Study(name=NAME, description=DESCRIPTION, config=Config, grid=grid, cell=cell, build=build, cost=cost)
 run, report = STUDY.run, STUDY.report
 
 if __name__ == "__main__":

@@ -54,6 +54,7 @@ import numpy as np
 import pandas as pd
 
 import boundcheck as bc
+from boundcheck.montecarlo import gemm_seconds
 from boundcheck.bounds import get as get_bound
 from boundcheck.bounds import theorem_3_1_regime, theorem_3_1_regime_dims
 from boundcheck.checks import compare_counts, compare_estimate, self_check_lines, verdicts
@@ -228,6 +229,23 @@ def cell(coords: dict, rng, settings: Config) -> pd.DataFrame:
     rows.sort(key=lambda r: (order[r["w_kind"]], cs.index(r["c"])))
     return pd.DataFrame(rows)
 
+
+#: cost model, in flops of matrix products per entry of an m x d weight matrix: per init (drawing W0 and a
+#: random lazy W, the exact flip scans and certificates), per init and ascent step of the adversary (one
+#: point), per point and ascent step of the sample adversary (a batch of points). Fitted on cells of the
+#: --paper preset timed at reduced repetition counts (benchmarks/estimate_presets.py --model).
+COST_PER_INIT, COST_PER_ADVERSARY_STEP, COST_PER_SAMPLE_STEP = 6000.0, 800.0, 100.0
+
+
+def cost(coords: dict, settings: Config) -> float:
+    """Estimated seconds of a cell on one core (see ``COST_PER_INIT``): linear in d m."""
+    dm = float(coords["d"]) * float(coords["m"])
+    work = settings.n_inits * COST_PER_INIT
+    if float(coords["C0"]) > 0:
+        steps = len(settings.cs) * settings.adversary_steps
+        work += steps * (min(settings.n_adversary, settings.n_inits) * COST_PER_ADVERSARY_STEP
+                         + settings.n_sample_inits * settings.n_sample_points * COST_PER_SAMPLE_STEP)
+    return gemm_seconds(dm * work)
 
 def grid(config: Config) -> dict:
     return {"d": config.dims, "m": config.widths, "C0": config.C0s}
@@ -456,7 +474,7 @@ def _plot_phase(table, config, plt):
     return fig
 
 
-STUDY = Study(name=NAME, description=DESCRIPTION, config=Config, grid=grid, cell=cell, build=build)
+STUDY = Study(name=NAME, description=DESCRIPTION, config=Config, grid=grid, cell=cell, build=build, cost=cost)
 run, report = STUDY.run, STUDY.report
 
 if __name__ == "__main__":

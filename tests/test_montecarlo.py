@@ -607,3 +607,56 @@ def test_run_sweep_announces_the_time_left_of_a_long_sweep(capsys):
     assert "8/8" in err and "<" in err  # the bar itself: done/total and the time left
     run_sweep(_sleepy_cell, {"d": list(range(8))}, seed=1, progress=True)  # 120 s default: a short sweep is quiet
     assert " left (" not in capsys.readouterr().err
+
+
+def _noisy_cell(coords, rng):
+    import sys
+
+    print(f"cell {coords['d']} ran", file=sys.stderr)
+    return {"v": float(rng.random())}
+
+
+def test_run_sweep_announces_the_cost_model_estimate_before_the_first_cell(capsys):
+    # a cost model: the estimate is printed before any cell has run (long single cells), with the wall time
+    # max(sum / workers, largest cell) of the model's seconds; a cell's cost is 10 s times d
+    cost = lambda coords: 10.0 * (coords["d"] + 1)  # noqa: E731
+    table = run_sweep(_noisy_cell, {"d": [0, 1, 2]}, seed=3, progress=True, announce_after=0.0, label="demo",
+                      cell_cost=cost)
+    err = capsys.readouterr().err.replace("\r", "\n")
+    lines = err.splitlines()
+    first_cell = next(i for i, ln in enumerate(lines) if ln.startswith("cell ") and ln.endswith(" ran"))
+    announced = [i for i, ln in enumerate(lines) if "(cost model, before the first cell" in ln]
+    assert len(announced) == 1 and announced[0] < first_cell, err
+    assert lines[announced[0]].startswith("demo: estimated 60 s for 3 cells on 1 worker(s)"), err
+    assert "the largest cell about 30 s" in lines[announced[0]]
+    assert "3/3 cells" in err and "<" in err  # the bar: cells done of the total, elapsed<time left
+    # the cost model changes no result
+    plain = run_sweep(_noisy_cell, {"d": [0, 1, 2]}, seed=3, progress=False)
+    pd.testing.assert_frame_equal(table, plain)
+    capsys.readouterr()
+    # below the threshold: no line; with workers the wall time is the larger of sum / workers and the largest cell
+    run_sweep(_noisy_cell, {"d": [0, 1, 2]}, seed=3, progress=True, announce_after=61.0, cell_cost=cost)
+    assert "estimated" not in capsys.readouterr().err
+
+
+def test_run_sweep_weighs_the_first_timed_cells_by_the_cost_model(capsys):
+    # after the first timed cells, the time left is spent / (cost done) * (cost left), not a count of cells
+    run_sweep(_sleepy_cell, {"d": list(range(4))}, seed=1, progress=True, announce_after=0.0, label="demo",
+              cell_cost=lambda coords: 1.0 + coords["d"])
+    err = capsys.readouterr().err.replace("\r", "\n")
+    lines = [ln for ln in err.splitlines() if " left (" in ln]
+    assert len(lines) == 1 and "estimated from the first 2 timed cells, weighted by the cost model" in lines[0], err
+
+
+def test_run_sweep_cell_cost_must_be_callable():
+    with pytest.raises(TypeError, match="cell_cost must be callable"):
+        run_sweep(_sleepy_cell, {"d": [1]}, seed=1, progress=False, cell_cost=3.0)
+
+
+def test_gemm_rate_is_positive_and_cached():
+    from boundcheck.montecarlo import gemm_rate
+
+    rate = gemm_rate("float64")
+    assert rate > 0 and gemm_rate(np.float64) == rate
+    with pytest.raises(ValueError, match="dtype must be float64 or float32"):
+        gemm_rate("int32")
