@@ -1,4 +1,4 @@
-"""The BLAS product callable from compiled code (boundcheck._blas) against numpy."""
+"""The BLAS product callable from compiled code (boundcheck._blas_kernels) against numpy."""
 
 import numba as nb
 import numpy as np
@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from boundcheck._blas import gemm
+from boundcheck._blas_kernels import gemm
 
 DTYPES = [np.float64, np.float32]
 TOL = {np.float64: 1e-12, np.float32: 1e-5}
