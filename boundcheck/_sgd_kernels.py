@@ -136,6 +136,81 @@ def sync_rows(W, W0, b, b0, has_bias, all_rows, p, e, gam_exact):
 
 
 @nb.njit(**NJIT_OPTIONS)
+def update_exact(W, W_new, W0, U, b, b_new, b0, gb, has_bias, lr, sq):
+    """The formed update and the exact deviation of every updated row: ``W_new = W - lr U``,
+    ``b_new = b - lr gb`` (the numbers of :func:`apply_update`), then ``sq[s]`` = the exact kernel's squared
+    deviation of every stored row. ``W_new`` may be ``W`` (in place). Returns ``max_s sq[s]``.
+
+    Two passes (the update, then the deviations): fusing them row by row was slower (the deviation loop
+    reads back what the vectorized update loop has just stored)."""
+    m = W.shape[0]
+    update_into(W, W_new, U, lr)
+    if has_bias:
+        for s in range(m):
+            b_new[s] = np.float64(b[s]) - lr * gb[s]
+    d = W.shape[1]
+    smax = 0.0
+    for s in range(m):  # _row_sq_one's sums, written out here (the call was not inlined: 3x slower)
+        Wr = W_new[s]
+        W0r = W0[s]
+        t0 = 0.0
+        t1 = 0.0
+        t2 = 0.0
+        t3 = 0.0
+        k = 0
+        while k + 4 <= d:
+            v0 = np.float64(Wr[k]) - np.float64(W0r[k])
+            v1 = np.float64(Wr[k + 1]) - np.float64(W0r[k + 1])
+            v2 = np.float64(Wr[k + 2]) - np.float64(W0r[k + 2])
+            v3 = np.float64(Wr[k + 3]) - np.float64(W0r[k + 3])
+            t0 += v0 * v0
+            t1 += v1 * v1
+            t2 += v2 * v2
+            t3 += v3 * v3
+            k += 4
+        while k < d:
+            v0 = np.float64(Wr[k]) - np.float64(W0r[k])
+            t0 += v0 * v0
+            k += 1
+        v = (t0 + t1) + (t2 + t3)
+        if has_bias:
+            v0 = np.float64(b_new[s]) - np.float64(b0[s])
+            v += v0 * v0
+        sq[s] = v
+        if v > smax:
+            smax = v
+    return smax
+
+
+@nb.njit(**NJIT_OPTIONS)
+def update_into(W, W_new, U, lr):
+    """W_new[s, j] = W[s, j] - lr U[s, j] (float64 arithmetic, stored in the working dtype; W_new may be W):
+    :func:`boundcheck._train_kernels.update_rows`'s numbers."""
+    m, d = W.shape
+    for s in range(m):
+        Wr = W[s]
+        Wn = W_new[s]
+        Ur = U[s]
+        for j in range(d):
+            Wn[j] = np.float64(Wr[j]) - lr * np.float64(Ur[j])
+
+
+@nb.njit(**NJIT_OPTIONS)
+def project_outside_sq(W, W0, b, b0, has_bias, sq, radius, rows_buf, sq_buf):
+    """Project the rows with ``sqrt(sq[s]) > radius`` (sq: every row's exact squared deviation) onto the
+    ball, as :func:`boundcheck._train_kernels.project_rows` on all rows would. Returns the count."""
+    count = 0
+    for s in range(sq.shape[0]):
+        if math.sqrt(sq[s]) > radius:
+            rows_buf[count] = s
+            sq_buf[count] = sq[s]
+            count += 1
+    if count:
+        project_rows(W, W0, b, b0, has_bias, rows_buf[:count], sq_buf[:count], radius)
+    return count
+
+
+@nb.njit(**NJIT_OPTIONS)
 def _flagged(flag, rows_buf):
     count = 0
     for s in range(flag.shape[0]):
@@ -149,7 +224,7 @@ def _flagged(flag, rows_buf):
 def lazy_steps(k_lo, k_hi, batch, Xs, ys, W, b, W_new, b_new, has_bias, W0, b0, a, c,
                Z0, use_z0, xnorm, grams, lr, stop_mode, thr_list, thr_pos, radius,
                p, e, p_new, e_new, flag, w0norm, gams, sync_every, since_sync,
-               explicit, Z, G, KG, U, f, g, gb, inc, A, q, Z0buf, sq_buf, rows_buf, all_rows,
+               explicit, exact_pass, Z, G, KG, U, f, g, gb, inc, A, q, Z0buf, sq_buf, rows_buf, all_rows,
                losses, ck_W, ck_b, out):
     """Lazy SGD on the batches ``k_lo .. k_hi - 1`` of the visiting order ``Xs`` (n, d), ``ys`` (n,).
 
@@ -186,6 +261,38 @@ def lazy_steps(k_lo, k_hi, batch, Xs, ys, W, b, W_new, b_new, has_bias, W0, b0, 
         nb_ = hi - lo
         out[3] += 1
         thr = thr_list[thr_pos]
+        Xb = Xs[lo:hi]
+        Zb = Z[:nb_]
+        Gb = G[:nb_]
+        if exact_pass:
+            # small d (with the formed update U = G^T X_B): every row's exact deviation after the update costs
+            # a pass over m x d, less than the tracker's work over batch x m, so no tracker
+            losses[k] = step_gradient(Xb, ys[lo:hi], W, b, a, c, Zb, xnorm[lo:hi], False, True, Zb, Gb, U,
+                                      f[:nb_], g[:nb_], gb, inc, A)
+            if stop_mode:
+                dmax = math.sqrt(update_exact(W, W_new, W0, U, b, b_new, b0, gb, has_bias, lr, sq_buf))
+                passed = 0
+                while thr_pos + passed < n_thr - 1 and dmax > thr_list[thr_pos + passed]:
+                    passed += 1
+                if passed:
+                    ck_W[:, :] = W
+                    if has_bias:
+                        ck_b[:] = b
+                    out[1] = passed
+                if dmax > radius:
+                    return LEFT_BALL
+                W, W_new = W_new, W
+                b, b_new = b_new, b
+                out[2] = 1 - out[2]
+                if passed:
+                    status = CHECKPOINT
+            else:
+                update_exact(W, W, W0, U, b, b, b0, gb, has_bias, lr, sq_buf)
+                project_outside_sq(W, W0, b, b0, has_bias, sq_buf, thr, rows_buf, q)
+            out[0] += 1
+            if status != DONE:
+                return status
+            continue
         emax = 0.0
         for s in range(e.shape[0]):
             if e[s] > emax:
@@ -193,14 +300,11 @@ def lazy_steps(k_lo, k_hi, batch, Xs, ys, W, b, W_new, b_new, has_bias, W0, b0, 
         if since_sync[0] >= sync_every or emax > 1e-2 * thr * thr:
             sync_rows(W, W0, b, b0, has_bias, all_rows, p, e, gam_exact)
             since_sync[0] = 0
-        Xb = Xs[lo:hi]
         if use_z0:
             Z0b = Z0[lo:hi]
         else:
             Z0b = Z0buf[:nb_]
             pre0(Xb, W0, b0, has_bias, Z0b)
-        Zb = Z[:nb_]
-        Gb = G[:nb_]
         losses[k] = step_gradient(Xb, ys[lo:hi], W, b, a, c, Z0b, xnorm[lo:hi], True, explicit, Zb, Gb, U,
                                   f[:nb_], g[:nb_], gb, inc, A)
         flagged = predict_rows(Gb, grams[k, :nb_, :nb_], KG[:nb_], U, gb, has_bias, explicit, inc, A, p, e,
@@ -283,6 +387,10 @@ def sgd_steps(k_lo, k_hi, batch, Xs, ys, W, b, has_bias, W0, b0, a, c, lr, expli
     n = Xs.shape[0]
     one = np.empty(1, np.int64)
     sq1 = np.empty(1)
+    m = W.shape[0]
+    sq_all = np.empty(m)
+    sq_rows = np.empty(m)
+    rows_buf = np.empty(m, np.int64)
     for k in range(k_lo, k_hi):
         lo = k * batch
         hi = min(n, lo + batch)
@@ -292,6 +400,10 @@ def sgd_steps(k_lo, k_hi, batch, Xs, ys, W, b, has_bias, W0, b0, a, c, lr, expli
         Gb = G[:nb_]
         losses[k] = step_gradient(Xb, ys[lo:hi], W, b, a, c, Zb, xnorm0[:nb_], False, explicit, Zb, Gb, U,
                                   f[:nb_], g[:nb_], gb, inc, A)
-        apply_update(W, b, has_bias, Xb, Gb, U, gb, lr, explicit)
-        if project_each_step:
-            project_outside(W, W0, b, b0, has_bias, radius, one, sq1)
+        if explicit and project_each_step:  # the update pass gives every row's exact deviation
+            update_exact(W, W, W0, U, b, b, b0, gb, has_bias, lr, sq_all)
+            project_outside_sq(W, W0, b, b0, has_bias, sq_all, radius, rows_buf, sq_rows)
+        else:
+            apply_update(W, b, has_bias, Xb, Gb, U, gb, lr, explicit)
+            if project_each_step:
+                project_outside(W, W0, b, b0, has_bias, radius, one, sq1)

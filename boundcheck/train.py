@@ -497,6 +497,10 @@ class _Stepper:
         # ||[U_s, gb_s]||^2 for a pass over U. The Gram route (a product of batch x batch x m, 2 batch / d
         # of the update's) costs more than those two passes below about d = 2 batch (measured).
         self.explicit = d + 1 < 2 * batch_size
+        # the compiled loop's lazy check at small d: every row's exact deviation after the update (a pass over
+        # m x d) instead of the incremental tracker (passes over batch x m); measured faster at d = 25 and
+        # slower at d = 100 (batch 64, m = 1000)
+        self.exact_pass = self.explicit and 2 * d <= batch_size
         self.U = np.empty((m, d) if self.explicit else (0, d), dt)
 
     def bias(self, b):
@@ -527,8 +531,9 @@ class _LazyTracker:
     error bound grows past 1% of the threshold, all rows are recomputed exactly. The state arrays are
     updated in place (the compiled loop of :mod:`boundcheck._sgd_kernels` continues them)."""
 
-    def __init__(self, model: _Model, Xs, batch_size: int, lr: float):
+    def __init__(self, model: _Model, Xs, batch_size: int, lr: float, light: bool = False):
         dt = model.dtype
+        self.light = light  # the compiled loop's formed-update route: no X W0^T and no Grams needed
         m, d = model.W0.shape
         has_bias = model.b0 is not None
         self.model, self.lr, self.has_bias = model, lr, has_bias
@@ -567,15 +572,15 @@ class _LazyTracker:
         x64 = Xs.astype(np.float64)
         self.xnorm = np.sqrt(np.einsum("ij,ij->i", x64, x64) + (1.0 if self.has_bias else 0.0)) * (1 + 1e-12)
         self.Z0 = None
-        if n * m * dt.itemsize <= _Z0_BYTES:
+        if not self.light and n * m * dt.itemsize <= _Z0_BYTES:
             self.Z0 = np.empty((n, m), dt)
             chunk = max(1, 2 ** 22 // max(m, 1))
             for lo in range(0, n, chunk):
                 self._pre0(Xs[lo:lo + chunk], self.Z0[lo:lo + chunk])
         self.Z0_buf = np.empty((batch_size, m), dt)
         n_batches = -(-n // batch_size)
-        self.grams = np.zeros((n_batches, batch_size, batch_size), dt)
-        for k, lo in enumerate(range(0, n, batch_size)):
+        self.grams = np.zeros((n_batches, 0, 0) if self.light else (n_batches, batch_size, batch_size), dt)
+        for k, lo in enumerate(range(0, n if not self.light else 0, batch_size)):
             Xb = Xs[lo:lo + batch_size]
             K = self.grams[k, :len(Xb), :len(Xb)]
             np.matmul(Xb, Xb.T, out=K)
@@ -655,7 +660,7 @@ class _CompiledLoop:
             k_lo, k_hi, batch_size, Xs, ys64, W, b_arr, self.W_new, b_new, self.has_bias, model.W0, tr.b0,
             model.a_scaled, model.c, tr.Z0 if use_z0 else self.Z0_none, use_z0, tr.xnorm, tr.grams, lr, stop,
             thr_list, 0, radius, tr.p, tr.e, tr.p_new, tr.e_new, tr.flag, tr.w0norm, tr.gams, _SYNC_EVERY,
-            tr.state, st.explicit, st.Z, st.G, st.KG, st.U, st.f, st.g, st.gb, st.inc, st.A, st.q, tr.Z0_buf,
+            tr.state, st.explicit, st.exact_pass, st.Z, st.G, st.KG, st.U, st.f, st.g, st.gb, st.inc, st.A, st.q, tr.Z0_buf,
             self.sq, self.rows, tr.all_rows, self.losses, self.ck_W, self.ck_b, self.out)
         if self.out[2]:
             W, self.W_new = self.W_new, W
@@ -906,7 +911,7 @@ def train_lazy_sgd(net: Network, X, y, *, C0: float, lr: float = 0.1, batch_size
     Xs, ys = Xw[order], yw[order]
     ys64 = ys.astype(np.float64)
     stepper = _Stepper(model, batch_size, net.width)
-    tracker = _LazyTracker(model, Xs, batch_size, lr) if epochs else None
+    tracker = _LazyTracker(model, Xs, batch_size, lr, light=on_step is None and stepper.exact_pass) if epochs else None
     compiled = None
     if epochs and on_step is None:
         compiled = _CompiledLoop(model, stepper, tracker, W, b, len(batches), bool(pending))

@@ -50,7 +50,9 @@ def _assert_same_run(a, b):
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 @pytest.mark.parametrize("parametrization", ["paper_code", "theory"])  # with and without biases
 @pytest.mark.parametrize("shuffle", ["once", "every_epoch"])
-@pytest.mark.parametrize("d", [80, 9])  # the in-place GEMM update (d + 1 >= 2 batch) and the formed update
+# d = 80: the in-place GEMM update and the tracker with K G (d + 1 >= 2 batch); d = 20: the formed update
+# U = G^T X_B and the tracker with ||U_s||^2; d = 9: the formed update and every row's exact deviation (2 d <= batch)
+@pytest.mark.parametrize("d", [80, 20, 9])
 def test_stop_mode_compiled_equals_python_loop_and_reference(dtype, parametrization, shuffle, d):
     X, y = _mnist_like(d=d, seed=5)
     net = bc.init_network(d, 60, parametrization=parametrization, rng=3)
@@ -74,7 +76,7 @@ def test_stop_mode_compiled_equals_python_loop_and_reference(dtype, parametrizat
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 @pytest.mark.parametrize("parametrization", ["paper_code", "theory"])
 @pytest.mark.parametrize("shuffle", ["once", "every_epoch"])
-@pytest.mark.parametrize("d", [80, 9])
+@pytest.mark.parametrize("d", [80, 20, 9])
 def test_project_mode_compiled_equals_python_loop_and_reference(dtype, parametrization, shuffle, d):
     X, y = _mnist_like(d=d, seed=6)
     net = bc.init_network(d, 50, parametrization=parametrization, rng=5)
