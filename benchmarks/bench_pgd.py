@@ -10,7 +10,8 @@
   (two ``matmul`` per step, no autograd), each with the robust error it finds.
 * **Adversarial training**: one epoch of :func:`boundcheck.train_adversarial` (PGD on every training point,
   then SGD with a projection after every step), in float64 and float32, against its roofline: the PGD
-  products above for the training set plus the two products of every SGD step, in the same dtype.
+  products above for the training set plus the two products of every SGD step, in the same dtype. Its
+  PGD runs in the training dtype (``attack=`` is :func:`boundcheck.attacks.pgd` with ``dtype``).
 
 Goals (issue 12): a PGD step within 1.2x of its two GEMMs; an adversarial-training epoch within 1.3x of its
 PGD and SGD GEMMs. One BLAS / torch thread; CPU times of this process (``time.process_time``, robust to
@@ -117,23 +118,25 @@ class TorchPeers:
         return self.atk(self.images, self.labels).reshape(len(self.X), -1)
 
     def by_hand(self):
-        """PGD-l2 as attacks.pgd does it (best iterate, box [0, 1], projection), in PyTorch without autograd."""
+        """PGD-l2 as attacks.pgd does it (best iterate, box [0, 1], projection), in PyTorch without autograd:
+        two products per step (the pre-activations of an iterate give both its f and its gradient)."""
         torch = self.torch
         with torch.no_grad():
             X, W, y = self.X, self.W, self.y
             D = torch.zeros_like(X)
-            best_m = y * self.f(X)
+            pre = X @ W.T + self.b
+            best_m = y * (torch.relu(pre) @ self.a + self.c)
             best_D = D.clone()
             step = (-y * self.alpha)[:, None]
             for _ in range(self.steps):
-                pre = (X + D) @ W.T + self.b
                 g = (pre > 0).to(W.dtype) * self.a @ W
                 gn = torch.linalg.vector_norm(g, dim=1, keepdim=True)
                 D = D + torch.where(gn > 0, step / gn.clamp_min(1e-300), 0.0) * g
                 D = (X + D).clamp(0.0, 1.0) - X
                 dn = torch.linalg.vector_norm(D, dim=1, keepdim=True)
                 D = D * torch.where(dn > self.eps, self.eps / dn.clamp_min(1e-300), 1.0)
-                m = y * self.f(X + D)
+                pre = (X + D) @ W.T + self.b
+                m = y * (torch.relu(pre) @ self.a + self.c)
                 better = m < best_m
                 best_m = torch.where(better, m, best_m)
                 best_D = torch.where(better[:, None], D, best_D)
@@ -215,8 +218,15 @@ def main():
         Xa, ya = Xtr[:n_adv], ytr[:n_adv]
         for name in args.dtypes:
             dt = np.dtype(name)
+
+            def attack(net, X, y, eps, *, steps, step_size, random_start, box, W, b, rng, dt=dt):
+                """train_adversarial's default attack, in the training dtype (W, b arrive in float64)."""
+                res = attacks.pgd(net, X, y, eps, norm="l2", steps=steps, step_size=step_size, box=box, W=W, b=b,
+                                  random_start=random_start, rng=rng, dtype=dt)
+                return res.X_adv.reshape(X.shape)
+
             adv = dict(radius=10.0 / np.sqrt(m), eps=eps, pgd_steps=steps, lr=0.01, batch_size=32, epochs=1, rng=0,
-                       box=(0.0, 1.0), dtype=dt)
+                       box=(0.0, 1.0), dtype=dt, attack=attack)
             bc.train_adversarial(net, Xa[:64], ya[:64], **dict(adv, pgd_steps=2))
             Xad, Wd = Xa.astype(dt), W[0].astype(dt)
             t_adv, t_zero, t_pgd, t_sgd = [], [], [], []
