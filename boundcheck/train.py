@@ -1095,12 +1095,13 @@ _ADV_COLUMNS = ["epoch", "steps", "epochs_trained", "loss", "train_acc", "robust
                 "eval_seconds"]
 
 
-def _default_attack(net, X, y, eps, *, steps, step_size, random_start, box, W, b, rng):
-    """PGD-l2 from :mod:`boundcheck.attacks`; returns the adversarial inputs, shape (n, d)."""
+def _default_attack(net, X, y, eps, *, steps, step_size, random_start, box, W, b, rng, dtype=np.float64):
+    """PGD-l2 from :mod:`boundcheck.attacks` in ``dtype`` (train_adversarial passes its training dtype);
+    returns the adversarial inputs, shape (n, d)."""
     from .attacks import pgd
 
     res = pgd(net, X, y, eps, norm="l2", steps=steps, step_size=step_size, random_start=random_start,
-              box=box, W=W, b=b, rng=rng)
+              box=box, W=W, b=b, rng=rng, dtype=dtype)
     return np.asarray(res.X_adv).reshape(X.shape)
 
 
@@ -1158,7 +1159,8 @@ def train_adversarial(net: Network, X, y, *, radius: float, eps: float, pgd_step
     rng : None, int, SeedSequence or Generator
         Source of the training order and of PGD's random starts.
     dtype : {numpy.float64, numpy.float32}
-        Working precision of the SGD steps (PGD runs in :mod:`boundcheck.attacks`' precision).
+        Working precision of the SGD steps and of the default attack (PGD in ``dtype``; a user ``attack``
+        gets float64 weights and may choose its own).
     shuffle : {"once", "every_epoch"}
         As in :func:`train_lazy_sgd`.
     eval_train : bool
@@ -1169,7 +1171,7 @@ def train_adversarial(net: Network, X, y, *, radius: float, eps: float, pgd_step
     attack : callable, optional
         Replace PGD: ``attack(net, X, y, eps, *, steps, step_size, random_start, box, W, b, rng) -> X_adv``
         with ``W`` (1, m, d) and ``b`` (1, m) or None, returning (n, d). Default:
-        :func:`boundcheck.attacks.pgd` with ``norm="l2"``.
+        :func:`boundcheck.attacks.pgd` with ``norm="l2"`` and ``dtype=dtype``.
 
     Returns
     -------
@@ -1202,7 +1204,7 @@ def train_adversarial(net: Network, X, y, *, radius: float, eps: float, pgd_step
     test_every = check_int(test_every, "test_every", minimum=1)
     on_step = _check_on_step(on_step)
     if attack is None:
-        attack = _default_attack
+        attack = functools.partial(_default_attack, dtype=dt)
     elif not callable(attack):
         raise TypeError(f"attack must be callable or None, got {type(attack).__name__}")
     gen = check_rng(rng)

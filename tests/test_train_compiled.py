@@ -250,3 +250,31 @@ def test_same_numbers_with_one_and_two_threads():
     assert one["numba"] == 1 and two["numba"] == 2
     assert one["blas"] == 1 and two["blas"] == 2
     assert one["hashes"] == two["hashes"]
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_adversarial_default_attack_runs_pgd_in_the_training_dtype(dtype, monkeypatch):
+    from boundcheck import attacks
+
+    X, y = _mnist_like(n=80, d=10, seed=8)
+    X = X / np.linalg.norm(X, axis=1, keepdims=True)
+    net = bc.init_network(10, 30, parametrization="paper_code", rng=2)
+    kw = dict(radius=1.0 / np.sqrt(30), eps=0.2, pgd_steps=5, lr=0.5, batch_size=16, epochs=2, rng=3, dtype=dtype,
+              X_test=X[:20], y_test=y[:20])
+
+    def explicit(prec):
+        def attack(net, X, y, eps, *, steps, step_size, random_start, box, W, b, rng):
+            return attacks.pgd(net, X, y, eps, norm="l2", steps=steps, step_size=step_size,
+                               random_start=random_start, box=box, W=W, b=b, rng=rng, dtype=prec).X_adv.reshape(X.shape)
+        return attack
+
+    same = train_adversarial(net, X, y, attack=explicit(dtype), **kw)
+    other = train_adversarial(net, X, y, attack=explicit(np.float32 if dtype == np.float64 else np.float64), **kw)
+    seen = []
+    real = attacks.pgd
+    monkeypatch.setattr(attacks, "pgd", lambda *a, **k: seen.append(np.dtype(k["dtype"])) or real(*a, **k))
+    default = train_adversarial(net, X, y, **kw)
+    assert seen and set(seen) == {np.dtype(dtype)}  # training set and test set, every epoch
+    np.testing.assert_array_equal(default.W, same.W)
+    np.testing.assert_array_equal(default.history["robust_test_acc"], same.history["robust_test_acc"])
+    assert not np.array_equal(default.W, other.W)  # the attack's precision reaches the trained weights
