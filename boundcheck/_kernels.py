@@ -14,6 +14,8 @@ the number of threads. Convention: a neuron is active iff its pre-activation is 
 
 from __future__ import annotations
 
+import math
+
 import numba as nb
 import numpy as np
 
@@ -123,23 +125,224 @@ def count_reachable_flips(pre0, reach, out, offset):
             out[k, offset + i] = c
 
 
-@nb.njit(parallel=True, **NJIT_OPTIONS)
-def project_rows(W, W0, radius, out):
-    """Row-wise projection of W (rows, p) onto the balls of radius ``radius`` around the rows of W0."""
-    rows, p = W.shape
-    for r in nb.prange(rows):
-        sq = 0.0
+@nb.njit(**NJIT_OPTIONS)
+def ball_slack(p):
+    """Relative margin below R at which a row is surely in the ball: ``(p + 8) 2**-53`` for rows of length p.
+
+    :func:`row_deviation` measures ``||w - w0||`` with relative error at most ``((p + 3)/2 + 1) 2**-53`` (plus
+    terms below ``p 2**-1070``): the rounding of the p differences, of their squares, of the sequential sum
+    and of the square root; the power-of-two scaling is exact. A row measured at most ``R (1 - slack)`` is
+    therefore within R exactly, and within R by any other measurement of the same error.
+    """
+    return (p + 8.0) * 2.0 ** -53
+
+
+#: Below this sum of squares (or if it is not finite) :func:`row_deviation` rescales: a square that underflows
+#: then weighs more than ``2**-100`` of the sum.
+_SQ_SAFE_MIN = 2.0 ** -900
+
+
+@nb.njit(**NJIT_OPTIONS)
+def row_deviation(W, W0, r):
+    """``(s, e, h)`` with ``||W[r] - W0[r]|| ~= s * 2**e / h`` (``e = 0, h = 1`` in the common case).
+
+    One pass sums the squared differences in order. When that sum is not finite or is below
+    ``_SQ_SAFE_MIN`` (a square under- or overflowed), a second pass scales the differences by the power of
+    two ``2**-e`` that brings the largest into [0.5, 1) before squaring (``h = 0.5`` when a difference itself
+    overflows: both rows are halved first, exactly). Either way the relative error is within
+    :func:`ball_slack` / 2.
+    """
+    p = W.shape[1]
+    sq = 0.0
+    for j in range(p):
+        c = W[r, j] - W0[r, j]
+        sq += c * c
+    if sq >= _SQ_SAFE_MIN and sq < np.inf:
+        return math.sqrt(sq), 0, 1.0
+    h = 1.0
+    top = 0.0
+    for j in range(p):
+        top = max(top, abs(W[r, j] - W0[r, j]))
+    if top == np.inf:
+        h = 0.5
+        top = 0.0
         for j in range(p):
-            dlt = W[r, j] - W0[r, j]
-            sq += dlt * dlt
-        norm = np.sqrt(sq)
-        if norm > radius:
-            f = radius / norm
-            for j in range(p):
-                out[r, j] = W0[r, j] + (W[r, j] - W0[r, j]) * f
+            top = max(top, abs(h * W[r, j] - h * W0[r, j]))
+    if top == 0.0:
+        return 0.0, 0, 1.0
+    e = math.frexp(top)[1]
+    sq = 0.0
+    for j in range(p):
+        c = math.ldexp(h * W[r, j] - h * W0[r, j], -e)
+        sq += c * c
+    return math.sqrt(sq), e, h
+
+
+@nb.njit(parallel=True, **NJIT_OPTIONS)
+def row_deviations(W, W0, out):
+    """out[r] = ||W[r] - W0[r]|| as :func:`row_deviation` measures it, for every row of W (rows, p)."""
+    for r in nb.prange(W.shape[0]):
+        s, e, h = row_deviation(W, W0, r)
+        out[r] = s if e == 0 else math.ldexp(s, e) / h
+
+
+@nb.njit(**NJIT_OPTIONS)
+def _within(s, e, h, limit):
+    """Whether the measured deviation ``s 2**e / h`` is at most ``limit``, decided without rounding."""
+    if s == 0.0:
+        return True
+    if e == 0 and h == 1.0:
+        return s <= limit
+    return s <= math.ldexp(limit * h, -e)
+
+
+@nb.njit(**NJIT_OPTIONS)
+def _land_row(W, W0, r, target, out):
+    """out[r] = W0[r] + (W[r] - W0[r]) f with the largest f tried whose stored row measures <= target.
+
+    The first try aims a further ``ball_slack(p)`` below ``target`` (so that the rounding of the measurement
+    rarely sends it back); when the stored row overshoots (forming ``w0 + delta f`` rounds each
+    coordinate to ``ulp(w0)``, which does not shrink with R), the aim is lowered by twice the overshoot, then
+    by four times, ...; once the aim reaches 0 the row is ``W0[r]`` (deviation 0).
+    """
+    p = W.shape[1]
+    s, e, h = row_deviation(W, W0, r)
+    row = W[r].copy()  # out may be W itself
+    aim = target * (1.0 - ball_slack(p))
+    for k in range(80):
+        # f multiplies h (W[r] - W0[r]), whose measured norm is s 2**e: the row lands at ``aim``
+        if aim <= 0.0 or s == 0.0:
+            f = 0.0
+        elif e == 0:
+            f = aim / s
         else:
-            for j in range(p):
-                out[r, j] = W[r, j]
+            f = math.ldexp(aim / s, -e)
+        for j in range(p):
+            out[r, j] = W0[r, j] + (h * row[j] - h * W0[r, j]) * f
+        s2, e2, h2 = row_deviation(out, W0, r)
+        if _within(s2, e2, h2, target):
+            return
+        over = (s2 if e2 == 0 else math.ldexp(s2, e2) / h2) - target
+        aim = target - 2.0 ** (k + 1) * max(over, target * 2.0 ** -52)
+    for j in range(p):
+        out[r, j] = W0[r, j]
+
+
+@nb.njit(**NJIT_OPTIONS)
+def _two_sum(a, b):
+    """Error-free sum (Knuth): ``a + b == s + err`` exactly (no overflow)."""
+    s = a + b
+    bb = s - a
+    return s, (a - (s - bb)) + (b - bb)
+
+
+@nb.njit(**NJIT_OPTIONS)
+def _two_prod(a, b):
+    """Error-free product (Dekker/Veltkamp): ``a * b == hi + lo`` exactly (|a|, |b| <= 1, no underflow)."""
+    split = 134217729.0  # 2^27 + 1
+    ca = split * a
+    ah = ca - (ca - a)
+    al = a - ah
+    cb = split * b
+    bh = cb - (cb - b)
+    bl = b - bh
+    hi = a * b
+    return hi, ((ah * bh - hi) + ah * bl + al * bh) + al * bl
+
+
+@nb.njit(**NJIT_OPTIONS)
+def ball_verdict(W, W0, r, radius):
+    """+1 if ``||W[r] - W0[r]|| <= radius`` exactly (real arithmetic on the stored floats), -1 if not, 0 if
+    this test cannot tell (the two within about ``(4p)^2 2**-106`` relative: decide in rationals).
+
+    The differences are split exactly (``w - w0 = d + t``), scaled by a power of two, squared into exact pairs,
+    and ``sum (d + t)^2 - radius^2`` is summed with Sum2 (Ogita, Rump and Oishi 2005), whose error bound
+    ``u |S| + gamma_N^2 sum |x_i|`` (plus the rounding of the small cross terms and any underflow) decides.
+    """
+    p = W.shape[1]
+    top = radius
+    for j in range(p):
+        top = max(top, abs(W[r, j] - W0[r, j]))
+    if top == 0.0:
+        return 1
+    if top == np.inf:
+        return -1
+    e = math.frexp(top)[1]
+    sc = math.ldexp(1.0, -e) if e > -1000 else 0.0  # a power of two: products by it round as ldexp does
+    s = 0.0
+    sigma = 0.0
+    mass = 0.0
+    for j in range(p):
+        d, t = _two_sum(W[r, j], -W0[r, j])
+        if e > -1000:
+            d *= sc
+            t *= sc
+        else:
+            d = math.ldexp(d, -e)
+            t = math.ldexp(t, -e)
+        hi, lo = _two_prod(d, d)
+        cross = 2.0 * (d * t)
+        tt = t * t
+        s, err = _two_sum(s, hi)
+        sigma += err
+        s, err = _two_sum(s, lo)
+        sigma += err
+        s, err = _two_sum(s, cross)
+        sigma += err
+        s, err = _two_sum(s, tt)
+        sigma += err
+        mass += abs(hi) + abs(lo) + abs(cross) + tt
+    rr = math.ldexp(radius, -e)
+    hi, lo = _two_prod(rr, rr)
+    s, err = _two_sum(s, -hi)
+    sigma += err
+    s, err = _two_sum(s, -lo)
+    sigma += err
+    mass += abs(hi) + abs(lo)
+    total = s + sigma
+    u = 2.0 ** -53
+    n = 4.0 * p + 2.0
+    g = n * u / (1.0 - n * u)
+    bound = 2.0 * (2.0 * u * abs(total) + (g * g + 3.0 * u * u) * mass * (1.0 + 2.0 * n * u) + (p + 1.0) * 2.0 ** -1060)
+    if total > bound:
+        return -1
+    if total < -bound:
+        return 1
+    return 0
+
+
+@nb.njit(parallel=True, **NJIT_OPTIONS)
+def ball_verdicts(W, W0, radius, rows, out):
+    """out[j] = :func:`ball_verdict` of row ``rows[j]``."""
+    for j in nb.prange(rows.shape[0]):
+        out[j] = ball_verdict(W, W0, rows[j], radius)
+
+
+@nb.njit(parallel=True, **NJIT_OPTIONS)
+def project_rows(W, W0, radius, out, band, force, copy):
+    """Row-wise projection of W (rows, p) onto the balls of radius ``radius`` around the rows of W0.
+
+    A row measured (:func:`row_deviation`) at most ``radius (1 - ball_slack(p))`` is copied: it is in the
+    ball exactly. A row measured above ``radius`` is moved along ``W[r] - W0[r]`` until its *stored* value
+    measures at most ``radius (1 - ball_slack(p))`` (:func:`_land_row`), so it is in the ball exactly and by
+    this measurement. A row in between is copied and flagged in ``band`` (bool, (rows,)): only exact
+    arithmetic can tell whether it is in the ball (the caller decides, then lands those that are not with
+    ``force=True``, which lands every row given). ``out`` may be ``W`` itself, with ``copy=False`` (then the
+    rows that stay are not written).
+    """
+    rows, p = W.shape
+    target = radius * (1.0 - ball_slack(p))
+    for r in nb.prange(rows):
+        band[r] = False
+        if not force:
+            s, e, h = row_deviation(W, W0, r)
+            if _within(s, e, h, radius):
+                if copy:
+                    for j in range(p):
+                        out[r, j] = W[r, j]
+                band[r] = not _within(s, e, h, target)
+                continue
+        _land_row(W, W0, r, target, out)
 
 
 @nb.njit(parallel=True, **NJIT_OPTIONS)

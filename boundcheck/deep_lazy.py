@@ -44,7 +44,8 @@ import pandas as pd
 from ._validate import as_float_array, check_choice, check_int, check_real, check_rng
 from .deep import (DeepNetwork, _ACT_ID, _check_net, _check_weights, _check_X, _layers, _mul_dphi, _np_phi, _out_bias,
                    _output, _top_delta)
-from .lazy import WorstCase, project_lazy
+from ._numeric import ball_deviations, outside_ball
+from .lazy import WorstCase, _rows_in_ball, project_lazy
 
 __all__ = ["deep_lazy_radii", "project_deep_lazy", "deep_lazy_distance", "deep_f_range_last_layer",
            "deep_f_range_certified", "deep_f_range_heuristic", "deep_loss_and_gradient", "train_deep_lazy_sgd",
@@ -99,15 +100,16 @@ def project_deep_lazy(net: DeepNetwork, weights, radii, biases=None):
 
 
 def deep_lazy_distance(net: DeepNetwork, weights, biases=None) -> np.ndarray:
-    """``max_j ||[W_l, b_l]_j - [W_l0, b_l0]_j||`` per init and layer, shape (K, L-1)."""
+    """``max_j ||[W_l, b_l]_j - [W_l0, b_l0]_j||`` per init and layer, shape (K, L-1).
+
+    Measured as :func:`boundcheck.lazy.lazy_distance` measures it (so a row :func:`project_deep_lazy` returns
+    reads at most its layer's radius).
+    """
     net = _check_net(net)
     Ws, bs = _check_weights(net, weights, biases)
     out = np.empty((net.n_inits, len(Ws)))
     for l, (W, W0) in enumerate(zip(Ws, net.weights)):
-        sq = np.einsum("kmp,kmp->km", W - W0, W - W0)
-        if bs is not None:
-            sq = sq + (bs[l] - net.biases[l]) ** 2
-        out[:, l] = np.sqrt(sq.max(axis=1))
+        out[:, l] = _row_devs(W, W0, None if bs is None else bs[l], None if bs is None else net.biases[l]).max(-1)
     return out
 
 
@@ -190,10 +192,11 @@ def deep_f_range_last_layer(net: DeepNetwork, X, radius: float, weights=None, bi
             step = np.where(nrm[:, None] > 0, (z_star - Z0[:, i]) / (alpha * np.where(nrm > 0, nrm, 1.0)[:, None]), 0.0)
             step = np.clip(step, -radius, radius)
             Wl = net.weights[-1] + step[..., None] * unit[:, None, :h.shape[1]]
+            bl = net.biases[-1] + step * unit[:, None, -1] if with_b else None
+            # w0 + delta can round outside the ball when R is far below ||w0||: pull such rows back in
+            Wl, bl = _rows_in_ball(Wl, net.weights[-1], radius, bl, net.biases[-1] if with_b else None)
             new_W = list(Ws[:-1]) + [Wl]
-            new_b = None
-            if with_b:
-                new_b = list(bs[:-1]) + [net.biases[-1] + step * unit[:, None, -1]]
+            new_b = list(bs[:-1]) + [bl] if with_b else None
             return new_W, new_b
         return build
 
@@ -413,11 +416,24 @@ def _evaluate(net, X, y, Ws, bs, chunk=4096):
     return loss / len(X), correct / len(X)
 
 
+def _augmented_rows(W, W0, b, b0):
+    if b is None:
+        return W, W0
+    return np.concatenate([W, b[..., None]], axis=-1), np.concatenate([W0, b0[..., None]], axis=-1)
+
+
+def _row_devs(W, W0, b, b0):
+    """The deviation of every row ``[w_j, b_j]`` from its init, as :func:`boundcheck.lazy.lazy_distance` measures."""
+    return ball_deviations(*_augmented_rows(W, W0, b, b0))
+
+
 def _row_dev(W, W0, b, b0):
-    sq = np.einsum("...ij,...ij->...i", W - W0, W - W0)
-    if b is not None:
-        sq = sq + (b - b0) ** 2
-    return float(np.sqrt(sq.max()))
+    return float(_row_devs(W, W0, b, b0).max(initial=0.0))
+
+
+def _leaves_ball(W, W0, b, b0, radius):
+    """Whether some row is outside the ball, exactly or as measured (:func:`boundcheck._numeric.outside_ball`)."""
+    return bool(outside_ball(*_augmented_rows(W, W0, b, b0), radius).any())
 
 
 def train_deep_lazy_sgd(net: DeepNetwork, X, y, *, radii, lr: float = 0.1, batch_size: int = 64, epochs: int = 100,
@@ -507,8 +523,8 @@ def train_deep_lazy_sgd(net: DeepNetwork, X, y, *, radii, lr: float = 0.1, batch
             newW = [W - lr * g for W, g in zip(Ws, gW)]
             newb = None if bs is None else [b - lr * g for b, g in zip(bs, gb)]
             if mode == "stop":
-                if any(_row_dev(newW[l], W0[l], None if newb is None else newb[l], None if b0 is None else b0[l])
-                       > radii[l] for l in range(len(Ws))):
+                if any(_leaves_ball(newW[l], W0[l], None if newb is None else newb[l], None if b0 is None else b0[l],
+                                    radii[l]) for l in range(len(Ws))):
                     stopped = True
                     break
                 Ws, bs = newW, newb

@@ -24,7 +24,8 @@ import numpy as np
 from . import _kernels
 from ._validate import as_float_array, check_int, check_real
 from .network import Network
-from ._numeric import augmented_norms, chunks, output_bias, output_scale, stacked_preactivations
+from ._numeric import (augmented_norms, ball_deviations, chunks, into_ball, output_bias, output_scale,
+                       stacked_preactivations)
 from ._validate_network import check_batch, check_network, check_points
 
 __all__ = ["project_lazy", "f_range", "max_sign_flips", "max_pair_flips", "WorstCase", "FRange", "KINDS", "lazy_distance"]
@@ -92,10 +93,18 @@ class FRange:
 
 
 def project_lazy(W, W0, radius: float, *, b=None, b0=None):
-    """Exact Euclidean projection onto the lazy ball, row by row.
+    """Euclidean projection onto the lazy ball, row by row, that never leaves a stored row outside it.
 
-    Each row ``w_s`` is replaced by ``w0_s + (w_s - w0_s) * min(1, R / ||w_s - w0_s||)``, which is the
-    nearest point of the ball (the ball is a product of Euclidean balls, one per row).
+    Each row ``w_s`` outside the ball is replaced by ``w0_s + (w_s - w0_s) f`` with ``f ~= R / ||w_s - w0_s||``,
+    the nearest point of the ball (a product of Euclidean balls, one per row), aimed a relative
+    ``(p + 8) 2**-53`` inside the sphere and lowered further if the stored row still measures outside.
+    Forming ``w0_s + delta`` rounds each coordinate to a multiple of ``ulp(w0_s)``, an error that does not
+    shrink with R; for R far below ``||w0_s||`` the returned row can thus lie well inside the sphere (at the
+    limit, ``w0_s`` itself).
+
+    Guarantee: every returned row's deviation is at most R both exactly (in real arithmetic, of the stored
+    floats) and as :func:`lazy_distance` measures it. A row already in the ball in both senses is returned
+    unchanged, bitwise; so the projection is idempotent, bitwise.
 
     Parameters
     ----------
@@ -133,15 +142,23 @@ def project_lazy(W, W0, radius: float, *, b=None, b0=None):
 
 
 def _project(W, W0, radius):
-    p = W.shape[-1]
-    out = np.empty((W.size // p if p else 0, p))
-    if out.size:
-        _kernels.project_rows(W.reshape(-1, p), W0.reshape(-1, p), radius, out)
-    return out.reshape(W.shape)
+    return into_ball(W, W0, radius)
+
+
+def _rows_in_ball(W, W0, radius, b=None, b0=None):
+    """``(W, b)`` with every lazy-ball row ``[w_s, b_s]`` moved into the ball (:func:`_numeric.into_ball`)."""
+    if b is None:
+        return into_ball(W, W0, radius), None
+    rows = into_ball(np.concatenate([W, b[..., None]], axis=-1), np.concatenate([W0, b0[..., None]], axis=-1), radius)
+    return np.ascontiguousarray(rows[..., :-1]), np.ascontiguousarray(rows[..., -1])
 
 
 def lazy_distance(W, W0, *, b=None, b0=None) -> np.ndarray:
     """``max_s ||[w_s, b_s] - [w0_s, b0_s]||`` over neurons, per init: the (2, inf) distance.
+
+    Each row's norm is measured as :func:`project_lazy` measures it (the differences scaled by a power of
+    two, so they neither under- nor overflow when squared, then summed in order): relative error at most
+    ``(p/2 + 3) 2**-53`` for rows of length p, and a row :func:`project_lazy` returns reads at most R.
 
     Parameters
     ----------
@@ -156,10 +173,11 @@ def lazy_distance(W, W0, *, b=None, b0=None) -> np.ndarray:
         raise ValueError("b and b0 must be given together (or neither)")
     W = as_float_array(W, "W", ndim=3)
     W0 = as_float_array(W0, "W0", shape=W.shape)
-    sq = ((W - W0) ** 2).sum(axis=-1)
     if b is not None:
-        sq = sq + (as_float_array(b, "b", shape=W.shape[:2]) - as_float_array(b0, "b0", shape=W.shape[:2])) ** 2
-    return np.sqrt(sq.max(axis=-1))
+        b = as_float_array(b, "b", shape=W.shape[:2])
+        b0 = as_float_array(b0, "b0", shape=W.shape[:2])
+        W, W0 = np.concatenate([W, b[..., None]], axis=-1), np.concatenate([W0, b0[..., None]], axis=-1)
+    return ball_deviations(W, W0).max(axis=-1, initial=0.0)
 
 
 def _unit_directions(net: Network, X: np.ndarray):
@@ -182,7 +200,7 @@ def _witness_builder(net: Network, X: np.ndarray, radius: float, direction_fn):
             direction = np.zeros_like(direction)
         W = net.W0 + radius * direction[..., None] * ux[i][None, None, :]
         b = None if net.b0 is None else net.b0 + radius * direction * ub[i]
-        return W, b
+        return _rows_in_ball(W, net.W0, radius, b, net.b0)  # w0 + delta may round outside the ball
 
     return build
 
@@ -210,7 +228,9 @@ def f_range(net: Network, X, radius: float, *, batch: int | None = None) -> FRan
     Returns
     -------
     FRange
-        ``lower`` and ``upper``, both ``kind="exact"`` with witnesses.
+        ``lower`` and ``upper``, both ``kind="exact"`` with witnesses. A witness lies in the ball exactly (a
+        row that rounds outside is pulled in by :func:`project_lazy`'s rule), so it attains the value up to
+        rounding.
 
     Notes
     -----
@@ -249,8 +269,9 @@ def max_sign_flips(net: Network, X, radius: float, *, batch: int | None = None) 
     Ties: a neuron with ``z0_s = 0`` exactly is inactive at W0 (relu'(0) = 0) and is counted, since any
     R > 0 makes it active. A neuron with ``z0_s = R||x~||`` is counted: the witness puts it exactly at 0,
     which is inactive. A neuron with ``z0_s = -R||x~||`` is not: it can reach 0 but not pass it. With
-    ``x~ = 0`` nothing can move and the count is 0. Witnesses attain the count up to rounding for neurons
-    within a few ulps of these boundaries.
+    ``x~ = 0`` nothing can move and the count is 0. Witnesses lie in the ball exactly (a row that rounds
+    outside is pulled in by :func:`project_lazy`'s rule) and attain the count up to rounding for neurons
+    within rounding of these boundaries (of R and of ``w0_s + delta``, whose error is about ``eps ||w0_s||``).
 
     Parameters
     ----------

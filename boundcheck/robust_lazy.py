@@ -74,7 +74,8 @@ from ._validate import as_float_array, check_choice, check_int, check_real, chec
 from .bounds.wang2022 import theorem_3_1_certified, theorem_3_1_sufficient_step
 from .lazy import WorstCase
 from .network import Network
-from ._numeric import CHUNK_BYTES, chunks, output_bias, output_scale, row_norms, stacked_preactivations, unit_rows
+from ._numeric import (CHUNK_BYTES, ball_slack, chunks, into_ball, output_bias, output_scale, row_norms,
+                       stacked_preactivations, unit_rows)
 from ._validate_network import check_network, check_network_inputs, check_points, check_weights
 
 __all__ = ["segment_gradient_deviation", "sufficient_step", "SufficientStep", "certify_step", "StepCertificate",
@@ -517,7 +518,11 @@ def step_margin(net: Network, X, eta: float, W=None, *, y_or_sign="sign", weight
 # ======================================================================================================
 
 def random_lazy_weights(net: Network, radius: float, *, rng=None) -> np.ndarray:
-    """``W0 + R * U`` with every row of U uniform on the unit sphere: each neuron moved by exactly R.
+    """``W0 + R * U`` with every row of U uniform on the unit sphere: each neuron moved by R.
+
+    Moved by R up to rounding, and never outside the ball: a stored row that rounds outside (forming
+    ``w0 + delta`` rounds to ``ulp(w0)``, which matters when R is far below ``||w0||``) is pulled back in
+    (:func:`boundcheck._numeric.into_ball`), so ``lazy_distance(W, W0) <= R`` exactly.
 
     Parameters
     ----------
@@ -536,7 +541,7 @@ def random_lazy_weights(net: Network, radius: float, *, rng=None) -> np.ndarray:
     D = gen.standard_normal(net.W0.shape)
     norms = row_norms(D)
     norms[norms == 0] = 1.0
-    return net.W0 + radius * D / norms[..., None]
+    return into_ball(net.W0 + radius * D / norms[..., None], net.W0, radius)
 
 
 def _candidates(a, c0, scale, W0, X, labels, R, streams):
@@ -553,20 +558,20 @@ def _candidates(a, c0, scale, W0, X, labels, R, streams):
     # f_push: sign(a_s) times the normalized sum_i s_i xhat_i (for one point: the f-range witness)
     v, _ = unit_rows(np.einsum("kn,nd->kd", s, Xhat))   # (K, d)
     push = np.sign(a)[..., None] * v[:, None, :]             # (K, m, d), unit rows (or 0)
-    yield "f_push", W0 + R * push
+    yield "f_push", into_ball(W0 + R * push, W0, R)
     # grad_shrink: -a_s sum_i A_is u_i, u_i = P_i g_i / ||P_i g_i|| (theory section 5.4)
     g = scale * np.matmul(a[:, None, :] * A, W0)             # (K, n, d)
     u, _ = unit_rows(g - np.einsum("knd,nd->kn", g, Xhat)[..., None] * Xhat[None])
     shrink, _ = unit_rows(-a[..., None] * np.matmul(A.transpose(0, 2, 1).astype(float), u))
-    yield "grad_shrink", W0 + R * shrink
+    yield "grad_shrink", into_ball(W0 + R * shrink, W0, R)
     both = push
     both += shrink
-    yield "combined", W0 + R * unit_rows(both)[0]
+    yield "combined", into_ball(W0 + R * unit_rows(both)[0], W0, R)
     del push, shrink, both
     rand = np.empty_like(W0)
     for k, gen in enumerate(streams):
         rand[k] = gen.standard_normal((m, d))
-    yield "random", W0 + R * unit_rows(rand)[0]
+    yield "random", into_ball(W0 + R * unit_rows(rand)[0], W0, R)
 
 
 def _score(phi, robust, per_point, tau):
@@ -628,6 +633,9 @@ def _adversary(a, c0, scale, W0, X, labels, R, eta, steps, streams, per_point, s
         best.offer(Wc, phi, robust, tau, CANDIDATES.index(name))
     start = best.start.copy()
     if R > 0 and steps > 0:
+        # the kernels project onto a ball smaller by twice the measurement slack, so that their rows are
+        # surely inside and the exact pass below (into_ball) has rarely anything to decide or move
+        R_in = R * (1.0 - 2.0 * ball_slack(W0.shape[-1]))
         tau = _temperature(best.phi, temperature)
         best.rescore(tau)
         W = best.W.copy()
@@ -644,11 +652,13 @@ def _adversary(a, c0, scale, W0, X, labels, R, eta, steps, streams, per_point, s
                 cb, ca, h = _grad_factors(a, scale, W, state, weights)
                 _robust_lazy_kernels.ascent_step_lowrank(W, W0, a, np.ascontiguousarray(cb, dtype=float),
                                                          np.ascontiguousarray(ca, dtype=float),
-                                                         np.ascontiguousarray(state[4]), h, scale, eta, alpha * R, R,
+                                                         np.ascontiguousarray(state[4]), h, scale, eta, alpha * R, R_in,
                                                          W_next)
             else:
                 _robust_lazy_kernels.ascent_step_dense(W, W0, _margin_grad(a, scale, W, eta, state, weights),
-                                                       alpha * R, R, W_next)
+                                                       alpha * R, R_in, W_next)
+            # the kernels project with R / ||delta||, which can round outside when R << ||w0||
+            into_ball(W_next, W0, R, out=W_next)
             W, W_next = W_next, W
     return best.W, best.phi, best.robust, cand_phi, cand_robust, start
 

@@ -43,6 +43,7 @@ import numpy as np
 from scipy.linalg import eigh  # imported here, not lazily: thread limits apply to libraries loaded before them
 
 from . import _worst_case_kernels
+from ._numeric import into_ball
 from ._validate import as_float_array, check_int, check_real, check_rng, check_unit_sphere
 from .lazy import WorstCase
 from .network import Network
@@ -271,36 +272,15 @@ _SAFE = 1.0 - 1e-12
 
 
 def _into_ball(W: np.ndarray, W0: np.ndarray, R: float) -> np.ndarray:
-    """``W`` with each row that is not surely in the ball moved towards its centre until it is.
+    """``W`` with each row that is not in the ball (exactly and as measured) moved towards its centre until it is.
 
     ``_SAFE`` only covers rounding relative to R, but forming ``w0_s + delta`` rounds each coordinate to a
     multiple of ``ulp(w0_s)``: when R is far below ``||w0_s||`` that error (``~ eps ||w0_s||``) can exceed
-    ``(1 - _SAFE) R`` and leave the stored row outside the ball (e.g. R = 2**-24, w0_s = (0, 0, 1)). Here the
-    deviation of the *stored* row is measured and, where it is above ``R (1 - slack)`` (``slack`` bounds the
-    relative rounding of that measurement, so a row that passes is within R exactly), the row is rebuilt as
-    ``w0_s + delta f`` with f lowered by a margin doubling each pass; a row is set to ``w0_s`` (deviation 0)
-    at the latest when the margin exceeds R. The rows that already pass are returned unchanged.
+    ``(1 - _SAFE) R`` and leave the stored row outside the ball (e.g. R = 2**-24, w0_s = (0, 0, 1)). The rule
+    is :func:`boundcheck._numeric.into_ball`, shared with :func:`boundcheck.lazy.project_lazy`; the rows that
+    are already in the ball are returned unchanged.
     """
-    W = np.array(W, dtype=float, copy=True)
-    d = W.shape[-1]
-    eps = np.finfo(float).eps
-    slack = 4.0 * (d + 2) * eps
-    target = R * (1.0 - slack)
-    row0 = np.linalg.norm(W0, axis=-1)
-    for k in range(80):
-        D = W - W0
-        n = np.sqrt((D * D).sum(axis=-1))
-        bad = ~(n <= target)
-        if not bad.any():
-            return W
-        margin = (2.0 ** k) * math.sqrt(d) * eps * (row0[bad] + n[bad])
-        f = np.maximum(target - margin, 0.0) / n[bad]
-        rows = W0[bad] + D[bad] * f[:, None]
-        rows[f == 0] = W0[bad][f == 0]
-        W[bad] = rows
-    bad = ~(np.sqrt(((W - W0) ** 2).sum(axis=-1)) <= target)
-    W[bad] = W0[bad]
-    return W
+    return into_ball(np.asarray(W, dtype=float), np.asarray(W0, dtype=float), R)
 
 
 def _margin(R: float, row_norms: np.ndarray) -> np.ndarray:
