@@ -31,7 +31,10 @@ class StudyResult:
     verdicts : list of str
         One line per bound: "holds", "violated in k of n cells", or "vacuous", with the bound's id.
     figures : dict of str to matplotlib.figure.Figure
-        Named figures, saved as ``<name>.png`` and ``<name>.svg``.
+        Named figures, saved as ``<name>.png`` and ``<name>.svg``. The result owns them: on construction
+        they are released from pyplot's list of open figures (:func:`_release_figures`), so building a
+        result, keeping it or dropping it without :func:`write_study` leaves no figure open (pyplot would
+        otherwise keep every one alive and warn past 20). They still draw and save as before.
     extra_tables : dict of str to pandas.DataFrame
         Further tables (e.g. the exponent fits), saved beside the main one.
     notes : list of str
@@ -49,6 +52,27 @@ class StudyResult:
     extra_tables: dict = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
     self_checks: list[str] = field(default_factory=list)
+
+    def __post_init__(self):
+        _release_figures(self.figures.values())
+
+
+def _release_figures(figures) -> None:
+    """Remove the given matplotlib figures from pyplot's list of open figures (``plt.close``).
+
+    A figure made by ``plt.subplots`` stays registered with pyplot, and so alive, until it is closed; a
+    study's figures belong to its :class:`StudyResult` instead, which may be built many times (a report
+    rebuilt from stored cells, tests). A released figure keeps its canvas: it draws and saves as before, and
+    is freed with the last reference to it. Figures that pyplot does not know are left alone.
+    """
+    import sys
+
+    if "matplotlib.pyplot" not in sys.modules:  # then no figure is registered with pyplot
+        return
+    import matplotlib.pyplot as plt
+
+    for fig in figures:
+        plt.close(fig)
 
 
 def write_table(df: pd.DataFrame, out_dir, name: str, *, floatfmt: str = ".4g") -> tuple[Path, Path]:

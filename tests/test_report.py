@@ -1,5 +1,7 @@
 """Tests of boundcheck.report's helpers shared by the studies (grid_ticks, save_figure, write_table, timing_note)."""
 
+import warnings
+
 import matplotlib
 
 matplotlib.use("Agg")
@@ -68,3 +70,66 @@ def test_timing_note():
         "2 samples in 1 cells, 12.3 s; seconds per sample: mean 3.000, max 4.000"
     with pytest.raises(ValueError, match="seconds"):
         timing_note([], 0)
+
+
+# ------------------------------------------------------------------------------------------ figure ownership
+
+def _toy_result(i):
+    from boundcheck.report import StudyResult
+
+    fig, ax = plt.subplots(figsize=(2, 1.5))
+    ax.plot([0.0, 1.0], [0.0, float(i)])
+    return StudyResult(name="toy", table=pd.DataFrame({"i": [i]}), figures={"toy": fig})
+
+
+def test_study_results_leave_no_figure_open():
+    # A result's figures belong to it: building many results (a report rebuilt again and again) never piles
+    # figures up in pyplot, which would warn "More than 20 figures have been opened" and keep them all alive.
+    open_before = set(plt.get_fignums())
+    limit = plt.rcParams["figure.max_open_warning"]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        results = [_toy_result(i) for i in range(limit + 5)]
+    assert set(plt.get_fignums()) == open_before
+    assert all(r.figures["toy"].axes for r in results)  # the figures themselves are intact
+
+
+def test_released_figure_saves_byte_identical(tmp_path):
+    # releasing a figure from pyplot does not change what is saved
+    fig, ax = plt.subplots(figsize=(2, 1.5))
+    ax.plot([0.0, 1.0], [1.0, 0.0])
+    png, svg = save_figure(fig, tmp_path / "open", "f")
+    from boundcheck.report import StudyResult
+
+    StudyResult(name="toy", table=pd.DataFrame(), figures={"f": fig})
+    assert fig.number not in plt.get_fignums()
+    png2, svg2 = save_figure(fig, tmp_path / "released", "f")
+    assert png.read_bytes() == png2.read_bytes() and svg.read_bytes() == svg2.read_bytes()
+
+
+def test_rebuilding_a_study_report_leaves_no_figure_open(tmp_path):
+    # the study engine's path: run once, then rebuild the report from the stored cells many times
+    from boundcheck.report import StudyResult, verdict_line
+    from boundcheck.study import Study, StudyConfig, positive_int, seed_domain, setting
+    from dataclasses import dataclass
+
+    @dataclass(frozen=True)
+    class Config(StudyConfig):
+        n: int = setting(2, positive_int)
+        seed: int = setting(0, seed_domain)
+
+    def build(table, config):
+        fig, ax = plt.subplots(figsize=(2, 1.5))
+        ax.plot(table["i"], table["value"], "o")
+        return StudyResult(name="toy_figs", table=table, verdicts=[verdict_line("toy", len(table), 0)],
+                           figures={"toy_figs": fig})
+
+    study = Study(name="toy_figs", description="a toy", config=Config, grid=lambda c: {"i": list(range(c.n))},
+                  cell=lambda coords, rng, settings: {"value": float(rng.random())}, build=build)
+    open_before = set(plt.get_fignums())
+    study.run(Config(), out_dir=tmp_path / "toy", progress=False)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        for _ in range(plt.rcParams["figure.max_open_warning"] + 2):
+            study.report(tmp_path / "toy")
+    assert set(plt.get_fignums()) == open_before
