@@ -346,9 +346,11 @@ def max_pair_flips(net: Network, X, Y, radius: float, *, batch: int | None = Non
     positive multiple of ``x~`` never flips, a negative multiple flips every neuron once R > 0; and
     ``x~ = 0`` or ``y~ = 0`` are handled too. The result is exact except for neurons within rounding of
     the radius, and for pairs whose inputs have subnormal components (the exact parallelism test may then
-    miss an exact multiple). A pair parallel only up to the rounding of its inputs (e.g. ``y = 3 * x``
-    computed in floating point, which is not an exact multiple) is counted for the floats given, and a
-    ``RuntimeWarning`` says so: the count there is the nearly-parallel limit, not the 0 of an exact multiple.
+    miss an exact multiple). A pair that is not an exact multiple but whose angle is at the scale of rounding
+    (``sin`` of the angle at most ``16 p eps``) is counted for the floats given, exactly, and a
+    ``RuntimeWarning`` says that the floats cannot tell a real tiny angle (e.g. ``x = (2, 3.56e-162)``,
+    ``y = (1, 0)``) from an intended exact multiple lost to rounding (e.g. ``y = 3 * x`` computed in floating
+    point), for which the count would be 0 or m instead of the nearly-parallel limit.
     """
     net = check_network(net)
     X = check_points(net, X, "X")
@@ -482,9 +484,11 @@ def _near_parallel_pair_flips(net: Network, u: np.ndarray, v: np.ndarray, radius
     if s <= 16 * len(us) * np.finfo(float).eps:
         import warnings
 
-        warnings.warn(f"max_pair_flips: x~ and y~ are parallel up to the rounding of the inputs (sin angle = {s:.2g}) "
-                      "but not exact multiples; the count is exact for the stored floats (the limit of nearly parallel "
-                      "pairs, #{s : |w0_s . x^| <= R}), while an exact multiple would give 0 (same direction) or m",
+        warnings.warn(f"max_pair_flips: x~ and y~ are not exact multiples of each other, but their angle is at the "
+                      f"scale of float rounding (sin angle = {s:.2g}). The count is exact for the floats given (the "
+                      "nearly parallel limit, #{s : |w0_s . x^| <= R}). The floats cannot tell whether this angle is "
+                      "real or the pair was meant to be parallel up to the rounding of the inputs (e.g. y = 3 * x "
+                      "computed in floating point); an exact multiple would give 0 (same direction) or m (opposite)",
                       RuntimeWarning, stacklevel=3)
 
     def dist_to_A(p1, p2):

@@ -349,7 +349,18 @@ def test_max_pair_flips_never_beaten_and_exact_at_zero_radius(data):
         assert (disagreements(W, b) <= wc.value).all()
 
 
-@pytest.mark.filterwarnings("ignore:max_pair_flips. x~ and y~ are parallel:RuntimeWarning")
+def test_max_pair_flips_tiny_angle_warning_claims_only_what_is_known():
+    """A real tiny coordinate (x = (2, 3.56e-162), y = (1, 0)) is not rounding: the warning must not say the
+    pair is parallel, only that the count is exact for the floats and what an intended exact multiple gives."""
+    net = bc.Network(a=-np.ones((1, 2)), W0=np.array([[[0.0, 1.0], [1.0, 0.0]]]))
+    with pytest.warns(RuntimeWarning) as record:
+        bc.max_pair_flips(net, np.array([[2.0, 3.56e-162]]), np.array([[1.0, 0.0]]), 0.5)
+    (message,) = [str(w.message) for w in record if "max_pair_flips" in str(w.message)]
+    assert "are parallel" not in message and "not exact multiples" in message
+    assert "count is exact for the floats given" in message and "cannot tell" in message
+
+
+@pytest.mark.filterwarnings("ignore:max_pair_flips. x~ and y~ are not exact multiples:RuntimeWarning")
 def test_max_pair_flips_tiny_angle_keeps_the_neurons_split_at_init():
     """A pair at an angle of ~1.8e-162 (x = (2, 3.56e-162), y = (1, 0)): the plane's second direction has
     entries ~4e-163, whose squares underflow. Neurons w0 = (0, 1) are split at W0 (w.x > 0 = w.y) and must
