@@ -17,6 +17,12 @@ each (every study here runs its cells through the engine, so ``--workers 2`` app
 
 Run: ``python benchmarks/estimate_presets.py [--workers 2] [--limit 120] [study[:preset] ...]``.
 Results (one JSON line per preset) are appended to ``--out`` when given.
+
+``--model`` prints instead what the studies' own cost models say (``Study.estimate``: the phases' ``cost``
+functions, the estimate a run announces before its first cell), for every study and preset, in seconds;
+nothing is run besides a 20 ms GEMM that measures the core's rate. ``--check N`` then times the N costliest
+cells that the model puts under ``--limit / 4`` seconds at their preset size, and prints measured over
+modelled CPU seconds for each (the model's calibration on this machine now).
 """
 
 from __future__ import annotations
@@ -196,6 +202,49 @@ def estimate(name, preset, spec, workers=2, limit=120.0, log=print):
     return res
 
 
+def model_table(workers: int, targets=(), check: int = 0, limit: float = 120.0, log=print) -> list[dict]:
+    """Every study's cost-model estimate (default and --paper), and optionally a timed check of a few cells."""
+    from boundcheck._cells import Grid
+    from boundcheck.cli import list_studies, load_study
+
+    rows = []
+    for name in list_studies():
+        study = load_study(name).STUDY
+        for preset in ("default", "paper"):
+            if targets and name not in targets and f"{name}:{preset}" not in targets:
+                continue
+            if preset == "paper" and not study.has_paper:
+                continue
+            cfg = study.Config.paper() if preset == "paper" else study.Config()
+            if all(p.cost is None for p in study.phases):
+                rows.append({"study": name, "preset": preset, "model": None})
+                log(f"{name} {preset}: no cost model (the run's estimate comes from its first timed cells)")
+                continue
+            est = study.estimate(cfg, workers=workers)
+            row = {"study": name, "preset": preset, "wall_s": est["wall_s"], "phases": est["phases"], "checks": []}
+            for phase in study.phases:
+                if not check or phase.cost is None:
+                    continue
+                g = phase.grid(cfg)
+                cells = list(g if isinstance(g, Grid) else Grid(g))
+                costs = [phase.cost(dict(c), settings=cfg) for c in cells]
+                cheap = sorted((i for i in range(len(cells)) if costs[i] < limit / 4), key=lambda i: -costs[i])
+                runs = [[i, {}] for i in cheap[:check]]
+                if not runs:
+                    continue
+                out, err = _child({"study": name, "preset": preset, "phase": phase.name, "runs": [runs[0]] + runs},
+                                  limit)
+                for i, _, seconds in out[1:]:
+                    row["checks"].append({"phase": phase.name, "cell": cells[i], "model_s": costs[i],
+                                          "measured_s": seconds, "ratio": seconds / costs[i]})
+            rows.append(row)
+            wall = "n/a" if est["wall_s"] is None else fmt(est["wall_s"])
+            log(f"{name} {preset}: {wall} on {workers} cores (cost model)" + "".join(
+                f"; {c['phase']} {json.dumps(c['cell'])}: measured {c['measured_s']:.1f} s, model {c['model_s']:.1f} s"
+                for c in row["checks"]))
+    return rows
+
+
 def fmt(seconds: float) -> str:
     if not math.isfinite(seconds):
         return "not bounded"
@@ -212,7 +261,18 @@ def main():
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--limit", type=float, default=120.0, help="CPU-bound wall seconds per child process")
     parser.add_argument("--out", help="append one JSON line per preset to this file")
+    parser.add_argument("--model", action="store_true", help="print the studies' own cost-model estimates")
+    parser.add_argument("--check", type=int, default=0, help="with --model: time this many cells per phase")
     args = parser.parse_args()
+    if args.model:
+        with_threads = dict(OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1", MKL_NUM_THREADS="1")
+        os.environ.update(with_threads)
+        rows = model_table(args.workers, args.targets, args.check, args.limit)
+        if args.out:
+            with open(args.out, "a") as fh:
+                for row in rows:
+                    fh.write(json.dumps(row) + "\n")
+        return
     keys = list(SPECS)
     if args.targets:
         keys = [k for k in SPECS if k[0] in args.targets or f"{k[0]}:{k[1]}" in args.targets]
