@@ -20,6 +20,9 @@ from boundcheck import deep_lazy as DL
 from boundcheck.deep import DeepNetwork
 from boundcheck.robust_lazy import random_lazy_weights, robust_lazy_weights
 
+#: Kernel tests run twice, on the compiled kernels and on their Python functions (fixture in conftest.py).
+KERNELS = pytest.mark.usefixtures("kernels")
+
 
 def exact_sq(row, center) -> Fraction:
     """``||row - center||^2`` of the stored floats, exactly."""
@@ -105,6 +108,7 @@ def check_projection(W, W0, R, b, b0):
     return P, Pb
 
 
+@KERNELS
 @settings(max_examples=300, deadline=None)
 @given(ball_problems())
 @example((np.array([[[0.0, 0.0, 1.0]]]) + 2.0 ** -24 * np.array([[[0.6, 0.0, 0.8]]]), np.array([[[0.0, 0.0, 1.0]]]),
@@ -202,8 +206,6 @@ def test_deep_lazy_projection_and_last_layer_witness_in_the_ball():
 
 
 # ------------------------------------------------------------------------------------------ the kernels
-
-KERNELS = pytest.mark.usefixtures("kernels")
 
 #: Coordinates across the whole float range, so the rescaled paths (squares that under- or overflow) run.
 WIDE = st.one_of(COORD, st.floats(-1e300, 1e300, allow_nan=False, allow_infinity=False),
