@@ -136,8 +136,11 @@ def into_ball(W: np.ndarray, W0: np.ndarray, R: float, out: np.ndarray | None = 
     A row in the ball (exactly and as :func:`ball_deviations` measures it) is returned unchanged, bitwise.
     Any other row is moved along ``w - w0`` towards its centre until its stored value is measured at most
     ``R (1 - ball_slack(p))``: it is then in the ball exactly, and by any measurement of the same accuracy.
-    That is the Euclidean projection up to a relative ``ball_slack(p)`` of R and the rounding of
+    That is the Euclidean projection up to a relative ``2 ball_slack(p)`` of R and the rounding of
     ``w0 + delta`` (when R is below about ``p 2**-52 ||w0||`` the nearest stored row may be ``w0`` itself).
+    A row measured within R but not surely (within ``ball_slack(p)`` of it) is decided exactly: by
+    error-free float arithmetic (:func:`boundcheck._kernels.ball_verdict`), and in rationals where that
+    cannot tell (exact ties).
 
     Parameters
     ----------
@@ -195,8 +198,8 @@ def outside_ball(W: np.ndarray, W0: np.ndarray, R: float) -> np.ndarray:
 def ball_deviations(W: np.ndarray, W0: np.ndarray) -> np.ndarray:
     """``||w - w0||`` per row (over the last axis), as :func:`into_ball` measures it; shape ``W.shape[:-1]``.
 
-    The differences are scaled by a power of two before squaring (no under- or overflow), summed in order,
-    and the relative error is at most ``ball_slack(p) / 2``.
+    The squared differences are summed in order (rescaled by a power of two where a square would under- or
+    overflow); the relative error is at most ``ball_slack(p) / 2``.
     """
     shape = np.shape(W)
     p = shape[-1]

@@ -97,7 +97,8 @@ def project_lazy(W, W0, radius: float, *, b=None, b0=None):
 
     Each row ``w_s`` outside the ball is replaced by ``w0_s + (w_s - w0_s) f`` with ``f ~= R / ||w_s - w0_s||``,
     the nearest point of the ball (a product of Euclidean balls, one per row), aimed a relative
-    ``(p + 8) 2**-53`` inside the sphere and lowered further if the stored row still measures outside.
+    ``2 (p + 8) 2**-53`` inside the sphere (twice the rounding allowance of the measurement) and lowered
+    further while the stored row still measures outside ``R (1 - (p + 8) 2**-53)``.
     Forming ``w0_s + delta`` rounds each coordinate to a multiple of ``ulp(w0_s)``, an error that does not
     shrink with R; for R far below ``||w0_s||`` the returned row can thus lie well inside the sphere (at the
     limit, ``w0_s`` itself).
@@ -156,8 +157,8 @@ def _rows_in_ball(W, W0, radius, b=None, b0=None):
 def lazy_distance(W, W0, *, b=None, b0=None) -> np.ndarray:
     """``max_s ||[w_s, b_s] - [w0_s, b0_s]||`` over neurons, per init: the (2, inf) distance.
 
-    Each row's norm is measured as :func:`project_lazy` measures it (the differences scaled by a power of
-    two, so they neither under- nor overflow when squared, then summed in order): relative error at most
+    Each row's norm is measured as :func:`project_lazy` measures it (the squared differences summed in
+    order, rescaled by a power of two where a square would under- or overflow): relative error at most
     ``(p/2 + 3) 2**-53`` for rows of length p, and a row :func:`project_lazy` returns reads at most R.
 
     Parameters
