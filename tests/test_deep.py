@@ -310,13 +310,25 @@ def test_smooth_root_against_dense_grid(data):
             if res.grad_norm[k, i] == 0:
                 assert res.delta[k, i] == np.inf
                 continue
-            ref = _reference_root(sub, X[i], res.direction[k, i], res.f[k, i] >= 0, 6.0)
+            u, positive = res.direction[k, i], res.f[k, i] >= 0
+            ref = _reference_root(sub, X[i], u, positive, 6.0)
             got = res.delta[k, i]
-            if np.isinf(ref) or np.isinf(got):
-                # the only allowed disagreement: a crossing pair narrower than either grid
-                assert np.isinf(ref) and np.isinf(got), (ref, got)
+            if np.isfinite(ref) and np.isfinite(got) and abs(got - ref) <= 1e-10 * ref + 1e-300:
                 continue
-            assert abs(got - ref) <= 1e-10 * ref + 1e-300, (got, ref)
+            # the only allowed disagreement: a flipped window narrower than one of the two grids, which that
+            # grid steps over. The library's grid (h = max(t_lin / resolution, max_delta / max_grid), the
+            # defaults 16 and 4096, and max_delta itself) then sees no flip before its answer, and every answer
+            # found is a real flip.
+            flipped = lambda t: (lambda v: v < 0 if positive else v >= 0)(  # noqa: E731
+                D._reference_forward(sub, (X[i] + t * u)[None])[0, 0])
+            h = max(abs(res.f[k, i]) / res.grad_norm[k, i] / 16, 6.0 / 4096)
+            grid = np.append(h * np.arange(1, int(np.ceil(6.0 / h))), 6.0)
+            assert not any(flipped(t) for t in grid[grid < got]), (ref, got, h)
+            # got is the flipped end of a bracket refined to adjacent floats; brentq's ref is within 4 eps
+            # (relative) of a root, so 8 eps past it the ray has crossed
+            eps = np.finfo(float).eps
+            assert not np.isfinite(got) or flipped(got), (ref, got)
+            assert not np.isfinite(ref) or flipped(ref * (1 + 8 * eps)), (ref, got)
 
 
 def test_smooth_root_when_the_grid_step_exceeds_max_delta():
