@@ -16,6 +16,8 @@ whole training set every epoch, one SGD epoch on them, a projection onto the laz
   report ``r_50 * sqrt(m)`` (the transition's C0) and fit ``r_50 ~ m^p`` next to ``p = -1/2``.
 
 Cells: (d, eps, seed) on the left and (m, radius, seed) on the right, each one full adversarial training run.
+Training and attacks run in float32 (``dtype``; the authors' precision), also in the ``--paper`` preset:
+float32 PGD was validated against float64 on the paper's eps grid (docs/speed.md).
 Runs that differ only in eps (left) or radius (right) share the init, the training subset and the order
 (common random numbers; drawn from the sweep seed and the other coordinates), so each curve is one
 network family seen at several budgets.
@@ -101,13 +103,16 @@ class Config(StudyConfig):
         """The paper's settings as far as they are known (theory section 6.4): all data, PGD with 100 steps, lr 0.01,
         batch 32, at most 1000 epochs, patience 20, eps in [0, 0.3] by 0.02 (and 0.4, 0.5), m = 1000 and
         C0 = 10 on the left, eps = 0.2 and radii covering [0.01, 3] on the right (the paper's grids are not
-        known: theory section 6.4)."""
+        known: theory section 6.4). Float32, the authors' precision, for the SGD steps and the PGD attack
+        (``train_adversarial(dtype=...)``, ``attacks.pgd(dtype=...)``): on this setting float32 PGD gives
+        the float64 robust error at every eps, point for point (``benchmarks/validate_float32.py``,
+        docs/speed.md), at about half the time."""
         return cls(sizes_left=(5, 7, 10, 14, 20, 28),
                    eps_left=tuple(round(0.02 * i, 2) for i in range(16)) + (0.4, 0.5),
                    widths_right=(250, 1000, 4000),
                    radii_right=(0.01, 0.02, 0.04, 0.06, 0.08, 0.1, 0.15, 0.2, 0.3, 0.5, 1.0, 2.0, 3.0),
                    seeds=3, n_train=0, n_test=0, pgd_steps=100, lr=0.01, epochs=1000, patience=20,
-                   resize="bilinear", dtype="float64")
+                   resize="bilinear", dtype="float32")
 
 
 # --------------------------------------------------------------------------------------------------------
