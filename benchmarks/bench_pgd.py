@@ -10,8 +10,8 @@
   (two ``matmul`` per step, no autograd), each with the robust error it finds.
 * **Adversarial training**: one epoch of :func:`boundcheck.train_adversarial` (PGD on every training point,
   then SGD with a projection after every step), in float64 and float32, against its roofline: the PGD
-  products above for the training set plus the two products of every SGD step, in the same dtype. Its
-  PGD runs in the training dtype (``attack=`` is :func:`boundcheck.attacks.pgd` with ``dtype``).
+  products above for the training set plus the two products of every SGD step, in the same dtype (its
+  default attack runs PGD in the training dtype).
 
 Goals (issue 12): a PGD step within 1.2x of its two GEMMs; an adversarial-training epoch within 1.3x of its
 PGD and SGD GEMMs. One BLAS / torch thread; CPU times of this process (``time.process_time``, robust to
@@ -218,15 +218,8 @@ def main():
         Xa, ya = Xtr[:n_adv], ytr[:n_adv]
         for name in args.dtypes:
             dt = np.dtype(name)
-
-            def attack(net, X, y, eps, *, steps, step_size, random_start, box, W, b, rng, dt=dt):
-                """train_adversarial's default attack, in the training dtype (W, b arrive in float64)."""
-                res = attacks.pgd(net, X, y, eps, norm="l2", steps=steps, step_size=step_size, box=box, W=W, b=b,
-                                  random_start=random_start, rng=rng, dtype=dt)
-                return res.X_adv.reshape(X.shape)
-
             adv = dict(radius=10.0 / np.sqrt(m), eps=eps, pgd_steps=steps, lr=0.01, batch_size=32, epochs=1, rng=0,
-                       box=(0.0, 1.0), dtype=dt, attack=attack)
+                       box=(0.0, 1.0), dtype=dt)
             bc.train_adversarial(net, Xa[:64], ya[:64], **dict(adv, pgd_steps=2))
             Xad, Wd = Xa.astype(dt), W[0].astype(dt)
             t_adv, t_zero, t_pgd, t_sgd = [], [], [], []

@@ -75,18 +75,10 @@ def lazy(setting, size, m, C0s, epochs, seed):
     return rows
 
 
-def _attack_in(dt):
-    """train_adversarial's default attack (PGD-l2) in the dtype dt (W and b arrive in float64)."""
-    def attack(net, X, y, eps, *, steps, step_size, random_start, box, W, b, rng):
-        res = pgd(net, X, y, eps, norm="l2", steps=steps, step_size=step_size, random_start=random_start, box=box,
-                  W=W, b=b, rng=rng, dtype=dt)
-        return res.X_adv.reshape(X.shape)
-    return attack
-
-
 def adversarial(size, m, seed, eps=0.1, C0=10.0):
-    """Training and its PGD both in float64, then both in float32; the final models attacked on the test
-    images by PGD-l2 with the paper's 100 steps, each in its own precision (per-point agreement)."""
+    """Training and its PGD (train_adversarial's default attack, in the training dtype) both in float64, then
+    both in float32; the final models attacked on the test images by PGD-l2 with the paper's 100 steps, each
+    in its own precision (per-point agreement)."""
     pair = bc.load_mnist_pair((0, 1), size=size, normalize="sphere", resize="bilinear")
     net = bc.init_network(pair.d, m, parametrization="paper_code", rng=np.random.default_rng([seed, 2]))
     gen = np.random.default_rng([seed, 3])
@@ -98,7 +90,7 @@ def adversarial(size, m, seed, eps=0.1, C0=10.0):
     for dt in (np.float64, np.float32):
         res = bc.train_adversarial(net, pair.X_train[idx], pair.y_train[idx], radius=C0 / np.sqrt(m), eps=eps,
                                    pgd_steps=10, lr=1.0, batch_size=32, epochs=5, patience=3, box=(0.0, 1.0),
-                                   X_test=Xt, y_test=yt, test_every=5, rng=seed, dtype=dt, attack=_attack_in(dt))
+                                   X_test=Xt, y_test=yt, test_every=5, rng=seed, dtype=dt)
         last = res.history.iloc[-1]
         name = np.dtype(dt).name[-2:]
         row[f"robust_err_f{name}"] = 1 - last["robust_test_acc"]
