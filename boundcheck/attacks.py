@@ -572,7 +572,8 @@ def pgd(net: Network, X, y, eps, *, norm: str = "l2", steps: int = 100, step_siz
     rng : None, int, SeedSequence or numpy.random.Generator
         For the random start only.
     batch : int, optional
-        Points per chunk; memory O(batch * E * K * (m + d)).
+        Points per chunk (default: as many as fit in 32 MiB of buffers); memory O(batch * E * (m + d)). Each
+        step's two products are one BLAS call per init on the chunk's ``E * batch`` rows.
     dtype : {numpy.float64, numpy.float32}
         Working precision of the iterates and of the two matrix products per step (the authors attack in
         float32). X, W, b and the start are rounded to it; ``f_adv`` and ``loss`` are float64, computed
@@ -630,7 +631,10 @@ def _pgd(net: Network, X, y, eps, *, norm: str = "l2", steps: int = 100, step_si
     K, m, d = W.shape
     bounds = _check_box(box, d)
     if batch is None:
-        batch = max(1, min(n, CHUNK_BYTES // (8 * K * E * (m + 2 * d))))
+        # the compiled loop holds one init's rows at a time (pre-activations and four (rows, d) arrays);
+        # the reference holds all K inits' rows
+        per_point = E * (m + 4 * d) * np.dtype(dt).itemsize * (K if _reference else 1)
+        batch = max(1, min(n, CHUNK_BYTES // per_point))
     else:
         batch = check_int(batch, "batch", minimum=1)
 
