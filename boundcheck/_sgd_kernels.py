@@ -16,9 +16,13 @@ so all three give the same numbers bit for bit.
 :func:`predict_rows`
     the tracker's prediction of every row's squared deviation after the step and its rounding bound
     (:func:`boundcheck._train_kernels.track_rows`); flags rows that may cross the threshold.
+:func:`update_exact`
+    at small d, the formed update applied and every row's exact deviation, instead of the tracker.
 :func:`lazy_steps`
     a run of steps of lazy SGD (stop or project mode) with the incremental tracker, its exact rechecks and
     the projection of the rows that leave.
+:func:`sgd_steps`
+    plain SGD steps with an exact projection after each (the SGD part of adversarial training).
 
 Every sum is accumulated in a fixed order and no kernel is parallel: results do not depend on threads
 (BLAS computes every output entry with one thread and a fixed order of its k-loop).
@@ -235,8 +239,12 @@ def lazy_steps(k_lo, k_hi, batch, Xs, ys, W, b, W_new, b_new, has_bias, W0, b0, 
     mode (``stop_mode``): with no row flagged the update is applied in place; otherwise the candidate is
     formed in ``W_new`` (a copy of W, the same update), the flagged rows are recomputed with the exact
     kernel, checkpoint radii passed by it are reported, and the step is refused if a row leaves the ball
-    of ``radius`` (the state buffers are then swapped, see ``out[2]``). Project mode: the update is applied
-    and only the flagged rows are recomputed and projected onto the ball of ``thr_list[0]``.
+    of ``radius`` (otherwise the state buffers are swapped, see ``out[2]``). Project mode: the update is
+    applied and only the flagged rows are recomputed and projected onto the ball of ``thr_list[0]``.
+
+    With ``exact_pass`` (small d, the update U formed apart) there is no tracker: the update is written into
+    ``W_new`` (stop mode; swapped in if accepted) or W (project mode) by :func:`update_exact`, which also
+    gives every row's exact deviation, and the decisions are taken on those.
 
     ``thr_list[thr_pos:]``: the pending checkpoint radii, ascending, then the run's radius (stop mode), or
     the projection radius (project mode). ``p, e`` and ``since_sync`` (1,) are the tracker's state, updated.

@@ -836,7 +836,9 @@ def train_lazy_sgd(net: Network, X, y, *, C0: float, lr: float = 0.1, batch_size
         See ``progress``.
     on_step : callable, optional
         ``on_step(step, W, b)`` after every applied update, with the current weights in the working
-        dtype (read-only views of the trainer's state; copy to keep). For tests and monitoring.
+        dtype (read-only views of the trainer's state; copy to keep). For tests and monitoring. With a
+        callback the steps run in a Python loop (the same compiled step functions, the same numbers) instead
+        of the compiled epoch loop: slower at small d.
 
     Returns
     -------
