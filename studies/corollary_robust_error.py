@@ -278,11 +278,12 @@ def cell(coords: dict, rng, settings: Config) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-#: cost model (seconds = flops / the core's GEMM rate x ratio): the ratio of PGD, adversarial training and the
-#: sample adversary to their matrix products (2 products of 2 d m flops per point and step), and the cost of
-#: the calibration in flops per entry of an m x d matrix, per init and per init and ascent step (one point).
-#: Fitted on cells of the --paper preset timed at reduced n_test and pgd_steps (docs/speed.md).
-COST_PGD_RATIO, COST_CALIBRATION_PER_INIT, COST_CALIBRATION_PER_STEP = 1.5, 6000.0, 800.0
+#: cost model (seconds = flops / the core's GEMM rate x ratio): the ratio of PGD and adversarial training to
+#: their matrix products (2 products of 2 d m flops per point and step); the calibration in flops per entry of
+#: an m x d matrix, per init and per init and ascent step (one point), and the sample adversary per point and
+#: ascent step (theorem_one_step's constants). Fitted on cells of the --paper preset timed at reduced n_test,
+#: pgd_steps, n_calibration and n_train (parts timed apart; docs/speed.md).
+COST_PGD_RATIO, COST_CALIBRATION_PER_INIT, COST_CALIBRATION_PER_STEP, COST_SAMPLE_PER_STEP = 1.5, 6000.0, 700.0, 50.0
 
 
 def budgets_upper(settings: Config) -> int:
@@ -301,11 +302,12 @@ def cost(coords: dict, settings: Config) -> float:
     pgd *= budgets_upper(settings) * 4.0 * dm
     train = (K_t * settings.train_epochs * settings.n_train * (settings.train_pgd_steps + 2) * 4.0 * dm
              if settings.adversarial_training else 0.0)
-    sample = K * settings.n_train * settings.adversary_steps * 4.0 * dm if lazy and settings.robust_lazy else 0.0
+    sample = (K * settings.n_train * settings.adversary_steps * dm * COST_SAMPLE_PER_STEP
+              if lazy and settings.robust_lazy else 0.0)
     calibration = settings.n_calibration * dm * (
         COST_CALIBRATION_PER_INIT
         + (len(settings.gammas_prime) * settings.adversary_steps * COST_CALIBRATION_PER_STEP if lazy else 0.0))
-    return gemm_seconds(COST_PGD_RATIO * (pgd + train + sample) + calibration)
+    return gemm_seconds(COST_PGD_RATIO * (pgd + train) + sample + calibration)
 
 def grid(config: Config) -> dict:
     return {"d": config.dims, "m": config.widths, "C0": config.C0s}

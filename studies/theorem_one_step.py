@@ -234,7 +234,7 @@ def cell(coords: dict, rng, settings: Config) -> pd.DataFrame:
 #: random lazy W, the exact flip scans and certificates), per init and ascent step of the adversary (one
 #: point), per point and ascent step of the sample adversary (a batch of points). Fitted on cells of the
 #: --paper preset timed at reduced repetition counts (benchmarks/estimate_presets.py --model).
-COST_PER_INIT, COST_PER_ADVERSARY_STEP, COST_PER_SAMPLE_STEP = 6000.0, 800.0, 100.0
+COST_PER_INIT, COST_PER_ADVERSARY_STEP, COST_PER_SAMPLE_STEP = 6000.0, 700.0, 50.0
 
 
 def cost(coords: dict, settings: Config) -> float:
