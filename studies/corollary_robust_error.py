@@ -283,7 +283,7 @@ def cell(coords: dict, rng, settings: Config) -> pd.DataFrame:
 #: an m x d matrix, per init and per init and ascent step (one point), and the sample adversary per point and
 #: ascent step (theorem_one_step's constants). Fitted on cells of the --paper preset timed at reduced n_test,
 #: pgd_steps, n_calibration and n_train (parts timed apart; docs/speed.md).
-COST_PGD_RATIO, COST_CALIBRATION_PER_INIT, COST_CALIBRATION_PER_STEP, COST_SAMPLE_PER_STEP = 1.5, 6000.0, 700.0, 50.0
+COST_PGD_RATIO, COST_CALIBRATION_PER_INIT, COST_CALIBRATION_PER_STEP, COST_SAMPLE_PER_STEP = 1.0, 6000.0, 700.0, 50.0
 
 
 def budgets_upper(settings: Config) -> int:

@@ -232,15 +232,17 @@ def cell(coords: dict, rng, settings: Config) -> pd.DataFrame:
 
 #: cost model, in flops of matrix products per entry of an m x d weight matrix: per init (drawing W0 and a
 #: random lazy W, the exact flip scans and certificates), per init and ascent step of the adversary (one
-#: point), per point and ascent step of the sample adversary (a batch of points). Fitted on cells of the
-#: --paper preset timed at reduced repetition counts (benchmarks/estimate_presets.py --model).
-COST_PER_INIT, COST_PER_ADVERSARY_STEP, COST_PER_SAMPLE_STEP = 6000.0, 700.0, 50.0
+#: point), per point and ascent step of the sample adversary (a batch of points), and per step size, point
+#: and init of the sample's measurement (at every C0). Fitted on cells of the --paper preset timed at reduced
+#: repetition counts, d = 100 to 800, m = 1600 and 6400 (cells 0.8-1.1x the model; docs/speed.md).
+COST_PER_INIT, COST_PER_ADVERSARY_STEP, COST_PER_SAMPLE_STEP, COST_PER_SAMPLE_MEASURE = 8000.0, 700.0, 50.0, 100.0
 
 
 def cost(coords: dict, settings: Config) -> float:
     """Estimated seconds of a cell on one core (see ``COST_PER_INIT``): linear in d m."""
     dm = float(coords["d"]) * float(coords["m"])
     work = settings.n_inits * COST_PER_INIT
+    work += len(settings.cs) * settings.n_sample_inits * settings.n_sample_points * COST_PER_SAMPLE_MEASURE
     if float(coords["C0"]) > 0:
         steps = len(settings.cs) * settings.adversary_steps
         work += steps * (min(settings.n_adversary, settings.n_inits) * COST_PER_ADVERSARY_STEP
