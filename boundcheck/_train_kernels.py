@@ -92,11 +92,13 @@ def gradient_rows(Z, Z0, track, g, a, xnorm, G, gb, inc, A):
                 gb[s] += v64
                 inc[s] += v64 * (np.float64(z) - np.float64(Z0[i, s]))
                 A[s] += abs(v64) * xi
-        else:
+        else:  # two loops over the row (the coefficients, then their sums): both vectorize
+            Zi = Z[i]
+            Gi = G[i]
             for s in range(m):
-                v = gi * a[s] if Z[i, s] > 0 else 0.0
-                G[i, s] = v
-                gb[s] += np.float64(v)
+                Gi[s] = gi * a[s] if Zi[s] > 0 else 0.0
+            for s in range(m):
+                gb[s] += np.float64(Gi[s])
 
 
 @nb.njit(**NJIT_OPTIONS)
