@@ -216,7 +216,7 @@ _THREAD_SCRIPT = textwrap.dedent("""
     from boundcheck.train import train_lazy_sgd
     gen = np.random.default_rng(0)
     out = {}
-    for d, m in ((20, 300), (300, 200)):
+    for d, m in ((20, 300), (50, 250), (300, 200)):  # the three routes of the lazy check (batch 64)
         X = np.clip(gen.random((1, d)) + 0.3 * gen.standard_normal((400, d)), 0, 1)
         y = np.where(X[:, 0] > 0.5, 1.0, -1.0)
         net = bc.init_network(d, m, parametrization="paper_code", rng=1)
