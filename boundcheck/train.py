@@ -50,9 +50,11 @@ The squared deviation of row s after a step follows from the one before it and w
 and inputs when there are biases; ``K`` the batch Gram matrix). Each row carries a rigorous bound on the
 rounding error of this running value; a row that might cross the threshold is recomputed exactly (the
 candidate step is formed apart first, so no update that leaves the ball is ever applied), and every row is
-recomputed exactly every 64 steps. The result is bit for bit that of the slow reference trainer
-``_train_lazy_sgd_reference`` (every row, every step), in float64 and float32 (tested). Speed, the
-rooflines and the float32 validation: ``docs/speed.md``.
+recomputed exactly every 64 steps. At small d (``2 d <= batch_size``) the compiled loop skips the tracker:
+the update ``U = G^T X_B`` is formed there anyway, and the pass that applies it also computes every row's
+exact deviation (m x d work, less than the tracker's batch x m). The result is bit for bit that of the slow
+reference trainer ``_train_lazy_sgd_reference`` (every row, every step), in float64 and float32 (tested).
+Speed, the rooflines and the float32 validation: ``docs/speed.md``.
 
 Float32 and the ball
 --------------------
