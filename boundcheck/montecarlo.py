@@ -315,8 +315,8 @@ def run_sweep(cell_fn: Callable, grid, *, seed, store=None, workers: int = 1, sc
             total_cost = sum(weigh.values())
             bar = stack.enter_context(tqdm(total=total_cost, initial=total_cost - sum(pending_cost), desc=label,
                                            disable=not progress, dynamic_ncols=True,
-                                           bar_format="{desc}: {percentage:3.0f}%|{bar}| {postfix} "
-                                                      "[{elapsed}<{remaining}]"))
+                                           bar_format="{desc}: {percentage:3.0f}%|{bar}| "
+                                                      "[{elapsed}<{remaining}{postfix}]"))
             bar.set_postfix_str(f"{len(grid) - len(pending)}/{len(grid)} cells", refresh=False)
             if announce and pending:
                 estimate = max(sum(pending_cost) / min(workers, len(pending)), max(pending_cost))
