@@ -115,3 +115,16 @@ def test_rerun_into_a_new_folder_writes_the_same_summary_and_tables(tmp_path, na
         assert main["columns"]["seconds"]["max"] > 0 and len(main["cells"]) > 0
         assert "seconds" not in (out / f"{name}.csv").read_text().splitlines()[0].split(",")
         assert "seconds per sample" not in (out / "summary.txt").read_text()
+
+
+def test_study_refuses_a_bad_cost_or_timing_columns():
+    from boundcheck.study import Phase, Study
+
+    base = load_study("lemma_flip_probability")
+    kw = dict(name="x", description="x", config=base.Config, build=base.build)
+    with pytest.raises(TypeError, match="timing_columns"):
+        Study(grid=base.grid, cell=base.cell, timing_columns="seconds", **kw)
+    with pytest.raises(TypeError, match="must be callable"):
+        Study(phases=(Phase("main", base.grid, base.cell, cost=3.0),), **kw)
+    with pytest.raises(TypeError, match="not both"):
+        Study(phases=(Phase("main", base.grid, base.cell),), cost=lambda c, settings: 1.0, **kw)
