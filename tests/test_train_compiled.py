@@ -169,7 +169,8 @@ def test_project_mode_float32_with_a_radius_near_the_rounding_of_w0():
     stored row after every step measures inside in the exact kernel."""
     X, y = _mnist_like(seed=4, d=30)
     net = bc.init_network(30, 40, parametrization="paper_code", rng=3)
-    C0 = 40 * 2.0 ** -21  # R = 2^-21 sqrt(40) / ... ~ 3e-6: ulp(w0) sqrt(d) is a few percent of it
+    C0 = 40 * 2.0 ** -21  # R = C0 / sqrt(40) = 3.0e-6: ulp(w0) sqrt(d) is a few percent of it (the old
+    # projection left rows at 3.096e-6 here)
     R = C0 / np.sqrt(40)
     model = _train._model(net, np.dtype(np.float32))
     seen = []
