@@ -6,7 +6,7 @@ against
 
 * its roofline: per step, the two BLAS products of the same shapes, ``Z = X_B W^T`` and the in-place
   rank-B update ``W += -lr G^T X_B`` (``dgemm``/``sgemm`` with beta = 1), nothing else, called from one
-  compiled loop through :func:`boundcheck._blas.gemm` (the same BLAS and the same calls as the trainer's
+  compiled loop through :func:`boundcheck._blas_kernels.gemm` (the same BLAS and the same calls as the trainer's
   compiled loop; no interpreter between the products);
 * PyTorch (when installed; never a dependency): the loop a user would write, ``nn.functional.linear`` +
   ReLU + fixed top layer, autograd, ``W -= lr W.grad`` under ``no_grad``, and the lazy check
@@ -40,7 +40,7 @@ from threadpoolctl import threadpool_limits
 
 import boundcheck as bc
 from boundcheck import train as T
-from boundcheck._blas import gemm
+from boundcheck._blas_kernels import gemm
 from boundcheck._kernels import NJIT_OPTIONS
 
 

@@ -20,7 +20,7 @@ from __future__ import annotations
 import numba as nb
 import numpy as np
 
-from ._blas import gemm
+from ._blas_kernels import gemm
 from ._kernels import NJIT_OPTIONS as _OPTS  # the package's one set of Numba options
 
 
@@ -356,7 +356,7 @@ def _constrain_row(D, x, r, low, high, has_box, l2, acc):
 def pgd_run(X, y, W, b, a, sa, out_bias, scale, eps64, eps, alpha, start, use_start, low, high, has_box, l2,
             steps, batch, zero, delta_out, f_out):
     """The whole PGD loop, compiled: per chunk of ``batch`` points and per init, ``steps`` iterations of
-    two BLAS products (:func:`boundcheck._blas.gemm`) and fused passes, all in the working dtype of X.
+    two BLAS products (:func:`boundcheck._blas_kernels.gemm`) and fused passes, all in the working dtype of X.
 
     Shapes: X (n, d); y (n,) float64; W (K, m, d); b, a, sa (K, m) (b zeros without biases; a the top
     layer and sa = scale * a, both in the working dtype); out_bias (K,) and scale float64; eps64 (E,)

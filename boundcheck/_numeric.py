@@ -20,6 +20,7 @@ reads (``width``, ``n_inits``, ``output_bias``, ``has_bias``).
 
 from __future__ import annotations
 
+import functools
 import math
 from fractions import Fraction
 
@@ -268,3 +269,24 @@ def into_ball_reference(W: np.ndarray, W0: np.ndarray, R: float) -> np.ndarray:
                 cand = centres[r].copy()
         out[r] = cand
     return out.reshape(W.shape)
+
+
+_THREADPOOLS: list = []  # the threadpoolctl controller, made on first use
+
+
+def one_blas_thread(fn):
+    """Decorator: run ``fn`` with one BLAS thread (threadpoolctl; the previous limits are restored afterwards).
+
+    OpenBLAS splits a product over its threads by blocks of rows and columns, and the entries at block edges
+    go through edge kernels that sum in another order: with two threads ``X_B W^T`` differs in the last bit
+    from one thread's (measured at 64 x 784 x 1000). The trainers and PGD therefore run their products on
+    one thread, so that the same seed gives the same numbers whatever the thread count (tested in processes
+    with 1 and 2 threads). Their element-wise kernels are serial."""
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        if not _THREADPOOLS:
+            from threadpoolctl import ThreadpoolController
+            _THREADPOOLS.append(ThreadpoolController())
+        with _THREADPOOLS[0].limit(limits=1, user_api="blas"):
+            return fn(*args, **kwargs)
+    return wrapper

@@ -3,7 +3,7 @@
 Private: no validation. At small sizes (d = 25, m = 1000: a step's two products take about 0.1 ms) a step
 written in Python spends as long in the interpreter (a few dozen calls) as in its products; here a run of
 steps between Python-level events (an epoch end, a checkpoint, the stop) is one compiled function that
-calls BLAS through :func:`boundcheck._blas.gemm` and the element-wise kernels of
+calls BLAS through :func:`boundcheck._blas_kernels.gemm` and the element-wise kernels of
 :mod:`boundcheck._train_kernels`. The Python loop of :func:`boundcheck.train.train_lazy_sgd` (kept for a
 user's ``on_step`` callback) and the reference trainer call the **same** step functions below, one at a time,
 so all three give the same numbers bit for bit.
@@ -35,7 +35,7 @@ import math
 import numba as nb
 import numpy as np
 
-from ._blas import gemm
+from ._blas_kernels import gemm
 from ._kernels import NJIT_OPTIONS
 from ._train_kernels import (_row_sq_one, forward_rows, gradient_rows, project_rows, quad_from_KG, quad_from_U,
                              row_sq_deviation, track_rows, update_rows)

@@ -24,6 +24,7 @@ __all__ = [
     "check_rng",
     "check_choice",
     "check_unit_sphere",
+    "check_float_dtype",
 ]
 
 
@@ -125,3 +126,14 @@ def check_unit_sphere(X: np.ndarray, name: str = "X", *, radius: float = 1.0, at
         raise ValueError(
             f"{name} must lie on the sphere of radius {radius:g} (this bound assumes it); "
             f"found a row of norm {worst:.6g}. Normalize with X / np.linalg.norm(X, axis=1, keepdims=True).")
+
+
+def check_float_dtype(dtype, name: str = "dtype") -> np.dtype:
+    """``numpy.dtype(dtype)`` if it is float64 or float32 (the working precisions), else a one-line error."""
+    try:
+        dt = np.dtype(dtype)
+    except TypeError:
+        raise TypeError(f"{name} must be numpy.float32 or numpy.float64, got {dtype!r}") from None
+    if dt not in (np.dtype(np.float32), np.dtype(np.float64)):
+        raise ValueError(f"{name} must be numpy.float32 or numpy.float64, got {dt}")
+    return dt

@@ -27,9 +27,10 @@ from dataclasses import dataclass
 import numpy as np
 
 from . import _attack_kernels, _kernels
-from ._validate import as_float_array, check_choice, check_int, check_real, check_rng
+from ._validate import as_float_array, check_choice, check_float_dtype, check_int, check_real, check_rng
 from .network import Network
-from ._numeric import CHUNK_BYTES, chunks, output_bias, output_scale, row_norms, stacked_preactivations, unit_rows
+from ._numeric import (CHUNK_BYTES, chunks, one_blas_thread, output_bias, output_scale, row_norms,
+                       stacked_preactivations, unit_rows)
 from ._validate_network import check_biases, check_network, check_points, check_weights
 from .ops import input_gradient
 
@@ -60,17 +61,6 @@ def _check_eps(eps) -> np.ndarray:
     if (arr < 0).any():
         raise ValueError(f"eps must be >= 0, got {arr[arr < 0][0]!r}")
     return arr.reshape(-1)
-
-
-def _check_dtype(dtype) -> np.dtype:
-    """numpy.float64 or numpy.float32 (anything numpy.dtype maps to one of them)."""
-    try:
-        dt = np.dtype(dtype)
-    except TypeError:
-        raise TypeError(f"dtype must be numpy.float32 or numpy.float64, got {dtype!r}") from None
-    if dt not in (np.dtype(np.float32), np.dtype(np.float64)):
-        raise ValueError(f"dtype must be numpy.float32 or numpy.float64, got {dt}")
-    return dt
 
 
 def _check_box(box, d: int):
@@ -641,7 +631,7 @@ def _pgd(net: Network, X, y, eps, *, norm: str = "l2", steps: int = 100, step_si
          random_start: bool = False, box=None, W=None, b=None, rng=None,
          batch: int | None = None, dtype=np.float64, _reference: bool = False) -> PGDResult:
     net = check_network(net)
-    dt = _check_dtype(dtype)
+    dt = check_float_dtype(dtype)
     X = check_points(net, X)
     n = len(X)
     y = _check_labels(y, n)
@@ -793,7 +783,6 @@ def _pgd_chunks(net, X, y, eps, alpha, norm, steps, start, bounds, W, b, batch):
     products on E * batch rows per init and fused passes; no Python per step). The products run on one
     BLAS thread, as the trainers' do: OpenBLAS's multi-threaded products round differently at block edges,
     and PGD's iterates would then depend on the thread count."""
-    from .train import _one_blas_thread  # the trainers' thread limit (train imports attacks lazily too)
 
     K, m, d = W.shape
     n, E = len(X), eps.size
@@ -810,7 +799,7 @@ def _pgd_chunks(net, X, y, eps, alpha, norm, steps, start, bounds, W, b, batch):
     b_w = np.zeros((K, m), dt) if b is None else np.ascontiguousarray(b, dtype=dt)
     use_start = start is not None
     start = start if use_start else np.zeros((1, 1, 1))
-    _one_blas_thread(_attack_kernels.pgd_run)(np.ascontiguousarray(X), y, np.ascontiguousarray(W), b_w, net.a.astype(dt),
+    one_blas_thread(_attack_kernels.pgd_run)(np.ascontiguousarray(X), y, np.ascontiguousarray(W), b_w, net.a.astype(dt),
                             (scale * net.a).astype(dt), output_bias(net), scale, eps, eps.astype(dt),
                             alpha.astype(dt), start, use_start, low, high, bounds is not None, norm == "l2",
                             steps, batch, dt.type(0), delta_out, f_out)

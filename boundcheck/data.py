@@ -54,7 +54,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ._validate import check_choice, check_int
+from ._validate import check_choice, check_float_dtype, check_int
 
 __all__ = [
     "MNIST",
@@ -755,16 +755,6 @@ def _check_digits(digits) -> tuple[int, int]:
     return d0, d1
 
 
-def _check_dtype(dtype) -> np.dtype:
-    try:
-        dt = np.dtype(dtype)
-    except TypeError:
-        raise TypeError(f"dtype must be float32 or float64, got {dtype!r}") from None
-    if dt not in (np.dtype(np.float32), np.dtype(np.float64)):
-        raise ValueError(f"dtype must be float32 or float64, got {dt}")
-    return dt
-
-
 def mnist_pair(data: MNIST, digits=(0, 1), size: int = 28, normalize: str = "none", resize: str = "area",
                dtype=np.float64) -> MNISTPair:
     """Make the binary task ``digits[0]`` (-1) vs ``digits[1]`` (+1) from loaded MNIST data.
@@ -779,7 +769,7 @@ def mnist_pair(data: MNIST, digits=(0, 1), size: int = 28, normalize: str = "non
     size = check_int(size, "size", minimum=1, maximum=side)
     check_choice(normalize, "normalize", NORMALIZATIONS)
     check_choice(resize, "resize", RESIZE_METHODS)
-    dt = _check_dtype(dtype)
+    dt = check_float_dtype(dtype)
 
     out = {}
     for split in ("train", "test"):
@@ -845,6 +835,6 @@ def load_mnist_pair(digits=(0, 1), size: int = 28, normalize: str = "none", resi
     check_int(size, "size", minimum=1, maximum=28)
     check_choice(normalize, "normalize", NORMALIZATIONS)
     check_choice(resize, "resize", RESIZE_METHODS)
-    _check_dtype(dtype)
+    check_float_dtype(dtype)
     return mnist_pair(load_mnist(source, cache_dir), digits=digits, size=size, normalize=normalize,
                       resize=resize, dtype=dtype)

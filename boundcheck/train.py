@@ -34,7 +34,7 @@ Conventions
   ``W += -lr G^T X_B`` (one GEMM with beta = 1; for ``d + 1 < 2 batch_size`` the update is formed apart and
   applied in one fused pass), plus O(batch * m) element-wise work in Numba kernels
   (:mod:`boundcheck._train_kernels`). The steps of an epoch run in **one compiled call**
-  (:mod:`boundcheck._sgd_kernels`, BLAS through :mod:`boundcheck._blas`), back in Python only at epoch
+  (:mod:`boundcheck._sgd_kernels`, BLAS through :mod:`boundcheck._blas_kernels`), back in Python only at epoch
   ends, checkpoints and the stop; a user's ``on_step`` callback selects the Python loop over the same
   compiled step functions (the same numbers, bit for bit).
 * The products run on one BLAS thread (OpenBLAS's multi-threaded products round differently at block
@@ -80,8 +80,9 @@ import numpy as np
 import pandas as pd
 from . import _sgd_kernels as _sk
 from . import _train_kernels as _tk
-from ._blas import gemm as _gemm
-from ._validate import as_float_array, check_choice, check_int, check_real, check_rng
+from ._blas_kernels import gemm as _gemm
+from ._numeric import one_blas_thread as _one_blas_thread
+from ._validate import as_float_array, check_choice, check_float_dtype, check_int, check_real, check_rng
 from ._validate_network import check_network
 from .network import Network, lazy_radius
 
@@ -272,16 +273,6 @@ def _check_single(net) -> Network:
     return net
 
 
-def _check_dtype(dtype) -> np.dtype:
-    try:
-        dt = np.dtype(dtype)
-    except TypeError:
-        raise TypeError(f"dtype must be numpy.float32 or numpy.float64, got {dtype!r}") from None
-    if dt not in (np.dtype(np.float32), np.dtype(np.float64)):
-        raise ValueError(f"dtype must be numpy.float32 or numpy.float64, got {dt}")
-    return dt
-
-
 def _model(net: Network, dtype: np.dtype) -> _Model:
     m = net.width
     c = 0.0 if net.output_bias is None else float(net.output_bias[0])
@@ -437,27 +428,6 @@ def _project_inplace(W, W0, b, b0, radius: float, buf=None) -> None:
 _UNIT_ROUNDOFF = {np.dtype(np.float64): 2.0 ** -53, np.dtype(np.float32): 2.0 ** -24}
 _Z0_BYTES = 2 ** 31  # precompute X W0^T for the whole training set up to this size (else one more GEMM/step)
 _SYNC_EVERY = 64  # recompute every row's deviation exactly at least this often (steps)
-
-
-_THREADPOOLS = []  # the threadpoolctl controller, made on first use
-
-
-def _one_blas_thread(fn):
-    """Run ``fn`` with one BLAS thread (threadpoolctl; the previous limits are restored afterwards).
-
-    OpenBLAS splits a product over its threads by blocks of rows and columns, and the entries at block edges
-    go through edge kernels that sum in another order: with two threads ``X_B W^T`` differs in the last bit
-    from one thread's (measured at 64 x 784 x 1000). The trainers therefore run their products on one
-    thread, so that the same seed gives the same numbers whatever the thread count (tested in processes
-    with 1 and 2 threads). Their element-wise kernels are serial."""
-    @functools.wraps(fn)
-    def wrapper(*args, **kwargs):
-        if not _THREADPOOLS:
-            from threadpoolctl import ThreadpoolController
-            _THREADPOOLS.append(ThreadpoolController())
-        with _THREADPOOLS[0].limit(limits=1, user_api="blas"):
-            return fn(*args, **kwargs)
-    return wrapper
 
 
 def _gamma(n: int, u: float) -> float:
@@ -748,7 +718,7 @@ def _check_common(net, X, y, X_test, y_test, lr, batch_size, epochs, dtype, shuf
     lr = check_real(lr, "lr", minimum=0.0, closed_min=False)
     batch_size = check_int(batch_size, "batch_size", minimum=1)
     epochs = check_int(epochs, "epochs", minimum=0)
-    dt = _check_dtype(dtype)
+    dt = check_float_dtype(dtype)
     check_choice(shuffle, "shuffle", SHUFFLES)
     log_every = check_int(log_every, "log_every", minimum=1)
     return net, X, y, X_test, y_test, lr, batch_size, epochs, dt, log_every

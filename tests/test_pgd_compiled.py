@@ -2,7 +2,7 @@
 (boundcheck.attacks._pgd_reference).
 
 The two do the same arithmetic in the same order: the products are one BLAS call per init on the same
-(E * chunk)-row blocks (numpy's matmul in the reference, boundcheck._blas.gemm in the loop), the sums over a
+(E * chunk)-row blocks (numpy's matmul in the reference, boundcheck._blas_kernels.gemm in the loop), the sums over a
 row use the same lane order (attacks._lane_total), and every element-wise operation is the same IEEE
 operation in the working dtype. So they agree **bit for bit**, iterate by iterate, which is what these tests
 assert (a BLAS that rounded the same product differently in numpy and in SciPy's cython_blas would make
