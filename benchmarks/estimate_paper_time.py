@@ -27,9 +27,9 @@ sweep's cells are independent). Nothing of the long run is executed.
 
 Caveat, measured (2026-12-02): the power law in m does not hold for raw_bias at d = 784. That run does not
 leave the C0 = 20 ball within 1000 epochs at m = 250 or at m = 1000 (run in full, seed 0: deviation /
-radius 0.974 at the cap), and the first 30 epochs at m = 5000 follow m = 1000 within 5%. The study's own
+radius 0.974 at the cap), while at m = 5000 it leaves after 556 epochs (run in full). The study's own
 cost model (``studies/mnist_lazy_sgd.py``, ``stop_epochs``; printed last here and announced by the run)
-therefore keeps those runs at the cap at every width.
+anchors the power law at 1000 epochs for m = 1000 (550 at m = 5000, 426 at m = 10000).
 
 Run: ``python benchmarks/estimate_paper_time.py [--dtype float32] [--workers 2] [--check-width]``.
 """

@@ -232,8 +232,8 @@ def hist_cell(coords: dict, rng: np.random.Generator, settings: Config) -> pd.Da
 #: in m, fitted at d = 25, 49 over m = 250, 1000, 4000: wider networks stop sooner. raw_bias d = 784 does not
 #: leave the ball within 1000 epochs at m = 250, nor at m = 1000 (run in full: deviation / radius 0.974 after
 #: 1000 epochs); the power law is anchored there (``STOP_EPOCHS_ANCHOR``: 1000 epochs at m = 1000, so 550 at
-#: m = 5000 and 426 at m = 10000). The first 30 (20) epochs at m = 5000 (10000) run 1.05 (1.13) times as far
-#: from the init as at m = 1000, and that ratio still grows: extrapolated, 370-850 and 200-520 epochs.
+#: m = 5000 and 426 at m = 10000). Checked: m = 5000 left after 556 epochs (run in full); the first 20 epochs
+#: at m = 10000 run 1.13 times as far from the init as at m = 1000 (extrapolated: 200-520 epochs).
 STOP_EPOCHS_C20_M250 = {
     "raw_bias": {25: 93.9, 49: 96.7, 100: 194.0, 196: 227.0, 400: 259.0, 784: 1000.0},
     "sphere_nobias": {25: 28.6, 49: 28.5, 100: 28.3, 196: 23.7, 400: 23.5, 784: 24.4},
