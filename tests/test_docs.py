@@ -214,7 +214,7 @@ def test_refresh_results_stores_default_settings(build, toy, tmp_path):
     folder = results / "docs_toy"
     assert {p.name for p in folder.iterdir()} == {"docs_toy.csv", "docs_toy.md", "docs_toy_fit.csv",
                                                    "docs_toy_fit.md", "docs_toy_plot.png", "docs_toy_plot.svg",
-                                                   "summary.txt", "_docs.json"}  # no cell store
+                                                   "summary.txt", "timings.json", "_docs.json"}  # no cell store
     meta = json.loads((folder / "_docs.json").read_text())
     assert meta["mode"] == "default" and meta["config"] == {"rows": 3, "seed": 0}
     assert meta["command"] == "python docs/build.py --refresh-results docs_toy"
