@@ -38,7 +38,7 @@ import numpy as np
 import pandas as pd
 
 import boundcheck as bc
-from boundcheck.montecarlo import cell_seed
+from boundcheck.montecarlo import cell_seed, gemm_seconds
 from boundcheck.checks import compare_estimate, compare_to_bound, self_check_lines
 from boundcheck.checks import verdicts as verdicts_of
 from boundcheck.report import StudyResult
@@ -50,6 +50,8 @@ from boundcheck.train import train_adversarial
 NAME = "mnist_adversarial_training"
 DESCRIPTION = ("Fig 4: projected adversarial training on MNIST 0/1; robust accuracy vs eps (drop near "
                "1/sqrt(d)?) and vs the lazy radius (transition near C0/sqrt(m)?)")
+#: the cells' timings: in timings.json, not in the reproducible summary and tables
+TIMING_COLUMNS = ("seconds_per_epoch", "attack_seconds_per_epoch", "eval_seconds", "total_seconds")
 COLORS = ("tab:red", "tab:orange", "tab:blue", "tab:green", "tab:purple", "tab:brown", "tab:gray")
 
 
@@ -106,7 +108,9 @@ class Config(StudyConfig):
         known: theory section 6.4). Float32, the authors' precision, for the SGD steps and the PGD attack
         (``train_adversarial(dtype=...)``, ``attacks.pgd(dtype=...)``): on this setting float32 PGD gives
         the float64 robust error at every eps, point for point (``benchmarks/validate_float32.py``,
-        docs/speed.md), at about half the time."""
+        docs/speed.md), at about half the time. It takes days: the cost model (``eps_cost``, ``radius_cost``)
+        prints its estimate before the first cell, about 5-6 days on 2 cores (1 to 45 days over the range of
+        the epochs until the patience stop, 22 to 1000: see ``STOP_EPOCHS``)."""
         return cls(sizes_left=(5, 7, 10, 14, 20, 28),
                    eps_left=tuple(round(0.02 * i, 2) for i in range(16)) + (0.4, 0.5),
                    widths_right=(250, 1000, 4000),
@@ -199,8 +203,64 @@ def radius_cell(coords: dict, rng: np.random.Generator, settings: Config) -> dic
     return cell(coords, rng, _plan(settings)[1])
 
 
+#: cost model: an epoch's time over the square-GEMM time of its products' flops (``gemm_seconds``), float32,
+#: per d, m = 1000, all 12665 training images, PGD with 100 steps; CPU time of one process with one thread
+#: (whole runs: d = 25, 120 epochs: 199 CPU s, 2.54x; d = 784, 2 epochs: 57 CPU s, 1.17x). Small d runs
+#: further from the square-GEMM rate (skinny products; the clipping and the step's vector work weigh more).
+#: Interpolated log-log in d. Float64 is assumed at the same ratio to its own GEMM rate (not timed here).
+EPOCH_GEMM_RATIO = {25: 2.5, 100: 1.6, 784: 1.17}
+#: epochs until the patience stop at the --paper settings (lr 0.01, patience 20, min_improvement 1e-4), measured
+#: on one full run: d = 25, m = 1000, C0 = 10, eps = 0.1, all data, PGD 100 steps, float32 stopped after 120
+#: epochs (robust training accuracy 0.979, still creeping up by about 1e-4 every few epochs). The fewest
+#: possible is ``patience + 2`` (22; runs whose robust accuracy stays at 0, e.g. d = 784 at eps = 0.2, can stop
+#: there), the most the cap (1000): the preset's time lies between 0.18x and 8.3x the estimate.
+STOP_EPOCHS = 120.0
+
+
+def _interp_loglog(table: dict, x: float) -> float:
+    keys = sorted(table)
+    lx = math.log(min(max(x, keys[0]), keys[-1]))
+    logs = [math.log(k) for k in keys]
+    j = max(1, min(len(keys) - 1, sum(1 for v in logs if v < lx)))
+    t = (lx - logs[j - 1]) / (logs[j] - logs[j - 1])
+    return math.exp((1 - t) * math.log(table[keys[j - 1]]) + t * math.log(table[keys[j]]))
+
+
+def stop_epochs(settings: dict) -> float:
+    """The cost model's epochs of a run: ``STOP_EPOCHS`` (measured at patience 20), at least ``patience + 2``
+    (the fewest a patience stop allows) and at most the cap ``epochs``."""
+    return float(min(settings["epochs"], max(settings["patience"] + 2.0, STOP_EPOCHS)))
+
+
+def _cell_cost(coords: dict, s: dict) -> float:
+    """Estimated seconds of one run on one core: its epochs (``stop_epochs``) of PGD on every training point,
+    the forward pass of the robust training accuracy and the SGD epoch, plus the clean and robust test
+    evaluation at the first and the last epoch (``test_every`` = the cap), all as flops of matrix products
+    times ``EPOCH_GEMM_RATIO``."""
+    d = int(coords.get("d", s.get("d", 0)))
+    m = int(coords.get("m", s.get("m", 0)))
+    eps = float(coords.get("eps", s.get("eps", 0.0)))
+    n_train = 12665 if not s["n_train"] else min(12665, s["n_train"])
+    n_test = 2115 if not s["n_test"] else min(2115, s["n_test"])
+    pgd = 4.0 * s["pgd_steps"] if eps > 0 else 0.0  # two products of 2 d m flops per step and point
+    epoch = (pgd + 2.0 + 4.0) * n_train * d * m
+    evaluation = 2.0 * (2.0 + pgd) * n_test * d * m + 2.0 * n_train * d * m
+    ratio = _interp_loglog(EPOCH_GEMM_RATIO, d)
+    return gemm_seconds((stop_epochs(s) * epoch + evaluation) * ratio, s["dtype"])
+
+
+def eps_cost(coords: dict, settings: Config) -> float:
+    """Estimated seconds of a left-panel cell on one core (see :func:`_cell_cost`)."""
+    return _cell_cost(coords, _plan(settings)[0])
+
+
+def radius_cost(coords: dict, settings: Config) -> float:
+    """Estimated seconds of a right-panel cell on one core (see :func:`_cell_cost`)."""
+    return _cell_cost(coords, _plan(settings)[1])
+
+
 def build(tables: dict, config: Config) -> StudyResult:
-    return _build(config, tables["eps"], tables["radius"], wall=None)
+    return _build(config, tables["eps"], tables["radius"])
 
 
 # --------------------------------------------------------------------------------------------------------
@@ -223,7 +283,7 @@ def _fit(x, y, theory: float) -> dict:
                 theory_inside_ci=fit["consistent"], n_points=fit["n_points"], note=fit["note"])
 
 
-def _build(config: Config, left: pd.DataFrame, right: pd.DataFrame, wall: float | None) -> StudyResult:
+def _build(config: Config, left: pd.DataFrame, right: pd.DataFrame) -> StudyResult:
     left = left.copy()
     right = right.copy()
     left.insert(0, "panel", "eps")
@@ -292,14 +352,9 @@ def _build(config: Config, left: pd.DataFrame, right: pd.DataFrame, wall: float 
                  f"to [0, 1]); projection onto the lazy ball after every {config.projection}; robust accuracy "
                  "reported at the last epoch")
     notes.append("runs that differ only in eps (left) or radius (right) share init, training subset and order")
-    if len(table):
+    if len(table):  # the times per epoch and per run are in timings.json (TIMING_COLUMNS), not here
         for panel, grp in table.groupby("panel"):
-            notes.append(f"time per epoch ({panel} panel): mean {grp['seconds_per_epoch'].mean():.3g} s, max "
-                         f"{grp['seconds_per_epoch'].max():.3g} s, of which PGD on the training set "
-                         f"{grp['attack_seconds_per_epoch'].mean():.3g} s; epochs run: "
-                         f"{grp['epochs'].min()}-{grp['epochs'].max()}")
-    if wall is not None:
-        notes.append(f"wall time of this run (cells already stored are not recomputed): {wall:.0f} s")
+            notes.append(f"epochs run ({panel} panel): {grp['epochs'].min()}-{grp['epochs'].max()}")
 
     return StudyResult(name=NAME, table=table, verdicts=verdicts,
                        figures={"fig4_robust_accuracy": _figure(config, left, right)},
@@ -369,5 +424,7 @@ def _figure(config: Config, left: pd.DataFrame, right: pd.DataFrame):
 
 
 STUDY = Study(name=NAME, description=DESCRIPTION, config=Config, build=build,
-              phases=(Phase("eps", eps_grid, eps_cell), Phase("radius", radius_grid, radius_cell)))
+              phases=(Phase("eps", eps_grid, eps_cell, eps_cost),
+                      Phase("radius", radius_grid, radius_cell, radius_cost)),
+              timing_columns=TIMING_COLUMNS)  # in timings.json
 run, report = STUDY.run, STUDY.report

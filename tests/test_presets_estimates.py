@@ -24,7 +24,8 @@ from boundcheck.errors import UserError
 from boundcheck.study import ANNOUNCE_ENV, TIMINGS_FILE, announce_threshold
 
 #: --paper presets whose single cells last long (minutes to hours): the estimate must not wait for one
-LONG_CELL_PRESETS = ("mnist_lazy_sgd", "deep_lazy_mnist", "corollary_robust_error", "theorem_one_step")
+LONG_CELL_PRESETS = ("mnist_lazy_sgd", "deep_lazy_mnist", "corollary_robust_error", "theorem_one_step",
+                     "mnist_adversarial_training")
 
 
 def _cli(args, tmp_path, threshold="0"):
