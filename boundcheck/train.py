@@ -80,6 +80,7 @@ import numpy as np
 import pandas as pd
 from . import _sgd_kernels as _sk
 from . import _train_kernels as _tk
+from ._kernels import ball_slack as _ball_slack
 from ._blas_kernels import gemm as _gemm
 from ._numeric import one_blas_thread as _one_blas_thread
 from ._validate import as_float_array, check_choice, check_float_dtype, check_int, check_real, check_rng
@@ -428,6 +429,17 @@ def _project_inplace(W, W0, b, b0, radius: float, buf=None) -> None:
 _UNIT_ROUNDOFF = {np.dtype(np.float64): 2.0 ** -53, np.dtype(np.float32): 2.0 ** -24}
 _Z0_BYTES = 2 ** 31  # precompute X W0^T for the whole training set up to this size (else one more GEMM/step)
 _SYNC_EVERY = 64  # recompute every row's deviation exactly at least this often (steps)
+
+
+def _inner_radius(radius: float, model: _Model) -> float:
+    """The radius that the trainers' checks compare measured deviations with: ``R (1 - ball_slack(p))``.
+
+    The exact kernel (:func:`_row_sq`, float64) measures a row ``[w_s, b_s] - [w0_s, b0_s]`` of length p with
+    relative error below :func:`boundcheck._kernels.ball_slack` ``(p)``, so a row it reads within this radius
+    is within R exactly. A step that lands within that margin (about ``1e-13`` relative) of the sphere
+    counts as leaving the ball."""
+    p = model.W0.shape[1] + (model.b0 is not None)
+    return float(radius) * (1.0 - _ball_slack(p))
 
 
 def _gamma(n: int, u: float) -> float:
@@ -854,7 +866,8 @@ def train_lazy_sgd(net: Network, X, y, *, C0: float, lr: float = 0.1, batch_size
     W = model.W0.copy()
     b = None if model.b0 is None else model.b0.copy()
     W_new = np.empty_like(W)
-    proj_radius = radius * (1.0 - 1e-5) if dt == np.float32 else radius
+    check_radius = _inner_radius(radius, model)  # surely inside R when a measurement says so
+    proj_radius = radius * (1.0 - 1e-5) if dt == np.float32 else check_radius
     n = X.shape[0]
     batches = _batches(n, batch_size)
     order = gen.permutation(n)
@@ -901,9 +914,10 @@ def train_lazy_sgd(net: Network, X, y, *, C0: float, lr: float = 0.1, batch_size
         if compiled is not None:  # the whole epoch in compiled code, back in Python only for events
             k = 0
             while k < len(batches):
-                thr_list = np.array([r for _, r in pending] + [radius] if mode == "stop" else [proj_radius])
+                thr_list = np.array([_inner_radius(r, model) for _, r in pending] + [check_radius]
+                                    if mode == "stop" else [proj_radius])
                 status, W, b, out = compiled.run(k, len(batches), batch_size, Xs, ys64, W, b, lr, mode == "stop",
-                                                 thr_list, radius)
+                                                 thr_list, check_radius)
                 batch_losses.extend(compiled.losses[k:k + out[3]].tolist())
                 steps += int(out[0])
                 k += int(out[3])
@@ -918,7 +932,8 @@ def train_lazy_sgd(net: Network, X, y, *, C0: float, lr: float = 0.1, batch_size
                     break
         else:  # the Python loop (a user's on_step after every step): the same step functions one by one
             for k, (lo, hi) in enumerate(batches):
-                thr = pending[0][1] if (pending and mode == "stop") else (radius if mode == "stop" else proj_radius)
+                thr = (_inner_radius(pending[0][1], model) if (pending and mode == "stop")
+                       else (check_radius if mode == "stop" else proj_radius))
                 tracker.maybe_sync(W, b, thr)
                 Xb = Xs[lo:hi]
                 Z0b, xnb, Kb = tracker.batch(k, lo, hi, Xb)
@@ -937,10 +952,10 @@ def train_lazy_sgd(net: Network, X, y, *, C0: float, lr: float = 0.1, batch_size
                         stepper.apply(W_new, b_new, Xb, G, lr)
                         sq = _row_sq(W_new, model.W0, b_new, model.b0, rows_f)
                         dmax = float(np.sqrt(sq.max()))
-                        while pending and dmax > pending[0][1]:
+                        while pending and dmax > _inner_radius(pending[0][1], model):
                             c0j, rj = pending.pop(0)
                             saved[c0j] = _checkpoint(c0j, rj, W, b, model, steps, len(batches), "left_ball")
-                        if dmax > radius:
+                        if dmax > check_radius:
                             stopped = True
                             break
                         W, W_new = W_new, W
@@ -997,9 +1012,10 @@ def _train_lazy_sgd_reference(net: Network, X, y, *, C0: float, lr: float = 0.1,
     gen = check_rng(rng)
     m = net.width
     radius = lazy_radius(C0, m)
-    proj_radius = radius * (1.0 - 1e-5) if dt == np.float32 else radius
-    pending = sorted((float(c), lazy_radius(c, m)) for c in set(checkpoints))
     model = _model(net, dt)
+    check_radius = _inner_radius(radius, model)
+    proj_radius = radius * (1.0 - 1e-5) if dt == np.float32 else check_radius
+    pending = sorted((float(c), _inner_radius(lazy_radius(c, m), model)) for c in set(checkpoints))
     Xw, yw = np.asarray(X).astype(dt), np.asarray(y, dtype=np.float64)
     W, b = model.W0.copy(), None if model.b0 is None else model.b0.copy()
     n = len(Xw)
@@ -1019,7 +1035,7 @@ def _train_lazy_sgd_reference(net: Network, X, y, *, C0: float, lr: float = 0.1,
                 dmax = float(np.sqrt(_row_sq(W_new, model.W0, b_new, model.b0).max()))
                 while pending and dmax > pending[0][1]:
                     saved[pending.pop(0)[0]] = (W.copy(), None if b is None else b.copy(), steps)
-                if dmax > radius:
+                if dmax > check_radius:
                     reason = "left_ball"
                     break
                 W, b = W_new, b_new
@@ -1187,7 +1203,7 @@ def train_adversarial(net: Network, X, y, *, radius: float, eps: float, pgd_step
     model = _model(net, dt)
     W = model.W0.copy()
     b = None if model.b0 is None else model.b0.copy()
-    proj_radius = radius * (1.0 - 1e-5) if dt == np.float32 else radius
+    proj_radius = radius * (1.0 - 1e-5) if dt == np.float32 else _inner_radius(radius, model)
     n = X.shape[0]
     batches = _batches(n, batch_size)
     order = gen.permutation(n)

@@ -178,7 +178,7 @@ def test_project_mode_float32_with_a_radius_near_the_rounding_of_w0():
     def watch(step, W, b):
         seen.append(float(np.sqrt(_train._row_sq(W, model.W0, b, model.b0).max())))
 
-    res = train_lazy_sgd(net, X, y, C0=C0, lr=0.5, batch_size=32, epochs=2, mode="project", rng=0,
+    res = _train.train_lazy_sgd(net, X, y, C0=C0, lr=0.5, batch_size=32, epochs=2, mode="project", rng=0,
                          dtype=np.float32, on_step=watch)
     assert max(seen) <= R
     assert max(seen) >= 0.5 * R  # the projection binds
@@ -279,3 +279,43 @@ def test_adversarial_default_attack_runs_pgd_in_the_training_dtype(dtype, monkey
     np.testing.assert_array_equal(default.W, same.W)
     np.testing.assert_array_equal(default.history["robust_test_acc"], same.history["robust_test_acc"])
     assert not np.array_equal(default.W, other.W)  # the attack's precision reaches the trained weights
+
+
+def _exactly_inside(W, W0, b, b0, radius) -> np.ndarray:
+    """Per row: is ``||[w_s, b_s] - [w0_s, b0_s]|| <= radius`` in exact (rational) arithmetic."""
+    from fractions import Fraction
+
+    R2 = Fraction(float(radius)) ** 2
+    out = []
+    for s in range(W.shape[0]):
+        row = [Fraction(float(w)) - Fraction(float(w0)) for w, w0 in zip(W[s], W0[s])]
+        if b is not None:
+            row.append(Fraction(float(b[s])) - Fraction(float(b0[s])))
+        out.append(sum(v * v for v in row) <= R2)
+    return np.array(out)
+
+
+@pytest.mark.parametrize("mode", ["stop", "project"])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_trained_rows_are_inside_the_ball_exactly_not_only_as_measured(mode, dtype):
+    """The trainers compare measured deviations with R (1 - ball_slack): a row the float kernel reads inside
+    is inside exactly. Tiny radius next to weights of norm ~1 (where rounding of w0 + delta is largest)."""
+    m, d = 40, 6
+    net = bc.init_network(d, m, parametrization="paper_code", rng=11)
+    rng = np.random.default_rng(12)
+    X = rng.standard_normal((96, d))
+    X /= np.linalg.norm(X, axis=1, keepdims=True)
+    y = np.where(rng.random(96) < 0.5, 1.0, -1.0)
+    C0 = 2.0 ** -20 * np.sqrt(m)  # radius 2**-20, far below ||w0_s|| ~ 1
+    lr = 0.5 if mode == "project" else 2e-6  # stop mode: small steps, so that several land inside first
+    res = _train.train_lazy_sgd(net, X, y, C0=C0, lr=lr, batch_size=16, epochs=20, mode=mode, rng=13, dtype=dtype)
+    model = _train._model(net, np.dtype(dtype))  # the init in the working dtype, as the trainer holds it
+    W0 = model.W0.astype(np.float64)
+    b0 = None if model.b0 is None else model.b0.astype(np.float64)
+    assert res.steps > 0
+    assert _exactly_inside(res.W, W0, res.b, b0, res.radius).all()
+    if mode == "stop":
+        assert res.stopped_reason == "left_ball"
+    else:  # the radius was reached: the check is not vacuous
+        dev = np.sqrt(((res.W - W0) ** 2).sum(axis=1) + (0 if res.b is None else (res.b - b0) ** 2))
+        assert dev.max() > 0.5 * res.radius
