@@ -163,4 +163,13 @@ def lazy_weights_for(draw, net: Network, radius: float, *, where: str | None = N
     D = U * lengths
     W = net.W0 + D[..., :d]
     b = (net.b0 + D[..., d]) if net.has_bias else None
+    if where == "inside":  # w0 + delta rounds: make "inside" hold exactly, not only before rounding
+        from ._numeric import into_ball
+
+        if net.has_bias:
+            rows = into_ball(np.concatenate([W, b[..., None]], axis=-1),
+                             np.concatenate([net.W0, net.b0[..., None]], axis=-1), radius)
+            W, b = np.ascontiguousarray(rows[..., :d]), np.ascontiguousarray(rows[..., d])
+        else:
+            W = into_ball(W, net.W0, radius)
     return W, b, where
