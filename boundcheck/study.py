@@ -48,6 +48,7 @@ import hashlib
 import json
 import math
 import numbers
+import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -410,6 +411,15 @@ class Study:
         config = self._check_config(config)
         out_dir = Path(out_dir)
         announce_after = announce_threshold()
+        if progress and announce_after is not None and len(self.phases) > 1 and \
+                all(phase.cost is not None for phase in self.phases):
+            # each phase announces itself when it starts; the total is said once, up front
+            from .montecarlo import _duration
+
+            total = self.estimate(config, workers=workers if scheduler is None else 1)["wall_s"]
+            if total > announce_after:
+                print(f"{self.name}: estimated {_duration(total)} in all for its {len(self.phases)} phases "
+                      f"(cost model, before the first cell, counting cells already stored as well)", file=sys.stderr)
         tables = {}
         for phase in self.phases:
             store = ResultStore(out_dir / phase.store_name)

@@ -129,3 +129,26 @@ def test_study_refuses_a_bad_cost_or_timing_columns():
         Study(phases=(Phase("main", base.grid, base.cell, cost=3.0),), **kw)
     with pytest.raises(TypeError, match="not both"):
         Study(phases=(Phase("main", base.grid, base.cell),), cost=lambda c, settings: 1.0, **kw)
+
+
+@pytest.mark.parametrize("threshold", ["0", "never"])
+def test_a_multi_phase_run_announces_its_total_before_the_first_phase(tmp_path, monkeypatch, capsys, threshold):
+    # each phase announces itself when it starts; a study of several phases also says its total up front
+    from boundcheck import montecarlo
+
+    monkeypatch.setenv(ANNOUNCE_ENV, threshold)
+    study = load_study("mnist_adversarial_training").STUDY
+    assert len(study.phases) > 1 and all(phase.cost is not None for phase in study.phases)
+
+    def first_phase(*args, **kwargs):
+        raise RuntimeError("first phase reached")
+
+    monkeypatch.setattr(montecarlo, "run_sweep", first_phase)
+    with pytest.raises(RuntimeError, match="first phase reached"):
+        study.run(study.Config.quick(), out_dir=tmp_path / "run", workers=2)
+    err = capsys.readouterr().err
+    line = "mnist_adversarial_training: estimated "
+    if threshold == "never":
+        assert line not in err
+    else:
+        assert line in err and f"in all for its {len(study.phases)} phases" in err
