@@ -200,6 +200,21 @@ def update_into(W, W_new, U, lr):
 
 
 @nb.njit(**NJIT_OPTIONS)
+def checkpoints_passed(dmax, thr_list, thr_pos, W, b, has_bias, ck_W, ck_b, out):
+    """How many pending checkpoint radii ``thr_list[thr_pos:-1]`` a step to deviation ``dmax`` passes; if any,
+    the state before the step (W, b) is copied into ``ck_W``, ``ck_b`` and the count into ``out[1]``."""
+    passed = 0
+    while thr_pos + passed < thr_list.shape[0] - 1 and dmax > thr_list[thr_pos + passed]:
+        passed += 1
+    if passed:
+        ck_W[:, :] = W
+        if has_bias:
+            ck_b[:] = b
+        out[1] = passed
+    return passed
+
+
+@nb.njit(**NJIT_OPTIONS)
 def project_outside_sq(W, W0, b, b0, has_bias, sq, radius, rows_buf, sq_buf):
     """Project the rows with ``sqrt(sq[s]) > radius`` (sq: every row's exact squared deviation) onto the
     ball, as :func:`boundcheck._train_kernels.project_rows` on all rows would. Returns the count."""
@@ -261,7 +276,6 @@ def lazy_steps(k_lo, k_hi, batch, Xs, ys, W, b, W_new, b_new, has_bias, W0, b0, 
     out[2] = 0
     out[3] = 0
     status = DONE
-    n_thr = thr_list.shape[0]
     gam_exact = gams[3]
     for k in range(k_lo, k_hi):
         lo = k * batch
@@ -279,14 +293,7 @@ def lazy_steps(k_lo, k_hi, batch, Xs, ys, W, b, W_new, b_new, has_bias, W0, b0, 
                                       f[:nb_], g[:nb_], gb, inc, A)
             if stop_mode:
                 dmax = math.sqrt(update_exact(W, W_new, W0, U, b, b_new, b0, gb, has_bias, lr, sq_buf))
-                passed = 0
-                while thr_pos + passed < n_thr - 1 and dmax > thr_list[thr_pos + passed]:
-                    passed += 1
-                if passed:
-                    ck_W[:, :] = W
-                    if has_bias:
-                        ck_b[:] = b
-                    out[1] = passed
+                passed = checkpoints_passed(dmax, thr_list, thr_pos, W, b, has_bias, ck_W, ck_b, out)
                 if dmax > radius:
                     return LEFT_BALL
                 W, W_new = W_new, W
@@ -331,14 +338,7 @@ def lazy_steps(k_lo, k_hi, batch, Xs, ys, W, b, W_new, b_new, has_bias, W0, b0, 
                 sq = sq_buf[:rows.shape[0]]
                 row_sq_deviation(W_new, W0, b_new, b0, has_bias, rows, sq)
                 dmax = math.sqrt(sq.max())
-                passed = 0
-                while thr_pos + passed < n_thr - 1 and dmax > thr_list[thr_pos + passed]:
-                    passed += 1
-                if passed:
-                    ck_W[:, :] = W
-                    if has_bias:
-                        ck_b[:] = b
-                    out[1] = passed
+                passed = checkpoints_passed(dmax, thr_list, thr_pos, W, b, has_bias, ck_W, ck_b, out)
                 if dmax > radius:
                     return LEFT_BALL
                 W, W_new = W_new, W
